@@ -1,0 +1,1 @@
+//! Scope merge rules. (Implementation in progress.)

@@ -1,0 +1,395 @@
+//! The `.cli.json` data model, shared by every scope (managed, user, project, local).
+//!
+//! Every field is optional here because one scope may set only part of a config; the merge in
+//! [`super::merge`] combines scopes field by field and [`super::validate`] enforces what the
+//! merged result must contain. Unknown fields are rejected (`deny_unknown_fields`), and the JSON
+//! Schema published in `docs/config.schema.json` is generated from these types, so the schema
+//! and the loader cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One `.cli.json` document (a single scope, or the merged effective config).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Optional JSON Schema reference for editors; ignored by the loader.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Config format version, e.g. `"1.0.0"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cli: Option<String>,
+    /// Default catalog mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ModeConfig>,
+    /// Runtime server and client settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeConfig>,
+    /// Where tools come from, keyed by source id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<BTreeMap<String, Source>>,
+    /// `.mcp.json`-compatible MCP server shorthand, normalized into `sources` + `services`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_servers: Option<BTreeMap<String, McpServer>>,
+    /// Binds a source to a service id, the prefix of every tool id it contributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<BTreeMap<String, Service>>,
+    /// Curated tool sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curation: Option<Curation>,
+    /// Agent profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<Agents>,
+    /// Deny lists, approval rules and switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    /// Upstream credentials keyed `<serviceId>.<schemeName>` or `<schemeName>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<BTreeMap<String, Secret>>,
+}
+
+/// Catalog mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every tool is visible.
+    Discover,
+    /// Only tools allowed by the active profile's tool set are visible and executable.
+    Curated,
+}
+
+/// `mode` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModeConfig {
+    /// The mode used when a request names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Mode>,
+}
+
+/// `runtime` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuntimeConfig {
+    /// Must be `"remote"` when present (the only runtime mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Client-side settings (used by the open-cli client; validated, otherwise ignored here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<serde_json::Value>,
+    /// Removed local-daemon settings; rejected with a message when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub local: Option<serde_json::Value>,
+    /// Server-side settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerConfig>,
+}
+
+/// `runtime.server` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerConfig {
+    /// Caller authentication. Token validation lands with the runtime-access work; until then a
+    /// config that enables it is refused at startup rather than silently served without auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<serde_json::Value>,
+    /// Upstream execution limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamLimits>,
+}
+
+/// `runtime.server.upstream`: limits applied to every upstream HTTP call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpstreamLimits {
+    /// TCP+TLS connect timeout in milliseconds (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_ms: Option<u64>,
+    /// Whole-call timeout in milliseconds, body included (default 30000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Largest upstream response body accepted, in bytes (default 10 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
+    /// Attempts for idempotent methods answered with 429/503 (default 3, 1 disables retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Longest `Retry-After` honoured, in milliseconds (default 5000); longer waits are not retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_after_ms: Option<u64>,
+}
+
+/// Kind of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SourceType {
+    /// An OpenAPI 3.0/3.1 document (JSON or YAML) at `uri`.
+    Openapi,
+    /// An RFC 8631 service root advertising its description by `Link` headers.
+    ServiceRoot,
+    /// An RFC 9727 API catalog.
+    ApiCatalog,
+    /// An MCP server.
+    Mcp,
+}
+
+/// `sources.<id>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Source {
+    /// Source kind.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SourceType>,
+    /// Document location: a path relative to the config, `file://`, or `http(s)://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Disabled sources contribute no tools (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Remote document caching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshConfig>,
+    /// MCP transport (MCP sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<McpTransport>,
+    /// MCP tools hidden from the catalog (MCP sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_tools: Option<Vec<String>>,
+    /// MCP transport OAuth (MCP sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<serde_json::Value>,
+}
+
+/// `sources.<id>.refresh`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshConfig {
+    /// Seconds a fetched document is considered fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<u64>,
+    /// Only refetch on an explicit `/v1/refresh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_only: Option<bool>,
+}
+
+/// MCP transport settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct McpTransport {
+    /// `stdio`, `sse` or `streamable-http`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// stdio: program to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// stdio: arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// stdio: environment overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// sse / streamable-http: endpoint URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Static request headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Headers whose values come from `secrets` (header name -> secret key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_secrets: Option<BTreeMap<String, String>>,
+}
+
+/// `mcpServers.<name>` shorthand.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct McpServer {
+    /// `stdio`, `sse` or `streamable-http` (default `stdio`).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// stdio: program to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// stdio: arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// stdio: environment overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// sse / streamable-http: endpoint URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Static request headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Headers whose values come from `secrets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_secrets: Option<BTreeMap<String, String>>,
+    /// MCP tools hidden from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_tools: Option<Vec<String>>,
+    /// Transport OAuth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<serde_json::Value>,
+}
+
+/// `services.<id>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Service {
+    /// The source this service exposes (a key of `sources`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Display alias (defaults to the service id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// OpenAPI overlay documents applied before normalization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlays: Option<Vec<String>>,
+    /// Skill manifests (tool guidance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<String>>,
+    /// Arazzo workflow documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflows: Option<Vec<String>>,
+}
+
+/// `curation` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Curation {
+    /// Named tool sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_sets: Option<BTreeMap<String, ToolSet>>,
+}
+
+/// A curated tool set: tool-id patterns to allow and deny.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ToolSet {
+    /// Patterns a tool must match (when non-empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    /// Patterns that remove a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
+}
+
+/// `agents` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Agents {
+    /// Named profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<BTreeMap<String, AgentProfile>>,
+    /// Profile used in curated mode when a request names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_profile: Option<String>,
+}
+
+/// `agents.profiles.<name>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentProfile {
+    /// Mode this profile runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// The tool set (a key of `curation.toolSets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_set: Option<String>,
+}
+
+/// `policy` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Policy {
+    /// Tool-id patterns that are never executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
+    /// Tool-id patterns that need approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_required: Option<Vec<String>>,
+    /// Allow `exec` secret sources (default `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_exec_secrets: Option<bool>,
+    /// Deny patterns contributed by the managed scope. Not serializable: set by the merge only.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub managed_deny: Vec<String>,
+}
+
+/// Where a secret value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretType {
+    /// `value` is the secret itself (for development; prefer any other source).
+    Literal,
+    /// `value` names an environment variable; unset or empty is an error.
+    Env,
+    /// `value` is a file path; one trailing newline is trimmed.
+    File,
+    /// `value` is `service/account` in the OS keychain.
+    OsKeychain,
+    /// `command` (argv, no shell) prints the secret; needs `policy.allowExecSecrets`.
+    Exec,
+    /// An OAuth 2.0 access token acquired by the runtime.
+    Oauth2,
+    /// A WebAssembly secret-source plugin named by `plugin`; `value` is its reference.
+    Plugin,
+}
+
+/// A `secrets.<key>` entry: a static secret reference or an OAuth 2.0 client.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Secret {
+    /// Source kind.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SecretType>,
+    /// Source-specific reference (variable name, path, keychain item, plugin reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `exec`: argv to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `plugin`: the plugin name (a key of `plugins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// `oauth2`: `clientCredentials` or `authorizationCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `oauth2`: issuer for OIDC discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// `oauth2`: authorization endpoint.
+    #[serde(default, rename = "authorizationURL", skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+    /// `oauth2`: token endpoint.
+    #[serde(default, rename = "tokenURL", skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// `oauth2`: client id reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Box<Secret>>,
+    /// `oauth2`: client secret reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Box<Secret>>,
+    /// `oauth2`: scopes requested in addition to the operation's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// `oauth2`: audience / resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// `oauth2`: allow interactive (authorization-code) acquisition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    /// `oauth2`: loopback callback port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_port: Option<u16>,
+    /// `oauth2`: redirect URI.
+    #[serde(default, rename = "redirectURI", skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// `oauth2`: `instance` (files under the state dir) or `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_storage: Option<String>,
+}

@@ -1,0 +1,1 @@
+//! The config JSON Schema. (Implementation in progress.)

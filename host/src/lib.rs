@@ -1,0 +1,29 @@
+//! Portcullis: the security boundary between callers and the APIs they use.
+//!
+//! A tool call flows one way, and the module tree says the same thing:
+//!
+//! | step | module | job |
+//! |---|---|---|
+//! | 1 | [`config`] | load and merge `.cli.json` scopes, validate, report every problem |
+//! | 2 | [`catalog`] | turn OpenAPI documents into the normalized tool catalog (built once, swapped on refresh) |
+//! | 3 | [`authn`] | who is calling (bearer-token validation) |
+//! | 4 | [`authz`] | the scope envelope: which tools the caller may see and run |
+//! | 5 | [`policy`] | deny lists, curated mode, approval |
+//! | 6 | [`secrets`] | which credentials the upstream call carries |
+//! | 7 | [`upstream`] | the HTTP call itself: timeouts, size caps, retries, no credentialed redirects |
+//! | 8 | [`audit`] | one record per decision |
+//! | 9 | [`server`] | the HTTP contract at the edge: routing, errors, status codes |
+//!
+//! [`dev`] is the embedded demo (`portcullis serve --dev`).
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod authn;
+pub mod authz;
+pub mod catalog;
+pub mod config;
+pub mod dev;
+pub mod policy;
+pub mod secrets;
+pub mod server;
+pub mod upstream;

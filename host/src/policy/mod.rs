@@ -1,0 +1,3 @@
+//! Policy: deny lists, curated mode, approval.
+
+pub mod pattern;

@@ -1,0 +1,1 @@
+//! Placeholder until the plugin interfaces land (see docs/architecture.md).
