@@ -1,9 +1,29 @@
-//! Catalog build. (Implementation in progress.)
+//! Catalog build (contract 4.1): config sources in, one immutable [`Catalog`] out.
+//!
+//! Order: every `services` key (sorted) whose source exists and is enabled, then every enabled
+//! source no service references, under a derived service id (slug of the first non-parameter
+//! segment of the lexicographically first path, else of `info.title`, else of the URI's file
+//! name). Failure mode: a source that cannot be read, parsed or normalized, or whose tool ids
+//! collide with an earlier source's, is recorded as a [`SourceError`] and contributes nothing;
+//! every other source still loads. `mcp`, `serviceRoot` and `apiCatalog` sources are reported
+//! as not supported yet. Parsing and normalization run on the blocking pool.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::Catalog;
-use crate::config::LoadedConfig;
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use url::Url;
+
+use super::cache::Cache;
+use super::fetch::{self, Location};
+use super::model::{Catalog, CatalogService, CatalogSource, Provenance, CATALOG_VERSION};
+use super::normalize::{self, ServiceTools};
+use super::openapi;
+use super::slug::slugify;
+use super::views::effective_views;
+use crate::config::{LoadedConfig, Source, SourceType};
 
 /// Options for one build.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +75,270 @@ pub struct BuildOutcome {
     pub fetches: Vec<SourceFetch>,
 }
 
-/// Build the catalog for a loaded config.
-pub async fn build(_config: &LoadedConfig, _options: &BuildOptions) -> BuildOutcome {
-    todo!("catalog build")
+/// One planned service build.
+struct Planned<'a> {
+    /// Explicit service id and alias; `None` = derive from the document.
+    service: Option<(&'a str, Option<&'a str>)>,
+    source_id: &'a str,
+    source: &'a Source,
 }
+
+/// Build the catalog for a loaded config.
+pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcome {
+    let at = time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let mut out = BuildOutcome::default();
+    let cfg = &config.config;
+    let empty = Default::default();
+    let sources = cfg.sources.as_ref().unwrap_or(&empty);
+    let mut plan = Vec::new();
+    let mut referenced = BTreeSet::new();
+    for (service_id, service) in cfg.services.iter().flatten() {
+        let Some(source_id) = service.source.as_deref() else {
+            continue;
+        };
+        referenced.insert(source_id);
+        match sources.get(source_id) {
+            Some(source) if source.enabled.unwrap_or(true) => plan.push(Planned {
+                service: Some((service_id.as_str(), service.alias.as_deref())),
+                source_id,
+                source,
+            }),
+            Some(_) => {}
+            None => out.errors.push(SourceError {
+                source_id: source_id.to_owned(),
+                message: format!(
+                    "service {service_id:?} references source {source_id:?}, which is not defined"
+                ),
+            }),
+        }
+    }
+    for (source_id, source) in sources {
+        if source.enabled.unwrap_or(true) && !referenced.contains(source_id.as_str()) {
+            plan.push(Planned {
+                service: None,
+                source_id,
+                source,
+            });
+        }
+    }
+
+    let cache = options.cache_dir.as_deref().map(Cache::new);
+    let mut client = None;
+    let mut digests = Vec::new();
+    let mut owners: HashMap<String, String> = HashMap::new();
+    let mut catalog = Catalog {
+        catalog_version: CATALOG_VERSION.to_owned(),
+        generated_at: at.clone(),
+        ..Catalog::default()
+    };
+    for planned in plan {
+        let kind = planned.source.kind.unwrap_or(SourceType::Openapi);
+        let kind_name = match kind {
+            SourceType::Openapi => "openapi",
+            SourceType::ServiceRoot => "serviceRoot",
+            SourceType::ApiCatalog => "apiCatalog",
+            SourceType::Mcp => "mcp",
+        };
+        let uri = planned.source.uri.clone().unwrap_or_default();
+        if !catalog.sources.iter().any(|s| s.id == planned.source_id) {
+            catalog.sources.push(CatalogSource {
+                id: planned.source_id.to_owned(),
+                kind: kind_name.to_owned(),
+                uri: uri.clone(),
+                provenance: Provenance {
+                    method: "explicit".to_owned(),
+                    at: at.clone(),
+                },
+            });
+        }
+        let fail = |message: String| SourceError {
+            source_id: planned.source_id.to_owned(),
+            message,
+        };
+        if kind != SourceType::Openapi {
+            out.errors.push(fail(format!(
+                "source type {kind_name} is not supported yet"
+            )));
+            continue;
+        }
+        let loaded = load_bytes(
+            planned.source_id,
+            planned.source,
+            &uri,
+            config,
+            options,
+            &cache,
+            &mut client,
+            &mut out,
+        )
+        .await;
+        let (bytes, spec_url) = match loaded {
+            Ok(v) => v,
+            Err(message) => {
+                out.errors.push(fail(message));
+                continue;
+            }
+        };
+        digests.push(Sha256::digest(&bytes));
+        let explicit = planned.service.map(|(id, _)| id.to_owned());
+        let uri_for_id = uri.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            build_service(&bytes, explicit, spec_url.as_ref(), &uri_for_id)
+        });
+        let (service_id, tools) = match job.await {
+            Ok(Ok(v)) => v,
+            Ok(Err(message)) => {
+                out.errors.push(fail(message));
+                continue;
+            }
+            Err(e) => {
+                out.errors
+                    .push(fail(format!("document processing failed: {e}")));
+                continue;
+            }
+        };
+        if let Some(err) = collision(&owners, &service_id, &tools) {
+            out.errors.push(fail(err));
+            continue;
+        }
+        for tool in &tools.tools {
+            owners.insert(
+                tool.id.clone(),
+                format!(
+                    "{} {} (source {})",
+                    tool.method, tool.path, planned.source_id
+                ),
+            );
+        }
+        let alias = planned
+            .service
+            .and_then(|(_, alias)| alias)
+            .unwrap_or(&service_id)
+            .to_owned();
+        catalog.services.push(CatalogService {
+            id: service_id.clone(),
+            alias,
+            source_id: planned.source_id.to_owned(),
+            title: tools.title,
+            servers: tools.servers,
+        });
+        catalog.tools.extend(tools.tools);
+    }
+    catalog.services.sort_by(|a, b| a.id.cmp(&b.id));
+    catalog.tools.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut fingerprint = Sha256::new();
+    for digest in &digests {
+        fingerprint.update(digest);
+    }
+    catalog.source_fingerprint = hex::encode(fingerprint.finalize());
+    catalog.effective_views = effective_views(cfg, &catalog.tools);
+    out.catalog = catalog;
+    out
+}
+
+/// A tool-id collision with an earlier source, naming both operations.
+fn collision(
+    owners: &HashMap<String, String>,
+    service_id: &str,
+    tools: &ServiceTools,
+) -> Option<String> {
+    tools.tools.iter().find_map(|tool| {
+        owners.get(&tool.id).map(|first| {
+            format!(
+                "service {service_id:?}: duplicate tool id {:?}: {first} and {} {}",
+                tool.id, tool.method, tool.path
+            )
+        })
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn load_bytes(
+    source_id: &str,
+    source: &Source,
+    uri: &str,
+    config: &LoadedConfig,
+    options: &BuildOptions,
+    cache: &Option<Cache>,
+    client: &mut Option<reqwest::Client>,
+    out: &mut BuildOutcome,
+) -> Result<(Vec<u8>, Option<Url>), String> {
+    if uri.is_empty() {
+        return Err("source has no uri".to_owned());
+    }
+    match fetch::locate(uri, &config.base_dir)? {
+        Location::File(path) => {
+            out.watched_files.push(path.clone());
+            out.fetches.push(SourceFetch {
+                id: source_id.to_owned(),
+                uri: uri.to_owned(),
+                ..SourceFetch::default()
+            });
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            Ok((bytes, None))
+        }
+        Location::Remote(url) => {
+            if client.is_none() {
+                *client =
+                    Some(fetch::client().map_err(|e| format!("building the HTTP client: {e}"))?);
+            }
+            let http = client.as_ref().ok_or("no HTTP client")?;
+            let (bytes, report) = fetch::fetch_remote(
+                http,
+                source_id,
+                &url,
+                cache.as_ref(),
+                source.refresh.as_ref(),
+                options.force_refresh,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            out.fetches.push(report);
+            Ok((bytes, Some(url)))
+        }
+    }
+}
+
+/// Parse and normalize one document; runs on the blocking pool.
+fn build_service(
+    bytes: &[u8],
+    explicit: Option<String>,
+    spec_url: Option<&Url>,
+    uri: &str,
+) -> Result<(String, ServiceTools), String> {
+    let doc = openapi::parse(bytes).map_err(|e| e.to_string())?;
+    let service_id = match explicit {
+        Some(id) => id,
+        None => derived_service_id(&doc, uri),
+    };
+    if service_id.is_empty() {
+        return Err(format!(
+            "cannot derive a service id for {uri:?}; bind it under `services`"
+        ));
+    }
+    let tools = normalize::normalize(&doc, &service_id, spec_url)
+        .map_err(|e| format!("service {service_id:?}: {e}"))?;
+    Ok((service_id, tools))
+}
+
+/// Contract rule for sources without a `services` entry.
+pub(crate) fn derived_service_id(doc: &openapi::Document, uri: &str) -> String {
+    let first_path = doc.paths().map(|(p, _)| p.as_str()).min();
+    let from_path = first_path
+        .and_then(|p| p.split('/').find(|s| !s.is_empty() && !s.starts_with('{')))
+        .map(slugify)
+        .filter(|s| !s.is_empty());
+    from_path
+        .or_else(|| Some(slugify(doc.title())).filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| {
+            let base = uri.rsplit('/').next().unwrap_or(uri);
+            slugify(base.split('.').next().unwrap_or(base))
+        })
+}
+
+/// Keep `Arc` in the public surface honest: the catalog is shared once built.
+pub type SharedCatalog = Arc<Catalog>;

@@ -3,10 +3,25 @@
 //! The catalog is built once (at startup, on `/v1/refresh`, and when a watched source file
 //! changes), never per request. A source that fails to load is reported with its id and reason
 //! and does not take the other sources down.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`build`] | build order, derived service ids, collisions, fingerprint |
+//! | `fetch`, `cache` | reading documents: files, HTTP, on-disk revalidating cache |
+//! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
+//! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
+//! | `views` | `discover` and per-profile effective views |
 
-pub mod model;
-
-pub use model::*;
 pub mod build;
+mod cache;
+mod fetch;
+pub mod model;
+mod normalize;
+mod openapi;
+mod security;
+mod servers;
+mod slug;
+mod views;
 
-pub use build::{build, BuildOptions, BuildOutcome, SourceError, SourceFetch};
+pub use build::{build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch};
+pub use model::*;
