@@ -1,0 +1,251 @@
+//! Command-line interface: argument parsing and the commands themselves.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use portcullis::config::ScopePaths;
+use portcullis::server::{self, Runtime, RuntimeOptions};
+use sha2::Digest;
+
+/// Portcullis: the security boundary between callers and the APIs they use.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the runtime server.
+    Serve(ServeArgs),
+    /// Validate a config and print every problem (exit code 0 = valid, 1 = invalid).
+    Check(CheckArgs),
+    /// Config utilities.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run the dev-mode demo API on its own (a benchmark upstream).
+    DemoUpstream(DemoUpstreamArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The project `.cli.json` this runtime serves (requests are bound to it).
+    #[arg(long, required_unless_present = "dev", conflicts_with = "dev")]
+    config: Option<PathBuf>,
+    /// Serve the bundled demo API with no config (loopback only).
+    #[arg(long)]
+    dev: bool,
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8765", env = "PORTCULLIS_ADDR")]
+    addr: SocketAddr,
+    /// State root; the instance keeps its files in `<state-dir>/instances/<id>`.
+    #[arg(long, env = "PORTCULLIS_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Audit file (default `<instance dir>/audit.log`).
+    #[arg(long)]
+    audit_path: Option<PathBuf>,
+    /// Remote document cache (default `<instance dir>/cache/http`).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Instance id (default derived from the config path).
+    #[arg(long)]
+    instance_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The project `.cli.json` to validate (with the managed, user and local scopes around it).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of `.cli.json`.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+struct DemoUpstreamArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: SocketAddr,
+    /// Require this `X-Demo-Key` on every route but `/health`.
+    #[arg(long)]
+    key: Option<String>,
+}
+
+/// Run the parsed command.
+pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Check(args) => check(&args).await,
+        Command::Config(ConfigCommand::Schema) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&portcullis::config::schema::config_schema())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DemoUpstream(args) => {
+            let listener = tokio::net::TcpListener::bind(args.addr).await?;
+            eprintln!(
+                "demo upstream listening on http://{}",
+                listener.local_addr()?
+            );
+            portcullis::dev::upstream::serve(listener, args.key).await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Validate the config, then build the catalog so unloadable sources are reported too.
+async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let scopes = ScopePaths::discover(absolute(&args.config)?);
+    let report = portcullis::config::check(&scopes);
+    print!("{report}");
+    if !report.ok() {
+        return Ok(ExitCode::FAILURE);
+    }
+    let loaded = portcullis::config::load(&scopes)?;
+    let outcome =
+        portcullis::catalog::build(&loaded, &portcullis::catalog::BuildOptions::default()).await;
+    for error in &outcome.errors {
+        println!("sources.{}: {}", error.source_id, error.message);
+    }
+    println!(
+        "{} tools from {} services",
+        outcome.catalog.tools.len(),
+        outcome.catalog.services.len()
+    );
+    Ok(if outcome.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    Ok(server::binding::absolute_clean(
+        path,
+        &std::env::current_dir()?,
+    ))
+}
+
+/// Contract instance-id slug: `[a-z0-9]` kept, `- _ space .` become `-`, the rest dropped.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if matches!(c, '-' | '_' | ' ' | '.') && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+/// `<slug(parent dir)>-<10 hex of sha256(path)>`, as the contract derives it.
+fn derive_instance_id(config: &Path) -> String {
+    let digest = hex::encode(sha2::Sha256::digest(config.to_string_lossy().as_bytes()));
+    let parent = config
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| slug(&n.to_string_lossy()))
+        .unwrap_or_default();
+    if parent.is_empty() {
+        digest[..10].to_owned()
+    } else {
+        format!("{parent}-{}", &digest[..10])
+    }
+}
+
+fn default_state_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("portcullis");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".local/state/portcullis")
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let state_root = args.state_dir.clone().unwrap_or_else(default_state_root);
+    let (scopes, instance_id, dev) = if args.dev {
+        if !args.addr.ip().is_loopback() {
+            return Err(format!(
+                "--dev serves a demo with a built-in key; it only binds to loopback, not {}",
+                args.addr
+            )
+            .into());
+        }
+        let instance_id = args
+            .instance_id
+            .as_deref()
+            .map(slug)
+            .unwrap_or_else(|| "dev".to_owned());
+        let setup =
+            portcullis::dev::prepare(&state_root.join("instances").join(&instance_id).join("dev"))
+                .await?;
+        // Dev mode is self-contained: host-level managed/user scopes are not merged in.
+        let scopes = ScopePaths {
+            project: setup.config_path.clone(),
+            ..ScopePaths::default()
+        };
+        (scopes, instance_id, Some(setup))
+    } else {
+        let config = absolute(args.config.as_deref().unwrap_or(Path::new(".cli.json")))?;
+        let instance_id = args
+            .instance_id
+            .as_deref()
+            .map(slug)
+            .unwrap_or_else(|| derive_instance_id(&config));
+        (ScopePaths::discover(config), instance_id, None)
+    };
+    let state_dir = state_root.join("instances").join(&instance_id);
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let options = RuntimeOptions {
+        scopes,
+        instance_id,
+        audit_path: args
+            .audit_path
+            .unwrap_or_else(|| state_dir.join("audit.log")),
+        cache_dir: args
+            .cache_dir
+            .unwrap_or_else(|| state_dir.join("cache/http")),
+        state_dir,
+        url: url.clone(),
+    };
+    let runtime = Runtime::start(options).await?;
+    let snapshot = runtime.snapshot();
+    tracing::info!(
+        tools = snapshot.catalog.tools.len(),
+        failed_sources = snapshot.source_errors.len(),
+        "listening on {url}"
+    );
+    if let Some(setup) = &dev {
+        println!("{}", portcullis::dev::banner(&url, setup));
+    }
+    server::serve(listener, runtime).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_follow_the_contract_slug() {
+        assert_eq!(slug("Team A_b.c"), "team-a-b-c");
+        let id = derive_instance_id(Path::new("/srv/My App/.cli.json"));
+        assert!(
+            id.starts_with("my-app-") && id.len() == "my-app-".len() + 10,
+            "{id}"
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! `POST /v1/tools/execute`: the whole pipeline for one tool call.
+//!
+//! config binding (409) -> authenticate (401) -> tool lookup (404) -> scope envelope (403
+//! `authz_denied`) -> policy (403 with its reason) -> credentials (502 `credential_unavailable`)
+//! -> request building (400) -> upstream (200 carrying the upstream status, or 502 with a
+//! classified reason when no upstream response exists) -> audit.
+//!
+//! `body` is accepted both as the contract's base64 string and as a plain JSON value (object,
+//! array, number, boolean), which is sent as its JSON text. A JSON string is always base64.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::{admit, json_response, parse_mode};
+use crate::audit::{AuditDecision, AuditEvent};
+use crate::authn::Caller;
+use crate::authz::Envelope;
+use crate::catalog::Tool;
+use crate::policy::{Decision, PolicyRequest};
+use crate::server::error::ApiError;
+use crate::server::request_id::RequestId;
+use crate::server::runtime::Runtime;
+use crate::upstream::{build_request, ExecuteArgs, UpstreamResponse};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecuteRequest {
+    #[serde(default)]
+    config_path: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    agent_profile: Option<String>,
+    tool_id: String,
+    #[serde(default)]
+    path_args: Vec<Scalar>,
+    #[serde(default)]
+    flags: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    body: Option<serde_json::Value>,
+    #[serde(default)]
+    approval: bool,
+}
+
+/// Argument values may be sent as strings (the contract), numbers or booleans.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Self::Text(s) => s,
+            Self::Number(n) => n.to_string(),
+            Self::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiError> {
+    match body {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.as_bytes()))
+            .map(|bytes| Some(Bytes::from(bytes)))
+            .map_err(|_| ApiError::bad_request("body must be base64 text or a JSON object/array")),
+        Some(value) => Ok(Some(Bytes::from(
+            serde_json::to_vec(&value).unwrap_or_default(),
+        ))),
+    }
+}
+
+/// Everything an audit record of this call shares.
+struct CallContext<'a> {
+    runtime: &'a Runtime,
+    caller: &'a Caller,
+    agent_profile: Option<&'a str>,
+    request_id: &'a str,
+}
+
+impl CallContext<'_> {
+    fn event(
+        &self,
+        tool: &Tool,
+        event_type: &str,
+        decision: AuditDecision,
+        reason: &str,
+    ) -> AuditEvent {
+        let mut event = AuditEvent::new(event_type, &tool.id, decision, reason);
+        event.principal = self.caller.principal.clone();
+        event.lineage = self.caller.lineage.clone();
+        event.agent_profile = self.agent_profile.map(str::to_owned);
+        event.service_id = Some(tool.service_id.clone());
+        event.target_base_url = tool.servers.first().cloned();
+        event.method = Some(tool.method.clone());
+        event.path = Some(tool.path.clone());
+        event.request_id = Some(self.request_id.to_owned());
+        event
+    }
+
+    /// Record a refusal; if even that cannot be recorded, say so instead (503).
+    fn refuse(&self, tool: &Tool, event_type: &str, reason: &str, error: ApiError) -> ApiError {
+        let decision = if event_type == "execution_error" {
+            AuditDecision::Error
+        } else {
+            AuditDecision::Denied
+        };
+        let mut event = self.event(tool, event_type, decision, reason);
+        event.status_code = Some(error.status().as_u16());
+        match self.runtime.record(&event) {
+            Ok(()) => error,
+            Err(audit_error) => audit_unavailable(&audit_error),
+        }
+    }
+}
+
+fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
+    tracing::error!("refusing request: {error}");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "the audit log cannot be written; request refused",
+    )
+    .with_retry_after(5)
+}
+
+/// `POST /v1/tools/execute`.
+pub async fn execute(
+    State(runtime): State<Arc<Runtime>>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
+    let request: ExecuteRequest = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid execute request: {e}")))?;
+    let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers)?;
+    let mode = parse_mode(request.mode.as_deref())?;
+    let tool = snapshot.tool(&request.tool_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "tool_not_found",
+            format!("no tool {:?} in the catalog", request.tool_id),
+        )
+        .with_plain("tool not found")
+    })?;
+    let context = CallContext {
+        runtime: &runtime,
+        caller: &caller,
+        agent_profile: request.agent_profile.as_deref(),
+        request_id: request_id.as_str(),
+    };
+
+    if !Envelope::for_caller(&caller).permits(&tool.id) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "authz_denied",
+            "the caller's scopes do not grant this tool",
+        );
+        return Err(context.refuse(tool, "authz_denial", "authz_denied", error));
+    }
+    let policy_request = PolicyRequest {
+        mode,
+        agent_profile: request.agent_profile.as_deref(),
+        approval: request.approval,
+    };
+    if let Decision::Deny { reason, rule } = snapshot.policy.decide(tool, &policy_request) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            reason,
+            format!("denied by policy ({reason}, rule {rule:?})"),
+        );
+        return Err(context.refuse(tool, "authz_denial", reason, error));
+    }
+    let credentials = snapshot.secrets.credentials_for(tool).map_err(|e| {
+        let error = ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "credential_unavailable",
+            e.to_string(),
+        );
+        context.refuse(tool, "execution_error", "credential_unavailable", error)
+    })?;
+    let body = match decode_body(request.body) {
+        Ok(body) => body,
+        Err(error) => {
+            return Err(context.refuse(tool, "execution_error", "invalid_request", error))
+        }
+    };
+    let request_size = body.as_ref().map(|b| b.len() as u64);
+    let args = ExecuteArgs {
+        path_args: request
+            .path_args
+            .into_iter()
+            .map(Scalar::into_string)
+            .collect(),
+        flags: request
+            .flags
+            .into_iter()
+            .map(|(k, v)| (k, v.into_string()))
+            .collect(),
+        body,
+    };
+    let upstream_request = build_request(tool, &args, &credentials).map_err(|e| {
+        let error = ApiError::bad_request(e.to_string());
+        context.refuse(tool, "execution_error", "invalid_request", error)
+    })?;
+
+    match snapshot.upstream.send(upstream_request).await {
+        Ok(response) => {
+            let mut event =
+                context.event(tool, "tool_execution", AuditDecision::Allowed, "allowed");
+            event.status_code = Some(response.status);
+            event.latency_ms = Some(response.latency.as_millis() as u64);
+            event.retry_count = Some(response.attempts.saturating_sub(1)).filter(|&n| n > 0);
+            event.request_size = request_size;
+            if let Err(audit_error) = runtime.record(&event) {
+                // The upstream call already happened; the caller gets its result, operators get an alert.
+                tracing::error!(tool = %tool.id, "executed call could not be audited: {audit_error}");
+            }
+            Ok(json_response(render_result(&response)))
+        }
+        Err(upstream_error) => {
+            let reason = upstream_error.reason();
+            let error = ApiError::new(StatusCode::BAD_GATEWAY, reason, upstream_error.to_string());
+            Err(context.refuse(tool, "execution_error", reason, error))
+        }
+    }
+}
+
+/// `{"statusCode":N,"body":<json>}` when the upstream body is JSON, `"text"` when it is other
+/// UTF-8, `"bodyBase64"` for binary; `contentType` echoes the upstream header.
+fn render_result(response: &UpstreamResponse) -> Bytes {
+    let mut out = Vec::with_capacity(response.body.len() + 96);
+    out.extend_from_slice(b"{\"statusCode\":");
+    out.extend_from_slice(response.status.to_string().as_bytes());
+    let body = &response.body;
+    if !body.is_empty() {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+            out.extend_from_slice(b",\"body\":");
+            out.extend_from_slice(body);
+        } else if let Ok(text) = std::str::from_utf8(body) {
+            out.extend_from_slice(b",\"text\":");
+            out.extend_from_slice(&serde_json::to_vec(text).unwrap_or_default());
+        } else {
+            out.extend_from_slice(b",\"bodyBase64\":\"");
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(body)
+                    .as_bytes(),
+            );
+            out.push(b'"');
+        }
+    }
+    if let Some(content_type) = &response.content_type {
+        out.extend_from_slice(b",\"contentType\":");
+        out.extend_from_slice(&serde_json::to_vec(content_type).unwrap_or_default());
+    }
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &[u8], content_type: Option<&str>) -> UpstreamResponse {
+        UpstreamResponse {
+            status: 200,
+            content_type: content_type.map(str::to_owned),
+            body: Bytes::copy_from_slice(body),
+            attempts: 1,
+            latency: std::time::Duration::ZERO,
+        }
+    }
+
+    fn rendered(body: &[u8], content_type: Option<&str>) -> serde_json::Value {
+        serde_json::from_slice(&render_result(&response(body, content_type))).unwrap()
+    }
+
+    #[test]
+    fn json_bodies_are_embedded_text_is_quoted_and_binary_is_base64() {
+        assert_eq!(
+            rendered(br#"{"a":1}"#, Some("application/json"))["body"]["a"],
+            1
+        );
+        let text = rendered(b"plain \"quoted\"\n", Some("text/plain"));
+        assert_eq!(text["text"], "plain \"quoted\"\n");
+        assert_eq!(text["contentType"], "text/plain");
+        assert_eq!(rendered(&[0xff, 0x00], None)["bodyBase64"], "/wA=");
+        assert_eq!(rendered(b"", None), serde_json::json!({"statusCode": 200}));
+    }
+
+    #[test]
+    fn body_accepts_base64_and_plain_json() {
+        let b64 = decode_body(Some(serde_json::json!("eyJhIjoxfQ==")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&b64[..], br#"{"a":1}"#);
+        let plain = decode_body(Some(serde_json::json!({"a": 1})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&plain[..], br#"{"a":1}"#);
+        assert!(decode_body(Some(serde_json::json!("not base64!"))).is_err());
+        assert!(decode_body(None).unwrap().is_none());
+    }
+}

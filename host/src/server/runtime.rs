@@ -1,0 +1,182 @@
+//! The running instance: options, the current snapshot, the audit log, rebuilds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
+use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::config::ScopePaths;
+
+/// How often watched files are checked for changes.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where the instance keeps its state and what it serves.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Config scopes.
+    pub scopes: ScopePaths,
+    /// Instance id.
+    pub instance_id: String,
+    /// Instance state directory (`<state root>/instances/<id>`).
+    pub state_dir: PathBuf,
+    /// Audit file.
+    pub audit_path: PathBuf,
+    /// Remote document cache.
+    pub cache_dir: PathBuf,
+    /// The URL the server is reachable at (for `runtime/info` and `runtime.json`).
+    pub url: String,
+}
+
+/// A running Portcullis instance.
+pub struct Runtime {
+    /// Options it was started with.
+    pub options: RuntimeOptions,
+    snapshot: ArcSwap<Snapshot>,
+    /// The audit log.
+    pub audit: AuditLog,
+    rebuild: tokio::sync::Mutex<()>,
+    last_seen: std::sync::Mutex<Vec<(PathBuf, FileStamp)>>,
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Config or catalog problem.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Audit log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// State directory problem.
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl Runtime {
+    /// Load config, build the catalog, open the audit log and write `runtime.json`.
+    pub async fn start(options: RuntimeOptions) -> Result<Arc<Self>, StartError> {
+        std::fs::create_dir_all(&options.state_dir).map_err(|source| StartError::StateDir {
+            path: options.state_dir.clone(),
+            source,
+        })?;
+        let snapshot =
+            Snapshot::build(&options.scopes, Some(options.cache_dir.clone()), false).await?;
+        let audit = AuditLog::open(&options.audit_path)?;
+        let last_seen = std::sync::Mutex::new(snapshot.watched.clone());
+        let runtime = Arc::new(Self {
+            options,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            audit,
+            rebuild: tokio::sync::Mutex::new(()),
+            last_seen,
+        });
+        runtime.write_runtime_file();
+        Ok(runtime)
+    }
+
+    /// The snapshot requests should use.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Rebuild config + catalog and swap it in; on failure the current snapshot keeps serving.
+    pub async fn rebuild(&self, force_refresh: bool) -> Result<Arc<Snapshot>, SnapshotError> {
+        let _one_at_a_time = self.rebuild.lock().await;
+        let fresh = Snapshot::build(
+            &self.options.scopes,
+            Some(self.options.cache_dir.clone()),
+            force_refresh,
+        )
+        .await?;
+        let fresh = Arc::new(fresh);
+        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = fresh.watched.clone();
+        self.snapshot.store(fresh.clone());
+        tracing::info!(tools = fresh.catalog.tools.len(), "catalog rebuilt");
+        Ok(fresh)
+    }
+
+    /// Rebuild whenever a config scope or a local source document changes.
+    ///
+    /// Stamps are remembered before the rebuild, so a broken edit is reported once and retried
+    /// only when the files change again.
+    pub async fn watch_sources(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(WATCH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let seen = self
+                .last_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let now = tokio::task::spawn_blocking(move || {
+                seen.into_iter()
+                    .map(|(path, _)| {
+                        let s = stamp(&path);
+                        (path, s)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            let changed = {
+                let mut seen = self.last_seen.lock().unwrap_or_else(|p| p.into_inner());
+                let changed = *seen != now;
+                if changed {
+                    *seen = now;
+                }
+                changed
+            };
+            if changed {
+                if let Err(error) = self.rebuild(false).await {
+                    tracing::error!("a watched file changed but the new config does not load; still serving the previous one: {error}");
+                }
+            }
+        }
+    }
+
+    /// Append an audit record.
+    pub fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        self.audit.record(event)
+    }
+
+    fn runtime_file(&self) -> PathBuf {
+        self.options.state_dir.join("runtime.json")
+    }
+
+    fn write_runtime_file(&self) {
+        let info = serde_json::json!({
+            "instanceId": self.options.instance_id,
+            "url": self.options.url,
+            "pid": std::process::id(),
+            "auditPath": self.options.audit_path,
+            "cacheDir": self.options.cache_dir,
+        });
+        let path = self.runtime_file();
+        if let Err(error) =
+            write_atomically(&path, &serde_json::to_vec_pretty(&info).unwrap_or_default())
+        {
+            tracing::warn!("could not write {}: {error}", path.display());
+        }
+    }
+
+    /// Remove `runtime.json` on the way out.
+    pub fn shutdown(&self) {
+        let _ = std::fs::remove_file(self.runtime_file());
+    }
+}
+
+/// Write a file by writing a temporary sibling and renaming it over the target.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,171 @@
+//! A snapshot: everything a request needs, built once from config and swapped atomically.
+//!
+//! Requests read the current snapshot with one atomic load and never rebuild anything; a
+//! rebuild (startup, `/v1/refresh`, a watched file changing) produces a new snapshot and swaps
+//! it in. A config that fails to load or compile keeps the previous snapshot serving.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::authn::{Authenticator, AuthnSetupError};
+use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool};
+use crate::config::{self, ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
+use crate::policy::pattern::PatternError;
+use crate::policy::PolicySet;
+use crate::secrets::SecretResolver;
+use crate::upstream::{Upstream, UpstreamError};
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Runtime auth cannot be enforced as configured.
+    #[error(transparent)]
+    Authn(#[from] AuthnSetupError),
+    /// A policy pattern does not compile.
+    #[error("policy: {0}")]
+    Policy(#[from] PatternError),
+    /// The upstream client could not be built.
+    #[error("upstream client: {0}")]
+    Upstream(#[from] UpstreamError),
+}
+
+/// Modification stamp of a watched file (`None` = absent).
+pub type FileStamp = Option<(SystemTime, u64)>;
+
+/// Read a file's stamp.
+pub fn stamp(path: &PathBuf) -> FileStamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// One immutable view of config + catalog.
+pub struct Snapshot {
+    /// The effective config.
+    pub loaded: LoadedConfig,
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Tool id -> index in `catalog.tools`.
+    tool_index: HashMap<String, usize>,
+    /// Compiled policy.
+    pub policy: PolicySet,
+    /// Upstream credentials.
+    pub secrets: SecretResolver,
+    /// Caller authentication.
+    pub authenticator: Authenticator,
+    /// Upstream HTTP client.
+    pub upstream: Upstream,
+    /// Sources that failed to load.
+    pub source_errors: Vec<SourceError>,
+    /// Per-source fetch report of the build.
+    pub fetches: Vec<SourceFetch>,
+    /// Files whose change triggers a rebuild, with their stamps at build time.
+    pub watched: Vec<(PathBuf, FileStamp)>,
+    /// Pre-rendered `/v1/catalog/effective` bodies, one per effective view.
+    rendered: Vec<OnceLock<Bytes>>,
+}
+
+impl Snapshot {
+    /// Load config and build the catalog.
+    pub async fn build(
+        paths: &ScopePaths,
+        cache_dir: Option<PathBuf>,
+        force_refresh: bool,
+    ) -> Result<Self, SnapshotError> {
+        let loaded = config::load(paths)?;
+        let authenticator = Authenticator::from_config(&loaded.config)?;
+        let policy = PolicySet::compile(&loaded.config)?;
+        let limits = loaded
+            .config
+            .runtime
+            .as_ref()
+            .and_then(|r| r.server.as_ref())
+            .and_then(|s| s.upstream.clone())
+            .unwrap_or_else(UpstreamLimits::default);
+        let upstream = Upstream::new(&limits)?;
+        let secrets = SecretResolver::new(loaded.config.secrets.as_ref());
+        let outcome = catalog::build(
+            &loaded,
+            &BuildOptions {
+                cache_dir,
+                force_refresh,
+            },
+        )
+        .await;
+        for error in &outcome.errors {
+            tracing::warn!(source = %error.source_id, "source failed to load: {}", error.message);
+        }
+        let mut watch_paths: Vec<PathBuf> = paths
+            .managed
+            .iter()
+            .chain(paths.user.iter())
+            .chain(std::iter::once(&paths.project))
+            .chain(paths.local.iter())
+            .cloned()
+            .collect();
+        watch_paths.extend(outcome.watched_files.iter().cloned());
+        watch_paths.sort();
+        watch_paths.dedup();
+        let watched = watch_paths.into_iter().map(|p| {
+            let s = stamp(&p);
+            (p, s)
+        });
+        let catalog = outcome.catalog;
+        let tool_index = catalog
+            .tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+        let rendered = catalog
+            .effective_views
+            .iter()
+            .map(|_| OnceLock::new())
+            .collect();
+        Ok(Self {
+            loaded,
+            catalog,
+            tool_index,
+            policy,
+            secrets,
+            authenticator,
+            upstream,
+            source_errors: outcome.errors,
+            fetches: outcome.fetches,
+            watched: watched.collect(),
+            rendered,
+        })
+    }
+
+    /// Look a tool up by id.
+    pub fn tool(&self, id: &str) -> Option<&Tool> {
+        self.tool_index.get(id).map(|&i| &self.catalog.tools[i])
+    }
+
+    /// The `{"catalog":...,"view":...}` body for the view at `index`, rendered once.
+    pub fn rendered_view(&self, index: usize) -> Option<Bytes> {
+        let view = self.catalog.effective_views.get(index)?;
+        let cell = self.rendered.get(index)?;
+        Some(
+            cell.get_or_init(|| {
+                #[derive(serde::Serialize)]
+                struct Body<'a> {
+                    catalog: &'a Catalog,
+                    view: &'a crate::catalog::EffectiveView,
+                }
+                let body = Body {
+                    catalog: &self.catalog,
+                    view,
+                };
+                Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+            })
+            .clone(),
+        )
+    }
+}
