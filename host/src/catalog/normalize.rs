@@ -4,7 +4,7 @@
 //! |---|---|
 //! | methods | all eight (`get put post delete patch head options trace`); HEAD/OPTIONS/TRACE are read-only and idempotent |
 //! | operationId | the document's, else `lower(method):rawPath` |
-//! | id | `<serviceId>:<operationId>`; whitespace, control characters and `*` are refused (they collide with pattern syntax); a repeated id is an error naming both operations |
+//! | id | `<serviceId>:<operationId>`, except that each whitespace run inside the operationId becomes `_` (`Get account` -> `svc:Get_account`; about 1% of real documents use prose as operationIds, and scopes are space-separated); `operationId` keeps the original. Control characters and `*` are refused (they collide with pattern syntax); a repeated id is an error naming both operations |
 //! | group | `x-cli-group` -> slug(first tag) -> slug(first non-`{}` path segment) -> `misc` |
 //! | command | `x-cli-name` -> slug(operationId) -> inferred verb |
 //! | pathParams | in path-template order; a template variable nobody declared gets a required parameter so the tool stays callable |
@@ -206,7 +206,7 @@ fn tool_for(
         .or_else(|| Some(slugify(&operation_id)).filter(|s| !s.is_empty()))
         .unwrap_or_else(|| inferred_verb(method, path).to_owned());
     Ok(Tool {
-        id: format!("{service_id}:{operation_id}"),
+        id: format!("{service_id}:{}", id_safe(&operation_id)),
         service_id: service_id.to_owned(),
         operation_id,
         method: method.to_ascii_uppercase(),
@@ -230,6 +230,14 @@ fn tool_for(
         retry: op.cli_retry.clone(),
         ..Tool::default()
     })
+}
+
+/// The operationId with surrounding whitespace trimmed and inner whitespace runs turned into `_`.
+fn id_safe(operation_id: &str) -> String {
+    operation_id
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 fn inferred_verb(method: &str, path: &str) -> &'static str {

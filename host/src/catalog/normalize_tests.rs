@@ -199,8 +199,18 @@ fn duplicate_operation_ids_are_an_error_naming_both_operations() {
 }
 
 #[test]
-fn ids_with_whitespace_or_stars_are_refused() {
-    for id in ["list all", "get*", "tab\there"] {
+fn whitespace_in_operation_ids_becomes_underscores_in_tool_ids() {
+    let t = tools(
+        r#"{"openapi":"3.0.0","paths":{"/a":{"get":{"operationId":" List  all\tthings "}}}}"#,
+    );
+    assert_eq!(t[0].id, "svc:List_all_things");
+    assert_eq!(t[0].operation_id, " List  all\tthings ");
+    assert_eq!(t[0].command, "list-all-things");
+}
+
+#[test]
+fn ids_with_stars_or_control_characters_are_refused() {
+    for id in ["get*", "bell\u{7}"] {
         let doc = format!(
             r#"{{"openapi":"3.0.0","paths":{{"/a":{{"get":{{"operationId":{}}}}}}}}}"#,
             serde_json::json!(id)

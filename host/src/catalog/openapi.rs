@@ -278,13 +278,15 @@ impl Document {
             .unwrap_or_default()
     }
 
-    /// `paths` in document order.
+    /// `paths` in document order, without `x-` extension keys (allowed in the Paths Object).
     pub fn paths(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.root
+        let paths = self
+            .root
             .get("paths")
             .and_then(Value::as_object)
             .into_iter()
-            .flatten()
+            .flatten();
+        paths.filter(|(key, _)| !key.starts_with("x-"))
     }
 
     /// Follow `$ref`s from `value` until a non-reference object is reached.

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | precedence | operation `servers` if non-empty, else path-item, else document |
 //! | `{var}` | replaced by `variables.<var>.default`; a missing default (or an undeclared variable) is an error for the source |
-//! | unsafe default | a default containing `/ ? # @` or whitespace is refused: it could move the request to another host or path than the document shows |
+//! | unsafe default | a default containing `? #` or whitespace is refused anywhere; inside the authority (before the first `/` after `scheme://`) `@` is refused and `/` only as the first character (e.g. eBay's `https://api.ebay.com{basePath}` with `/sell/v1`), so a default can never move the request to another host than the document shows |
 //! | relative URL | resolved against the spec URL when the spec is remote; kept as written for local files |
 //! | no servers | a remote spec falls back to its origin (`scheme://host[:port]`); a local spec keeps an empty list |
 
@@ -25,7 +25,7 @@ pub enum ServerError {
     },
     /// A default that would change the URL structure.
     #[error(
-        "server {url:?}: default of variable {name:?} contains '/', '?', '#', '@' or whitespace"
+        "server {url:?}: default of variable {name:?} could change the URL's host (contains '?', '#', whitespace, or '@' or '/' inside the host part)"
     )]
     UnsafeDefault {
         /// The server template.
@@ -91,9 +91,16 @@ fn substitute(server: &Server) -> Result<String, ServerError> {
             serde_json::Value::Number(n) => n.to_string(),
             _ => return Err(missing()),
         };
-        if value
-            .chars()
-            .any(|c| matches!(c, '/' | '?' | '#' | '@') || c.is_whitespace())
+        let in_authority = authority_open(template, template.len() - rest.len() + open);
+        // Inside the authority the value may only start the path (`/...`), never extend the
+        // host and then start a path, and never introduce userinfo.
+        let host_part = value.split('/').next().unwrap_or_default();
+        let bad_in_authority = in_authority
+            && (host_part.contains('@') || (value.contains('/') && !host_part.is_empty()));
+        if bad_in_authority
+            || value
+                .chars()
+                .any(|c| matches!(c, '?' | '#') || c.is_whitespace())
         {
             return Err(ServerError::UnsafeDefault {
                 url: template.to_owned(),
@@ -105,6 +112,15 @@ fn substitute(server: &Server) -> Result<String, ServerError> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Whether byte `at` of the template lies in the scheme or authority (no literal `/` yet after `://`).
+fn authority_open(template: &str, at: usize) -> bool {
+    match template.find("://") {
+        Some(i) if at >= i + 3 => !template[i + 3..at].contains('/'),
+        Some(_) => true,
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -137,7 +153,7 @@ mod tests {
 
     #[test]
     fn defaults_that_would_change_the_host_are_refused() {
-        for bad in ["evil.com/", "a@evil.com", "x?y", "a b", "x#"] {
+        for bad in ["evil.com/", "a@evil.com", "x?y", "a b", "x#", "/x?"] {
             let json = format!(
                 r#"[{{"url":"https://{{h}}.example.com","variables":{{"h":{{"default":"{bad}"}}}}}}]"#
             );
@@ -149,6 +165,21 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn path_defaults_may_contain_slashes_but_never_move_the_host() {
+        let s = servers(
+            r#"[{"url":"https://api.ebay.com{basePath}","variables":{"basePath":{"default":"/sell/v1"}}}]"#,
+        );
+        assert_eq!(resolve(&s, None).unwrap(), ["https://api.ebay.com/sell/v1"]);
+        let s = servers(r#"[{"url":"https://h/{p}/x","variables":{"p":{"default":"a/b@c"}}}]"#);
+        assert_eq!(resolve(&s, None).unwrap(), ["https://h/a/b@c/x"]);
+        let s = servers(r#"[{"url":"https://{h}","variables":{"h":{"default":"x.com/evil"}}}]"#);
+        assert!(matches!(
+            resolve(&s, None),
+            Err(ServerError::UnsafeDefault { .. })
+        ));
     }
 
     #[test]
