@@ -216,3 +216,37 @@ async fn unknown_routes_are_404_and_browser_config_is_404_without_auth() {
         (404, "browser login is not configured")
     );
 }
+
+#[tokio::test]
+async fn catalog_is_gzip_encoded_only_for_clients_that_accept_it() {
+    let rt = start_runtime(
+        config_for("a.json", json!({})),
+        &[("a.json", one_tool("http://127.0.0.1:1", "a"))],
+    )
+    .await;
+    let url = format!("{}/v1/catalog/effective", rt.url);
+    let plain = rt.client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    let zipped = rt
+        .client
+        .get(&url)
+        .header("Accept-Encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped = zipped.bytes().await.unwrap();
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut decoded)
+        .unwrap();
+    assert_eq!(decoded, plain);
+    let refused = rt
+        .client
+        .get(&url)
+        .header("Accept-Encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+}

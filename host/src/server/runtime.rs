@@ -97,6 +97,9 @@ impl Runtime {
         )
         .await?;
         let fresh = Arc::new(fresh);
+        let rendering = fresh.clone();
+        // Render off the async workers; a large catalog takes tens of milliseconds.
+        let _ = tokio::task::spawn_blocking(move || rendering.prerender()).await;
         *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = fresh.watched.clone();
         self.snapshot.store(fresh.clone());
         tracing::info!(tools = fresh.catalog.tools.len(), "catalog rebuilt");

@@ -68,7 +68,28 @@ pub struct Snapshot {
     /// Files whose change triggers a rebuild, with their stamps at build time.
     pub watched: Vec<(PathBuf, FileStamp)>,
     /// Pre-rendered `/v1/catalog/effective` bodies, one per effective view.
-    rendered: Vec<OnceLock<Bytes>>,
+    rendered: Vec<OnceLock<RenderedView>>,
+}
+
+/// A catalog response rendered once: as is, and gzip-compressed for clients that accept it
+/// (the open-cli Go client does by default). The GitHub catalog renders to about 5 MB.
+#[derive(Debug, Clone)]
+pub struct RenderedView {
+    /// The JSON body.
+    pub identity: Bytes,
+    /// The same body, gzip-compressed.
+    pub gzip: Bytes,
+}
+
+fn gzip(bytes: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    Bytes::from(encoder.finish().unwrap_or_default())
 }
 
 impl Snapshot {
@@ -148,8 +169,15 @@ impl Snapshot {
         self.tool_index.get(id).map(|&i| &self.catalog.tools[i])
     }
 
+    /// Render the views requests land on by default, so no request pays for rendering.
+    pub fn prerender(&self) {
+        for index in 0..self.rendered.len() {
+            self.rendered_view(index);
+        }
+    }
+
     /// The `{"catalog":...,"view":...}` body for the view at `index`, rendered once.
-    pub fn rendered_view(&self, index: usize) -> Option<Bytes> {
+    pub fn rendered_view(&self, index: usize) -> Option<RenderedView> {
         let view = self.catalog.effective_views.get(index)?;
         let cell = self.rendered.get(index)?;
         Some(
@@ -163,7 +191,11 @@ impl Snapshot {
                     catalog: &self.catalog,
                     view,
                 };
-                Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+                let identity = serde_json::to_vec(&body).unwrap_or_default();
+                RenderedView {
+                    gzip: gzip(&identity),
+                    identity: Bytes::from(identity),
+                }
             })
             .clone(),
         )

@@ -113,14 +113,41 @@ pub async fn catalog(
     let (snapshot, _caller) = admit(&runtime, params.config.as_deref(), &headers)?;
     let mode = parse_mode(params.mode.as_deref())?;
     let index = select_view(&snapshot, mode, params.agent_profile.as_deref());
-    let body = snapshot.rendered_view(index).ok_or_else(|| {
+    let rendered = snapshot.rendered_view(index).ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "catalog has no views",
         )
     })?;
-    Ok(json_response(body))
+    if accepts_gzip(&headers) {
+        let mut response = json_response(rendered.gzip);
+        let response_headers = response.headers_mut();
+        response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        return Ok(response);
+    }
+    Ok(json_response(rendered.identity))
+}
+
+/// Whether the client accepts a gzip body (`gzip` or `*` listed without `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                matches!(
+                    p.replace(' ', "").as_str(),
+                    "q=0" | "q=0.0" | "q=0.00" | "q=0.000"
+                )
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 /// View selection (contract 4.4): the named profile's view, else the default profile's view in
