@@ -4,12 +4,17 @@
 //! [`merge`]). Every problem in every scope is collected and reported at once with the JSON path
 //! where it occurs; a config with any problem is refused as a whole.
 
+mod check;
 pub mod load;
+mod mcp_rules;
 pub mod merge;
 pub mod model;
+pub mod path;
 pub mod schema;
+mod secret_rules;
 pub mod validate;
 
+pub use check::{check, CheckReport};
 pub use load::{load, LoadedConfig, ScopePaths};
 pub use model::*;
 pub use validate::{ConfigError, Diagnostic};

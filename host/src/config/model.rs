@@ -14,15 +14,22 @@ use serde::{Deserialize, Serialize};
 /// One `.cli.json` document (a single scope, or the merged effective config).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("anyOf" = [
+    { "required": ["sources"] },
+    { "required": ["mcpServers"] },
+    { "required": ["runtime"] }
+]))]
 pub struct Config {
     /// Optional JSON Schema reference for editors; ignored by the loader.
     #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
     /// Config format version, e.g. `"1.0.0"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
     pub cli: Option<String>,
     /// Default catalog mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
     pub mode: Option<ModeConfig>,
     /// Runtime server and client settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +73,7 @@ pub enum Mode {
 pub struct ModeConfig {
     /// The mode used when a request names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
     pub default: Option<Mode>,
 }
 
@@ -81,7 +89,7 @@ pub struct RuntimeConfig {
     pub remote: Option<serde_json::Value>,
     /// Removed local-daemon settings; rejected with a message when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(skip)]
+    #[schemars(extend("deprecated" = true))]
     pub local: Option<serde_json::Value>,
     /// Server-side settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,9 +100,10 @@ pub struct RuntimeConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServerConfig {
-    /// Caller authentication. Token validation lands with the runtime-access work; until then a
-    /// config that enables it is refused at startup rather than silently served without auth.
+    /// Caller authentication (bearer tokens). Kept as JSON here so scopes merge key by key;
+    /// typed and validated by [`crate::authn::ServerAuth`], which also provides its schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::authn::ServerAuth>")]
     pub auth: Option<serde_json::Value>,
     /// Upstream execution limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +151,7 @@ pub enum SourceType {
 pub struct Source {
     /// Source kind.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
     pub kind: Option<SourceType>,
     /// Document location: a path relative to the config, `file://`, or `http(s)://`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +191,7 @@ pub struct RefreshConfig {
 pub struct McpTransport {
     /// `stdio`, `sse` or `streamable-http`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["stdio", "sse", "streamable-http"]))]
     pub kind: Option<String>,
     /// stdio: program to run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +219,7 @@ pub struct McpTransport {
 pub struct McpServer {
     /// `stdio`, `sse` or `streamable-http` (default `stdio`).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["stdio", "sse", "streamable-http"]))]
     pub kind: Option<String>,
     /// stdio: program to run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +253,7 @@ pub struct McpServer {
 pub struct Service {
     /// The source this service exposes (a key of `sources`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
     pub source: Option<String>,
     /// Display alias (defaults to the service id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -346,6 +359,7 @@ pub enum SecretType {
 pub struct Secret {
     /// Source kind.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
     pub kind: Option<SecretType>,
     /// Source-specific reference (variable name, path, keychain item, plugin reference).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,7 +377,11 @@ pub struct Secret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// `oauth2`: authorization endpoint.
-    #[serde(default, rename = "authorizationURL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "authorizationURL",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub authorization_url: Option<String>,
     /// `oauth2`: token endpoint.
     #[serde(default, rename = "tokenURL", skip_serializing_if = "Option::is_none")]
@@ -387,9 +405,14 @@ pub struct Secret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_port: Option<u16>,
     /// `oauth2`: redirect URI.
-    #[serde(default, rename = "redirectURI", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "redirectURI",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub redirect_uri: Option<String>,
     /// `oauth2`: `instance` (files under the state dir) or `memory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["instance", "memory"]))]
     pub token_storage: Option<String>,
 }

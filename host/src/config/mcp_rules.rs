@@ -1,0 +1,178 @@
+//! MCP source rules (contract 6.1), checked on the merged config.
+//!
+//! | transport | required | forbidden |
+//! |---|---|---|
+//! | `stdio` | `command` | `url`, `headers`, `headerSecrets`, `oauth` |
+//! | `sse` | `url` | `command`, `args`, `env`, `oauth` |
+//! | `streamable-http` | `url` | `command`, `args`, `env` |
+//!
+//! Transport `oauth` (streamable-http only) must be a direct `clientCredentials` client with
+//! `clientId`, `clientSecret` and `issuer` or `tokenURL`, and owns the `Authorization` header.
+//! `headers` and `headerSecrets` may not name the same header (case-insensitive). There is no
+//! default transport on a canonical source; `mcpServers` entries default to `stdio` when
+//! normalized. Failure mode: one problem per violated rule, at the offending key.
+
+use serde_json::Value;
+
+use super::model::{Config, McpTransport, SourceType};
+use super::path::JsonPath;
+use super::validate::Problems;
+
+/// Check every MCP source in the merged config.
+pub(crate) fn check(config: &Config, p: &mut Problems) {
+    for (id, source) in config.sources.iter().flatten() {
+        if source.kind != Some(SourceType::Mcp) {
+            continue;
+        }
+        let base = JsonPath::of(&["sources", id]);
+        if let Some(transport) = &source.transport {
+            transport_rules(transport, source.oauth.as_ref(), &base, p);
+        }
+        if let Some(oauth) = &source.oauth {
+            oauth_rules(oauth, &base.key("oauth"), p);
+        }
+    }
+}
+
+fn transport_rules(t: &McpTransport, oauth: Option<&Value>, base: &JsonPath, p: &mut Problems) {
+    let tp = base.key("transport");
+    let set = |present: bool, key: &str| present.then(|| key.to_owned());
+    let stdio_only = [
+        set(t.command.is_some(), "command"),
+        set(t.args.is_some(), "args"),
+        set(t.env.is_some(), "env"),
+    ];
+    let http_only = [
+        set(t.url.is_some(), "url"),
+        set(t.headers.is_some(), "headers"),
+        set(t.header_secrets.is_some(), "headerSecrets"),
+    ];
+    let kind = t.kind.as_deref();
+    match kind {
+        None => p.push(
+            tp.key("type"),
+            "is required (stdio, sse or streamable-http)",
+        ),
+        Some("stdio") => {
+            if t.command.as_deref().is_none_or(str::is_empty) {
+                p.push(tp.key("command"), "is required for stdio transport");
+            }
+            for key in http_only.iter().flatten() {
+                p.push(tp.key(key), "is not allowed for stdio transport");
+            }
+            if oauth.is_some() {
+                p.push(base.key("oauth"), "is not allowed for stdio transport");
+            }
+        }
+        Some(kind @ ("sse" | "streamable-http")) => {
+            if t.url.as_deref().is_none_or(str::is_empty) {
+                p.push(tp.key("url"), format!("is required for {kind} transport"));
+            }
+            for key in stdio_only.iter().flatten() {
+                p.push(tp.key(key), format!("is not allowed for {kind} transport"));
+            }
+            if kind == "sse" && oauth.is_some() {
+                p.push(base.key("oauth"), "is not allowed for sse transport");
+            }
+        }
+        Some(_) => p.push(tp.key("type"), "must be one of stdio, sse, streamable-http"),
+    }
+    let is_auth = |k: &String| k.eq_ignore_ascii_case("authorization");
+    if oauth.is_some() {
+        for k in t
+            .headers
+            .iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .filter(|k| is_auth(k))
+        {
+            p.push(
+                tp.key("headers").key(k),
+                "is owned by oauth and cannot be set explicitly",
+            );
+        }
+        for k in t
+            .header_secrets
+            .iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .filter(|k| is_auth(k))
+        {
+            p.push(
+                tp.key("headerSecrets").key(k),
+                "is owned by oauth and cannot be set explicitly",
+            );
+        }
+    }
+    for secret_header in t.header_secrets.iter().flatten().map(|(k, _)| k) {
+        let clash = t
+            .headers
+            .iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .find(|k| k.eq_ignore_ascii_case(secret_header));
+        if let Some(plain) = clash {
+            p.push(
+                tp.key("headerSecrets").key(secret_header),
+                format!("duplicates transport.headers.{plain}"),
+            );
+        }
+    }
+}
+
+fn oauth_rules(oauth: &Value, path: &JsonPath, p: &mut Problems) {
+    let Some(obj) = oauth.as_object() else {
+        p.push(path.clone(), "must be an object");
+        return;
+    };
+    match obj.get("mode").and_then(Value::as_str) {
+        Some("clientCredentials") => {}
+        Some("openIdConnect") => p.push(path.key("mode"), "is not a direct oauth mode"),
+        _ => p.push(
+            path.key("mode"),
+            "must be clientCredentials for mcp transport oauth",
+        ),
+    }
+    let has = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
+    for key in ["clientId", "clientSecret"] {
+        if !has(key) {
+            p.push(path.key(key), "is required for mcp transport oauth");
+        }
+    }
+    if !has("issuer") && !has("tokenURL") {
+        p.push(
+            path.key("tokenURL"),
+            "issuer or tokenURL is required for mcp transport oauth",
+        );
+    }
+    for key in [
+        "authorizationURL",
+        "interactive",
+        "callbackPort",
+        "redirectURI",
+    ] {
+        if has(key) {
+            p.push(
+                path.key(key),
+                "is not allowed for clientCredentials mcp transport oauth",
+            );
+        }
+    }
+    let known = [
+        "mode",
+        "issuer",
+        "authorizationURL",
+        "tokenURL",
+        "clientId",
+        "clientSecret",
+        "scopes",
+        "audience",
+        "interactive",
+        "callbackPort",
+        "redirectURI",
+        "tokenStorage",
+    ];
+    for key in obj.keys().filter(|k| !known.contains(&k.as_str())) {
+        p.push(path.key(key), "unknown field");
+    }
+}

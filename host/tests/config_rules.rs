@@ -1,0 +1,299 @@
+//! Semantic rules on the merged config: each test proves one rule family.
+
+use std::path::Path;
+
+use portcullis::config::{load, ScopePaths};
+
+/// Load `body` as the only scope and return `path: message` lines (empty when valid).
+fn problems(body: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join(".cli.json");
+    std::fs::write(&project, body).unwrap();
+    let paths = ScopePaths {
+        project,
+        ..ScopePaths::default()
+    };
+    match load(&paths) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect(),
+    }
+}
+
+/// A valid config with `extra` merged in at the top level.
+fn with(extra: &str) -> String {
+    let base = r#""cli":"1.0.0","mode":{"default":"discover"},"runtime":{"mode":"remote"}"#;
+    if extra.is_empty() {
+        format!("{{{base}}}")
+    } else {
+        format!("{{{base},{extra}}}")
+    }
+}
+
+fn has(found: &[String], expected: &str) {
+    assert!(
+        found.iter().any(|f| f == expected),
+        "expected {expected:?} in {found:#?}"
+    );
+}
+
+#[test]
+fn the_minimal_runtime_only_config_is_valid() {
+    assert_eq!(problems(&with("")), Vec::<String>::new());
+}
+
+#[test]
+fn cli_mode_and_some_content_are_required() {
+    let found = problems(r#"{"cli":""}"#);
+    has(&found, "cli: must not be empty");
+    has(&found, "mode.default: is required");
+    has(
+        &found,
+        "$: must configure at least one of sources, mcpServers or runtime",
+    );
+}
+
+#[test]
+fn runtime_mode_must_be_remote_and_local_is_refused() {
+    let found = problems(
+        r#"{"cli":"1","mode":{"default":"discover"},"runtime":{"mode":"embedded","local":{}}}"#,
+    );
+    has(&found, "runtime.mode: must be remote");
+    has(
+        &found,
+        "runtime.local: is no longer supported; configure a remote runtime instead",
+    );
+}
+
+#[test]
+fn runtime_auth_needs_a_known_profile_and_an_audience() {
+    let found = problems(&with(r#""sources":{},"policy":{}"#).replace(
+        r#""runtime":{"mode":"remote"}"#,
+        r#""runtime":{"mode":"remote","server":{"auth":{"validationProfile":"magic"},"upstream":{"timeoutMs":0}}}"#,
+    ));
+    has(&found, "runtime.server.auth.validationProfile: must be one of oidc_jwks, oauth2_introspection, plugin");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("runtime.server.auth.audience")),
+        "{found:#?}"
+    );
+    has(
+        &found,
+        "runtime.server.upstream.timeoutMs: must be greater than 0",
+    );
+
+    let legacy = with("").replace(
+        r#""runtime":{"mode":"remote"}"#,
+        r#""runtime":{"server":{"auth":{"mode":"oidcJWKS","audience":"a"}}}"#,
+    );
+    has(&problems(&legacy), "runtime.server.auth.mode: legacy mode must be oauth2Introspection; use validationProfile instead");
+}
+
+#[test]
+fn services_must_reference_existing_sources() {
+    let found = problems(&with(r#""services":{"a":{"source":"nope"},"b":{}}"#));
+    has(
+        &found,
+        r#"services.a.source: references unknown source "nope""#,
+    );
+    has(&found, "services.b.source: is required");
+}
+
+#[test]
+fn source_fields_follow_the_source_type() {
+    let found = problems(&with(
+        r#""sources":{
+            "api":{"type":"openapi","transport":{"type":"stdio","command":"x"},"disabledTools":[],"oauth":{}},
+            "m":{"type":"mcp","uri":"./x"}}"#,
+    ));
+    has(&found, "sources.api.uri: is required");
+    has(
+        &found,
+        "sources.api.transport: is only allowed for mcp sources",
+    );
+    has(
+        &found,
+        "sources.api.disabledTools: is only allowed for mcp sources",
+    );
+    has(&found, "sources.api.oauth: is only allowed for mcp sources");
+    has(&found, "sources.m.uri: is not allowed for mcp sources");
+    has(&found, "sources.m.transport: is required for mcp sources");
+}
+
+#[test]
+fn mcp_transport_rules_require_and_forbid_per_type() {
+    let found = problems(&with(
+        r#""mcpServers":{
+            "a":{"type":"stdio","url":"https://x","headers":{"X":"1"}},
+            "b":{"type":"sse","command":"x","args":[],"oauth":{"mode":"clientCredentials"}},
+            "c":{"type":"streamable-http","url":"https://x","env":{"A":"1"}}}"#,
+    ));
+    has(
+        &found,
+        "sources.a.transport.command: is required for stdio transport",
+    );
+    has(
+        &found,
+        "sources.a.transport.url: is not allowed for stdio transport",
+    );
+    has(
+        &found,
+        "sources.a.transport.headers: is not allowed for stdio transport",
+    );
+    has(
+        &found,
+        "sources.b.transport.url: is required for sse transport",
+    );
+    has(
+        &found,
+        "sources.b.transport.command: is not allowed for sse transport",
+    );
+    has(
+        &found,
+        "sources.b.transport.args: is not allowed for sse transport",
+    );
+    has(&found, "sources.b.oauth: is not allowed for sse transport");
+    has(
+        &found,
+        "sources.c.transport.env: is not allowed for streamable-http transport",
+    );
+}
+
+#[test]
+fn mcp_oauth_owns_authorization_and_headers_may_not_overlap() {
+    let found = problems(&with(
+        r#""mcpServers":{"h":{"type":"streamable-http","url":"https://x",
+            "headers":{"authorization":"x","X-Key":"1"},"headerSecrets":{"x-key":"k"},
+            "oauth":{"mode":"authorizationCode","interactive":true}}}"#,
+    ));
+    has(
+        &found,
+        "sources.h.transport.headers.authorization: is owned by oauth and cannot be set explicitly",
+    );
+    has(
+        &found,
+        "sources.h.transport.headerSecrets.x-key: duplicates transport.headers.X-Key",
+    );
+    has(
+        &found,
+        "sources.h.oauth.mode: must be clientCredentials for mcp transport oauth",
+    );
+    has(
+        &found,
+        "sources.h.oauth.clientId: is required for mcp transport oauth",
+    );
+    has(
+        &found,
+        "sources.h.oauth.interactive: is not allowed for clientCredentials mcp transport oauth",
+    );
+}
+
+#[test]
+fn an_mcp_source_has_exactly_one_service_with_its_own_key() {
+    let found = problems(&with(
+        r#""mcpServers":{"fs":{"command":"npx"}},"services":{"other":{"source":"fs"}}"#,
+    ));
+    has(
+        &found,
+        "services.other.source: is a second service pointing at mcp source fs",
+    );
+    let found = problems(&with(
+        r#""sources":{"fs":{"type":"mcp","transport":{"type":"stdio","command":"x"}},
+                      "api":{"type":"openapi","uri":"x"}},
+            "services":{"fs":{"source":"api"}}"#,
+    ));
+    has(
+        &found,
+        r#"services.fs.source: must reference "fs" for mcp source"#,
+    );
+}
+
+#[test]
+fn agent_profiles_reference_existing_tool_sets_and_profiles() {
+    let found = problems(&with(
+        r#""curation":{"toolSets":{"ok":{"allow":["a:*"]}}},
+            "agents":{"profiles":{"p":{"toolSet":"missing"}},"defaultProfile":"q"}"#,
+    ));
+    has(
+        &found,
+        r#"agents.profiles.p.toolSet: references unknown tool set "missing" (define it in curation.toolSets)"#,
+    );
+    has(
+        &found,
+        r#"agents.defaultProfile: references unknown profile "q""#,
+    );
+}
+
+#[test]
+fn invalid_patterns_are_reported_at_their_path() {
+    let found = problems(&with(
+        r#""policy":{"deny":["ok:*","bad ***"],"approvalRequired":[""]},
+            "curation":{"toolSets":{"s":{"allow":["x:***"],"deny":["**"]}}}"#,
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("policy.deny[1]: invalid pattern")),
+        "{found:#?}"
+    );
+    assert!(found
+        .iter()
+        .any(|f| f.starts_with("policy.approvalRequired[0]: invalid pattern")));
+    assert!(found
+        .iter()
+        .any(|f| f.starts_with("curation.toolSets.s.allow[0]: invalid pattern")));
+    assert_eq!(found.len(), 3, "{found:#?}");
+}
+
+#[test]
+fn secrets_need_the_fields_of_their_type() {
+    let found = problems(&with(
+        r#""secrets":{
+            "a":{"value":"x"},
+            "b":{"type":"env"},
+            "c":{"type":"exec","command":[]},
+            "d":{"type":"plugin","value":"ref"},
+            "e":{"type":"oauth2","mode":"implicit"},
+            "f":{"type":"oauth2","mode":"password","clientId":{"type":"env","value":"ID"}},
+            "g":{"type":"oauth2","clientId":{"type":"oauth2"}}}"#,
+    ));
+    has(&found, "secrets.a.type: is required");
+    has(&found, "secrets.b.value: is required");
+    has(&found, "secrets.c.command: must be a non-empty argv");
+    has(&found, "secrets.d.plugin: is required for plugin secrets");
+    has(&found, "secrets.e.mode: the OAuth 2.0 implicit flow is not supported; use clientCredentials or authorizationCode");
+    has(&found, "secrets.e.clientId: is required for oauth2 secrets");
+    has(&found, "secrets.f.mode: the OAuth 2.0 password flow is not supported; use clientCredentials or authorizationCode");
+    has(
+        &found,
+        "secrets.g.mode: is required for oauth2 secrets (clientCredentials or authorizationCode)",
+    );
+    has(
+        &found,
+        "secrets.g.clientId.type: must be a static secret reference, not oauth2",
+    );
+}
+
+#[test]
+fn semantic_problems_name_the_scope_file_that_set_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = dir.path().join("user.json");
+    std::fs::write(&user, r#"{"policy":{"deny":["bad ***"]}}"#).unwrap();
+    let project = dir.path().join(".cli.json");
+    std::fs::write(&project, with("")).unwrap();
+    let paths = ScopePaths {
+        user: Some(user.clone()),
+        project,
+        ..ScopePaths::default()
+    };
+    let e = load(&paths).unwrap_err();
+    assert_eq!(
+        e.diagnostics[0].file.as_deref(),
+        Some(user.display().to_string().as_str())
+    );
+    assert!(Path::new(e.diagnostics[0].file.as_deref().unwrap()).exists());
+}
