@@ -41,7 +41,9 @@ pub enum Scope {
 
 /// Merge `scope` (a later, higher-precedence document) into `into`.
 pub fn merge(into: &mut Config, scope: Config, from: Scope) {
-    if let Some(cli) = scope.cli.filter(|c| !c.is_empty()) {
+    // Last non-empty wins; an empty value is kept only when nothing else set one, so that
+    // validation can say "must not be empty" rather than "is required".
+    if let Some(cli) = scope.cli.filter(|c| !c.is_empty() || into.cli.is_none()) {
         into.cli = Some(cli);
     }
     if let Some(mode) = scope.mode.filter(|m| m.default.is_some()) {
