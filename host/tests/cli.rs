@@ -28,7 +28,11 @@ fn wait_for_url(child: &mut Child, marker: &str) -> String {
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
         if let Some(rest) = line.split(marker).nth(1) {
-            let url = rest.split_whitespace().next().unwrap_or_default().to_owned();
+            let url = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             std::thread::spawn(move || for _ in lines {});
             return url;
         }
@@ -53,21 +57,35 @@ async fn dev_mode_serves_the_demo_api_with_no_config() {
         let client = client.clone();
         let url = url.clone();
         async move {
-            let r = client.post(format!("{url}/v1/tools/execute")).json(&body).send().await.unwrap();
+            let r = client
+                .post(format!("{url}/v1/tools/execute"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    let (status, body) = execute(json!({ "toolId": "tickets:createTicket", "body": { "title": "Printer jam" } })).await;
+    let (status, body) =
+        execute(json!({ "toolId": "tickets:createTicket", "body": { "title": "Printer jam" } }))
+            .await;
     assert_eq!(status, 200, "{body}");
     let created: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(created["statusCode"], 201, "the runtime must inject the demo key: {body}");
-    let (status, body) = execute(json!({ "toolId": "tickets:deleteTicket", "pathArgs": ["1"] })).await;
+    assert_eq!(
+        created["statusCode"], 201,
+        "the runtime must inject the demo key: {body}"
+    );
+    let (status, body) =
+        execute(json!({ "toolId": "tickets:deleteTicket", "pathArgs": ["1"] })).await;
     assert_eq!((status, body.trim()), (403, "approval_required"));
 }
 
 #[tokio::test]
 async fn dev_mode_refuses_a_non_loopback_address() {
-    let output = Command::new(BIN).args(["serve", "--dev", "--addr", "0.0.0.0:0"]).output().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--dev", "--addr", "0.0.0.0:0"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
 }
@@ -75,7 +93,11 @@ async fn dev_mode_refuses_a_non_loopback_address() {
 #[test]
 fn check_exits_0_for_a_valid_config_and_1_listing_every_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let doc = common::openapi("http://127.0.0.1:1", json!({ "/a": { "get": { "operationId": "a" } } }), json!({}));
+    let doc = common::openapi(
+        "http://127.0.0.1:1",
+        json!({ "/a": { "get": { "operationId": "a" } } }),
+        json!({}),
+    );
     std::fs::write(dir.path().join("a.json"), doc).unwrap();
     let good = common::config_for("a.json", json!({}));
     std::fs::write(dir.path().join(".cli.json"), good.to_string()).unwrap();
@@ -83,13 +105,20 @@ fn check_exits_0_for_a_valid_config_and_1_listing_every_problem() {
         Command::new(BIN)
             .args(["check", "--config"])
             .arg(dir.path().join(".cli.json"))
-            .env("PORTCULLIS_MANAGED_CONFIG", dir.path().join("none-managed.json"))
+            .env(
+                "PORTCULLIS_MANAGED_CONFIG",
+                dir.path().join("none-managed.json"),
+            )
             .env("PORTCULLIS_USER_CONFIG", dir.path().join("none-user.json"))
             .output()
             .unwrap()
     };
     let output = run();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let mut bad = good.clone();
     bad["sources"]["src"]["urii"] = json!("typo");
     bad["policy"] = json!({ "deny": ["a b"] });
@@ -97,7 +126,10 @@ fn check_exits_0_for_a_valid_config_and_1_listing_every_problem() {
     let output = run();
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("urii") && text.contains("policy.deny"), "every problem must be listed:\n{text}");
+    assert!(
+        text.contains("urii") && text.contains("policy.deny"),
+        "every problem must be listed:\n{text}"
+    );
 }
 
 #[tokio::test]
@@ -115,10 +147,22 @@ async fn sigterm_lets_an_in_flight_call_finish() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir = tempfile::tempdir().unwrap();
-    let doc = common::openapi(&upstream, json!({ "/slow": { "get": { "operationId": "slow" } } }), json!({}));
+    let doc = common::openapi(
+        &upstream,
+        json!({ "/slow": { "get": { "operationId": "slow" } } }),
+        json!({}),
+    );
     std::fs::write(dir.path().join("a.json"), doc).unwrap();
-    std::fs::write(dir.path().join(".cli.json"), common::config_for("a.json", json!({})).to_string()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.path().join(".cli.json"),
+        common::config_for("a.json", json!({})).to_string(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(BIN)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--config"])
         .arg(dir.path().join(".cli.json"))
@@ -136,28 +180,58 @@ async fn sigterm_lets_an_in_flight_call_finish() {
     let ready = common::eventually(Duration::from_secs(30), || {
         let client = client.clone();
         let url = url.clone();
-        async move { client.get(format!("{url}/v1/runtime/info")).send().await.is_ok() }
+        async move {
+            client
+                .get(format!("{url}/v1/runtime/info"))
+                .send()
+                .await
+                .is_ok()
+        }
     })
     .await;
     assert!(ready, "server did not start");
     let in_flight = tokio::spawn({
         let client = client.clone();
         let url = url.clone();
-        async move { client.post(format!("{url}/v1/tools/execute")).json(&json!({ "toolId": "svc:slow" })).send().await }
+        async move {
+            client
+                .post(format!("{url}/v1/tools/execute"))
+                .json(&json!({ "toolId": "svc:slow" }))
+                .send()
+                .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = guard.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let response = in_flight.await.unwrap().expect("in-flight request must complete");
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("in-flight request must complete");
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["text"], "done");
     let deadline = Instant::now() + Duration::from_secs(15);
     while guard.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "server did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!dir.path().join("state/instances").read_dir().unwrap().any(|d| {
-        d.map(|d| d.path().join("runtime.json").exists()).unwrap_or(false)
-    }), "runtime.json is removed on shutdown");
+    assert!(
+        !dir.path()
+            .join("state/instances")
+            .read_dir()
+            .unwrap()
+            .any(|d| {
+                d.map(|d| d.path().join("runtime.json").exists())
+                    .unwrap_or(false)
+            }),
+        "runtime.json is removed on shutdown"
+    );
 }

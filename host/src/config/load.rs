@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 
 use super::merge::{merge, Scope};
-use super::model::{Config, McpTransport, Service, Source, SourceType};
+use super::model::{Config, McpTransport, Source, SourceType};
 use super::path::{JsonPath, Segment};
 use super::validate::{validate, ConfigError, Diagnostic};
 
@@ -300,7 +300,7 @@ fn normalize_mcp(config: &mut Config) {
     }
     let services = config.services.get_or_insert_with(BTreeMap::new);
     for id in mcp_ids {
-        let service = services.entry(id.clone()).or_insert_with(Service::default);
+        let service = services.entry(id.clone()).or_default();
         if service.source.is_none() {
             service.source = Some(id);
         }
