@@ -7,6 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+// Measure with the allocator the `portcullis` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use portcullis::catalog::{build, BuildOptions};
 use portcullis::config::{Config, LoadedConfig};
 
