@@ -28,6 +28,28 @@ enum Command {
     Config(ConfigCommand),
     /// Run the dev-mode demo API on its own (a benchmark upstream).
     DemoUpstream(DemoUpstreamArgs),
+    /// Audit log utilities.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the chain, sequence and checkpoints; print OK or the first bad record (exit 1).
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditVerifyArgs {
+    /// The audit file.
+    #[arg(long)]
+    audit_path: PathBuf,
+    /// HMAC key (default as `serve`: `<state root>/audit.key`).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Checkpoint file (default `<audit path>.checkpoints`).
+    #[arg(long)]
+    checkpoints: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +69,15 @@ struct ServeArgs {
     /// Audit file (default `<instance dir>/audit.log`).
     #[arg(long)]
     audit_path: Option<PathBuf>,
+    /// Audit HMAC key, outside the audit directory (default `<state root>/audit.key`, created).
+    #[arg(long)]
+    audit_key_file: Option<PathBuf>,
+    /// Audit checkpoint file (default `<audit path>.checkpoints`).
+    #[arg(long)]
+    audit_checkpoints: Option<PathBuf>,
+    /// Benchmarking/testing only: skip the audit fsync (records are not durable).
+    #[arg(long, hide = true)]
+    audit_no_sync: bool,
     /// Remote document cache (default `<instance dir>/cache/http`).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -90,6 +121,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(&args),
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(
@@ -100,6 +132,46 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `audit verify`: exit 0 with a summary, or 1 naming the first bad record.
+fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let defaults = audit_options(&args.audit_path, args.audit_path.parent(), None, None);
+    let key_file = args.key_file.clone().unwrap_or(defaults.key_file);
+    let checkpoints = args.checkpoints.clone().unwrap_or(defaults.checkpoint_path);
+    let key = portcullis::audit::chain::AuditKey::load(&key_file)?;
+    match portcullis::audit::verify::verify_files(&key, &args.audit_path, &checkpoints)? {
+        Ok(report) => {
+            println!(
+                "OK: {} records (last seq {}), {} checkpoints",
+                report.records, report.last_seq, report.checkpoints
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            println!("FAILED: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn audit_options(
+    path: &Path,
+    state_dir: Option<&Path>,
+    key_file: Option<PathBuf>,
+    checkpoints: Option<PathBuf>,
+) -> portcullis::audit::AuditOptions {
+    let mut options = portcullis::audit::AuditOptions::for_instance(
+        path.to_owned(),
+        state_dir.unwrap_or(Path::new(".")),
+    );
+    if let Some(key_file) = key_file {
+        options.key_file = key_file;
+    }
+    if let Some(checkpoints) = checkpoints {
+        options.checkpoint_path = checkpoints;
+    }
+    options
 }
 
 /// Validate the config, then build the catalog so unloadable sources are reported too.
@@ -221,7 +293,14 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         state_dir,
         url: url.clone(),
     };
-    let runtime = Runtime::start(options).await?;
+    let mut audit = audit_options(
+        &options.audit_path,
+        Some(&options.state_dir),
+        args.audit_key_file,
+        args.audit_checkpoints,
+    );
+    audit.durable = !args.audit_no_sync;
+    let runtime = Runtime::start_with_audit(options, audit).await?;
     let snapshot = runtime.snapshot();
     tracing::info!(
         tools = snapshot.catalog.tools.len(),

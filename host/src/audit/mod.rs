@@ -1,19 +1,30 @@
-//! Audit: one NDJSON record per decision.
+//! Audit: one NDJSON record per decision, durable before the caller hears the outcome.
 //!
-//! Every execution and every denial appends exactly one [`AuditEvent`] to the audit file
-//! (default `<instance dir>/audit.log`). Field names follow the open-cli contract so existing
-//! tooling can read the file. Records never carry tokens, secrets or argument values.
+//! Every execution and every refusal appends [`AuditEvent`]s to the audit file (default
+//! `<instance dir>/audit.log`). Field names follow the open-cli contract so existing tooling can
+//! read the file; `seq`, `chain` and `detail` are additions. Records never carry tokens, secrets
+//! or argument values. An allowed call writes a `tool_execution_intent` record before the
+//! upstream call and a `tool_execution` record after it (same `requestId`).
 //!
-//! Durability: each record is written with one `write` call on an `O_APPEND` file under a lock,
-//! so concurrent writers never interleave bytes. A failed write is returned to the caller, which
-//! refuses the request (503) instead of serving unaudited.
+//! | module | rule |
+//! |---|---|
+//! | `writer` | one thread, bounded queue, group commit (`sync_data` per batch), fail closed, self-recovery with `audit_gap` |
+//! | [`chain`] | `seq` + HMAC-SHA256 chain keyed from a file outside the audit directory |
+//! | [`verify`] | first bad record for bit flips, deletions, insertions, reordering, truncation |
+//! | `query` | filters for `GET /v1/audit/events` |
+//!
+//! Failure mode: [`AuditLog::record`] returns [`AuditError`] when the record is not durable; the
+//! caller refuses the request (503 `audit_unavailable`). Nothing is dropped: a full queue waits.
 
+pub mod chain;
 mod query;
+pub mod verify;
+mod writer;
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +46,9 @@ pub enum AuditDecision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
+    /// Position in the log, contiguous from 1 (set by the writer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// UTC RFC 3339 with nanoseconds.
     pub timestamp: String,
     /// `tool_execution`, `authz_denial`, `execution_error`, ...
@@ -81,6 +95,12 @@ pub struct AuditEvent {
     /// Request id echoed to the caller in `X-Request-ID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Event-specific facts (`audit_gap` window, `recovery` bytes cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+    /// `hex(HMAC(key, previous chain || this record without chain))` (set by the writer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
 }
 
 impl AuditEvent {
@@ -92,6 +112,7 @@ impl AuditEvent {
         reason_code: &str,
     ) -> Self {
         Self {
+            seq: None,
             timestamp: now_rfc3339(),
             event_type: event_type.to_owned(),
             principal: None,
@@ -109,6 +130,8 @@ impl AuditEvent {
             latency_ms: None,
             retry_count: None,
             request_id: None,
+            detail: None,
+            chain: None,
         }
     }
 }
@@ -120,41 +143,158 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// Audit writing failed; the request that needed the record must be refused.
+/// An audit record could not be made durable; the request that needed it must be refused.
 #[derive(Debug, thiserror::Error)]
-#[error("audit log {path} is not writable: {source}")]
-pub struct AuditError {
-    path: PathBuf,
-    #[source]
-    source: std::io::Error,
+pub enum AuditError {
+    /// Opening, writing or syncing failed.
+    #[error("audit log {path} is not writable: {source}")]
+    Io {
+        /// The audit file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The log is in the failed state (an earlier write or sync failed) and not yet recovered.
+    #[error("audit log {path} is unavailable: {reason}")]
+    Unavailable {
+        /// The audit file.
+        path: PathBuf,
+        /// The error that put it in the failed state.
+        reason: String,
+    },
+    /// The last record does not verify; resuming would hide tampering or corruption.
+    #[error(
+        "audit log {path} does not verify at its tail (run `portcullis audit verify`): {failure}"
+    )]
+    Tail {
+        /// The audit file.
+        path: PathBuf,
+        /// What is wrong.
+        failure: verify::VerifyFailure,
+    },
+    /// The HMAC key cannot be used.
+    #[error(transparent)]
+    Key(#[from] chain::KeyError),
+    /// The writer thread is gone (shutdown).
+    #[error("audit writer stopped")]
+    Closed,
 }
 
-/// The append-only audit file.
+/// Proof that a record is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its chain value.
+    pub chain: String,
+}
+
+/// Where and how the log is kept.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The audit file.
+    pub path: PathBuf,
+    /// HMAC key file; must be outside the audit file's directory.
+    pub key_file: PathBuf,
+    /// Signed checkpoints (default `<path>.checkpoints`).
+    pub checkpoint_path: PathBuf,
+    /// `sync_data` every batch. `false` exists only to benchmark and test the cost of durability.
+    pub durable: bool,
+    /// Most records per write + sync (1 = sync per record; capped at [`writer::MAX_BATCH`]).
+    pub max_batch: usize,
+    /// Checkpoint after this many records...
+    pub checkpoint_every: u64,
+    /// ...or after this long with new records.
+    pub checkpoint_interval: Duration,
+    /// How often a failed log retries.
+    pub retry_interval: Duration,
+    /// Records that may wait for the writer before callers block.
+    pub queue_capacity: usize,
+}
+
+impl AuditOptions {
+    /// Defaults for `path` with the key at `key_file`.
+    pub fn new(path: PathBuf, key_file: PathBuf) -> Self {
+        let mut checkpoints = path.clone().into_os_string();
+        checkpoints.push(".checkpoints");
+        Self {
+            path,
+            key_file,
+            checkpoint_path: PathBuf::from(checkpoints),
+            durable: true,
+            max_batch: writer::MAX_BATCH,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+            retry_interval: Duration::from_secs(1),
+            queue_capacity: 8192,
+        }
+    }
+
+    /// Defaults for an instance: the key lives in the state root (`<root>/audit.key` for a
+    /// state dir `<root>/instances/<id>`, else next to the state dir).
+    pub fn for_instance(path: PathBuf, state_dir: &Path) -> Self {
+        let root = match state_dir.parent() {
+            Some(parent) if parent.file_name().is_some_and(|n| n == "instances") => {
+                parent.parent().unwrap_or(parent)
+            }
+            Some(parent) => parent,
+            None => state_dir,
+        };
+        Self::new(path, root.join("audit.key"))
+    }
+}
+
+/// The append-only audit log: a handle to its writer thread.
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
-    file: Mutex<File>,
+    queue: std::sync::mpsc::Sender<writer::Submission>,
+    slots: Arc<tokio::sync::Semaphore>,
+    shared: Arc<writer::Shared>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl AuditLog {
-    /// Open (creating parents and the file, mode 0600) for appending.
+    /// Open with defaults, the key in the parent of the audit file's directory.
     pub fn open(path: &Path) -> Result<Self, AuditError> {
-        let fail = |source| AuditError {
-            path: path.to_owned(),
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::open_with(AuditOptions::for_instance(path.to_owned(), dir))
+    }
+
+    /// Load the key, repair and verify the tail, start the writer.
+    pub fn open_with(options: AuditOptions) -> Result<Self, AuditError> {
+        let dir = options.path.parent().unwrap_or(Path::new(".")).to_owned();
+        std::fs::create_dir_all(&dir).map_err(|source| AuditError::Io {
+            path: options.path.clone(),
             source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
-        }
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(fail)?;
+        })?;
+        let key = chain::AuditKey::load_or_create(&options.key_file, &dir)?;
+        let shared = Arc::new(writer::Shared::default());
+        let path = options.path.clone();
+        let capacity = options.queue_capacity.max(1);
+        let writer = writer::Writer::open(options, key, shared.clone())?;
+        let (queue, receiver) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| AuditError::Io {
+                path: path.clone(),
+                source,
+            })?;
         Ok(Self {
-            path: path.to_owned(),
-            file: Mutex::new(file),
+            path,
+            queue,
+            slots: Arc::new(tokio::sync::Semaphore::new(capacity)),
+            shared,
+            thread,
         })
+    }
+
+    /// Stop accepting records, let the writer finish its queue and final checkpoint, and wait.
+    pub fn close(self) {
+        drop(self.queue);
+        let _ = self.thread.join();
     }
 
     /// Where records go.
@@ -162,19 +302,41 @@ impl AuditLog {
         &self.path
     }
 
-    /// Append one record as a single line.
-    pub fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let mut line = serde_json::to_vec(event).map_err(|e| AuditError {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push(b'\n');
-        // A poisoned lock only means another writer panicked mid-call; the file itself is fine.
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(&line).map_err(|source| AuditError {
-            path: self.path.clone(),
-            source,
-        })
+    /// Whether the log is in the failed state (calls needing a record are refused).
+    pub fn is_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::SeqCst)
+    }
+
+    /// Append one record; resolves once it is durable (or with the reason it is not).
+    pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
+        if self.is_failed() {
+            self.shared.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(AuditError::Unavailable {
+                path: self.path.clone(),
+                reason: self
+                    .shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .unwrap_or_default(),
+            });
+        }
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(writer::Submission {
+                event,
+                ack,
+                _permit: permit,
+            })
+            .map_err(|_| AuditError::Closed)?;
+        done.await.map_err(|_| AuditError::Closed)?
     }
 
     /// Read records matching `query` (see [`AuditQuery`] for the semantics).
@@ -183,7 +345,7 @@ impl AuditLog {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => {
-                return Err(AuditError {
+                return Err(AuditError::Io {
                     path: self.path.clone(),
                     source,
                 })

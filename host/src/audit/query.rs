@@ -2,7 +2,9 @@
 //!
 //! `since` keeps records at or after an RFC 3339 instant, `toolId` and `eventType` match
 //! exactly, and `limit` (default 1000, at most 10000) keeps the most recent matching records,
-//! returned oldest first.
+//! returned oldest first. Write-ahead `tool_execution_intent` records are left out unless
+//! `eventType=tool_execution_intent` asks for them, so the default view has one record per
+//! decision.
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -11,6 +13,7 @@ use super::AuditEvent;
 
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
+const INTENT: &str = "tool_execution_intent";
 
 /// A validated audit query.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +63,9 @@ impl AuditQuery {
     }
 
     fn keeps(&self, event: &AuditEvent) -> bool {
+        if event.event_type == INTENT && self.event_type.as_deref() != Some(INTENT) {
+            return false;
+        }
         if self.tool_id.as_deref().is_some_and(|t| t != event.tool_id) {
             return false;
         }

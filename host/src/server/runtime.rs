@@ -7,7 +7,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
-use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::audit::{AuditError, AuditEvent, AuditLog, AuditOptions, Receipt};
 use crate::config::ScopePaths;
 
 /// How often watched files are checked for changes.
@@ -63,13 +63,22 @@ pub enum StartError {
 impl Runtime {
     /// Load config, build the catalog, open the audit log and write `runtime.json`.
     pub async fn start(options: RuntimeOptions) -> Result<Arc<Self>, StartError> {
+        let audit = AuditOptions::for_instance(options.audit_path.clone(), &options.state_dir);
+        Self::start_with_audit(options, audit).await
+    }
+
+    /// [`Runtime::start`] with explicit audit options (key file, checkpoints, durability).
+    pub async fn start_with_audit(
+        options: RuntimeOptions,
+        audit: AuditOptions,
+    ) -> Result<Arc<Self>, StartError> {
         std::fs::create_dir_all(&options.state_dir).map_err(|source| StartError::StateDir {
             path: options.state_dir.clone(),
             source,
         })?;
         let snapshot =
             Snapshot::build(&options.scopes, Some(options.cache_dir.clone()), false).await?;
-        let audit = AuditLog::open(&options.audit_path)?;
+        let audit = AuditLog::open_with(audit)?;
         let last_seen = std::sync::Mutex::new(snapshot.watched.clone());
         let runtime = Arc::new(Self {
             options,
@@ -147,8 +156,9 @@ impl Runtime {
     }
 
     /// Append an audit record.
-    pub fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        self.audit.record(event)
+    /// Resolves once the record is durable.
+    pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
+        self.audit.record(event).await
     }
 
     fn runtime_file(&self) -> PathBuf {

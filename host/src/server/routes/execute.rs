@@ -112,7 +112,13 @@ impl CallContext<'_> {
     }
 
     /// Record a refusal; if even that cannot be recorded, say so instead (503).
-    fn refuse(&self, tool: &Tool, event_type: &str, reason: &str, error: ApiError) -> ApiError {
+    async fn refuse(
+        &self,
+        tool: &Tool,
+        event_type: &str,
+        reason: &str,
+        error: ApiError,
+    ) -> ApiError {
         let decision = if event_type == "execution_error" {
             AuditDecision::Error
         } else {
@@ -120,15 +126,16 @@ impl CallContext<'_> {
         };
         let mut event = self.event(tool, event_type, decision, reason);
         event.status_code = Some(error.status().as_u16());
-        match self.runtime.record(&event) {
-            Ok(()) => error,
+        match self.runtime.record(event).await {
+            Ok(_) => error,
             Err(audit_error) => audit_unavailable(&audit_error),
         }
     }
 }
 
 fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
-    tracing::error!("refusing request: {error}");
+    // The writer logs the failure once; per-request refusals stay at debug.
+    tracing::debug!("refusing request: {error}");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "audit_unavailable",
@@ -169,7 +176,9 @@ pub async fn execute(
             "authz_denied",
             "the caller's scopes do not grant this tool",
         );
-        return Err(context.refuse(tool, "authz_denial", "authz_denied", error));
+        return Err(context
+            .refuse(tool, "authz_denial", "authz_denied", error)
+            .await);
     }
     let policy_request = PolicyRequest {
         mode,
@@ -182,20 +191,27 @@ pub async fn execute(
             reason,
             format!("denied by policy ({reason}, rule {rule:?})"),
         );
-        return Err(context.refuse(tool, "authz_denial", reason, error));
+        return Err(context.refuse(tool, "authz_denial", reason, error).await);
     }
-    let credentials = snapshot.secrets.credentials_for(tool).map_err(|e| {
-        let error = ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "credential_unavailable",
-            e.to_string(),
-        );
-        context.refuse(tool, "execution_error", "credential_unavailable", error)
-    })?;
+    let credentials = match snapshot.secrets.credentials_for(tool) {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            let error = ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "credential_unavailable",
+                e.to_string(),
+            );
+            return Err(context
+                .refuse(tool, "execution_error", "credential_unavailable", error)
+                .await);
+        }
+    };
     let body = match decode_body(request.body) {
         Ok(body) => body,
         Err(error) => {
-            return Err(context.refuse(tool, "execution_error", "invalid_request", error))
+            return Err(context
+                .refuse(tool, "execution_error", "invalid_request", error)
+                .await)
         }
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);
@@ -212,10 +228,26 @@ pub async fn execute(
             .collect(),
         body,
     };
-    let upstream_request = build_request(tool, &args, &credentials).map_err(|e| {
-        let error = ApiError::bad_request(e.to_string());
-        context.refuse(tool, "execution_error", "invalid_request", error)
-    })?;
+    let upstream_request = match build_request(tool, &args, &credentials) {
+        Ok(upstream_request) => upstream_request,
+        Err(e) => {
+            let error = ApiError::bad_request(e.to_string());
+            return Err(context
+                .refuse(tool, "execution_error", "invalid_request", error)
+                .await);
+        }
+    };
+    // Write-ahead: the intent is durable before anything leaves for the upstream.
+    let mut intent = context.event(
+        tool,
+        "tool_execution_intent",
+        AuditDecision::Allowed,
+        "allowed",
+    );
+    intent.request_size = request_size;
+    if let Err(audit_error) = runtime.record(intent).await {
+        return Err(audit_unavailable(&audit_error));
+    }
 
     match snapshot.upstream.send(upstream_request).await {
         Ok(response) => {
@@ -225,16 +257,18 @@ pub async fn execute(
             event.latency_ms = Some(response.latency.as_millis() as u64);
             event.retry_count = Some(response.attempts.saturating_sub(1)).filter(|&n| n > 0);
             event.request_size = request_size;
-            if let Err(audit_error) = runtime.record(&event) {
-                // The upstream call already happened; the caller gets its result, operators get an alert.
-                tracing::error!(tool = %tool.id, "executed call could not be audited: {audit_error}");
+            if let Err(audit_error) = runtime.record(event).await {
+                // The call ran (its intent record is durable) but the outcome is not recorded:
+                // nothing is acknowledged unrecorded, so the caller gets 503, not the result.
+                tracing::error!(tool = %tool.id, "executed call's outcome could not be audited: {audit_error}");
+                return Err(audit_unavailable(&audit_error));
             }
             Ok(json_response(render_result(&response)))
         }
         Err(upstream_error) => {
             let reason = upstream_error.reason();
             let error = ApiError::new(StatusCode::BAD_GATEWAY, reason, upstream_error.to_string());
-            Err(context.refuse(tool, "execution_error", reason, error))
+            Err(context.refuse(tool, "execution_error", reason, error).await)
         }
     }
 }

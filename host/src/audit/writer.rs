@@ -1,0 +1,379 @@
+//! The audit writer: one thread owns the file and commits records in groups.
+//!
+//! Rule: a caller's record is acknowledged only after the batch holding it was written and
+//! `sync_data`'d (group commit: whatever queued while the previous batch synced goes in the next
+//! one, up to [`MAX_BATCH`]). The queue is bounded by a semaphore; a full queue makes callers
+//! wait, never drops. Every [`AuditOptions::checkpoint_every`] records or
+//! [`AuditOptions::checkpoint_interval`] a signed checkpoint is appended and synced to the
+//! checkpoint file.
+//!
+//! Failure mode (fail closed): a write or sync error fails the whole batch, logs one error and
+//! marks the log failed, so [`super::AuditLog::record`] refuses at once. The writer retries every
+//! [`AuditOptions::retry_interval`]: reopen, cut anything past the last durable byte, verify the
+//! tail, append an `audit_gap` record naming the outage window and the refused count, and resume.
+//! After a failed `fsync` the page cache is not trusted (PostgreSQL's 2018 lesson), hence the
+//! reopen-and-verify instead of a second `fsync`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::chain::AuditKey;
+use super::verify::{inspect_tail, Checkpoint};
+use super::{now_rfc3339, AuditDecision, AuditError, AuditEvent, AuditOptions, Receipt};
+
+/// Most records committed by one write + sync.
+pub const MAX_BATCH: usize = 1024;
+/// Bytes read from the end of the log to find where to resume.
+const TAIL_WINDOW: u64 = 1 << 20;
+
+/// State shared between the writer and [`super::AuditLog`].
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The log cannot be written; record calls are refused.
+    pub failed: AtomicBool,
+    /// Records refused while failed (for the `audit_gap` record).
+    pub refused: AtomicU64,
+    /// Why the log failed (for errors returned to callers).
+    pub failure: Mutex<Option<String>>,
+}
+
+/// One queued record.
+pub struct Submission {
+    pub event: AuditEvent,
+    pub ack: tokio::sync::oneshot::Sender<Result<Receipt, AuditError>>,
+    /// Released when the writer takes the record (bounded queue).
+    pub _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+pub struct Writer {
+    options: AuditOptions,
+    key: AuditKey,
+    shared: Arc<Shared>,
+    file: Option<File>,
+    next_seq: u64,
+    prev_chain: String,
+    durable_len: u64,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    failed_at: Option<(String, Instant)>,
+    last_retry: Instant,
+}
+
+fn io_error(options: &AuditOptions, source: std::io::Error) -> AuditError {
+    AuditError::Io {
+        path: options.path.clone(),
+        source,
+    }
+}
+
+impl Writer {
+    /// Open the log, repair a torn tail (appending a `recovery` record) and verify the last record.
+    pub fn open(
+        options: AuditOptions,
+        key: AuditKey,
+        shared: Arc<Shared>,
+    ) -> Result<Self, AuditError> {
+        if let Some(parent) = options.path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_error(&options, e))?;
+        }
+        let mut writer = Self {
+            options,
+            key,
+            shared,
+            file: None,
+            next_seq: 1,
+            prev_chain: String::new(),
+            durable_len: 0,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            failed_at: None,
+            last_retry: Instant::now(),
+        };
+        let torn = writer.reopen()?;
+        if torn > 0 {
+            tracing::warn!(path = %writer.options.path.display(), bytes = torn, "audit log had a torn last line; truncated");
+            let mut event = AuditEvent::new(
+                "recovery",
+                "runtime.audit",
+                AuditDecision::Allowed,
+                "torn_tail_truncated",
+            );
+            event.detail = Some(serde_json::json!({ "truncatedBytes": torn }));
+            writer.commit_events(vec![event])?;
+        }
+        Ok(writer)
+    }
+
+    /// (Re)open the file, cut bytes past the last durable record, verify the tail. Returns the
+    /// number of torn bytes cut.
+    fn reopen(&mut self) -> Result<usize, AuditError> {
+        self.file = None;
+        let path = &self.options.path;
+        let mut options = OpenOptions::new();
+        options.create(true).read(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(|e| io_error(&self.options, e))?;
+        let mut len = file
+            .metadata()
+            .map_err(|e| io_error(&self.options, e))?
+            .len();
+        let resumed = self.failed_at.is_some();
+        if resumed && len > self.durable_len {
+            // Bytes of the failed batch: their callers were refused, so they never happened.
+            file.set_len(self.durable_len)
+                .and_then(|_| file.sync_all())
+                .map_err(|e| io_error(&self.options, e))?;
+            len = self.durable_len;
+        }
+        let start = len.saturating_sub(TAIL_WINDOW);
+        let mut tail = Vec::new();
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_to_end(&mut tail))
+            .map_err(|e| io_error(&self.options, e))?;
+        // A window that starts mid-log starts mid-line: skip to the first full line.
+        let skip = if start > 0 {
+            tail.iter()
+                .position(|&b| b == b'\n')
+                .map_or(tail.len(), |i| i + 1)
+        } else {
+            0
+        };
+        let found = inspect_tail(&self.key, &tail[skip..]).map_err(|failure| AuditError::Tail {
+            path: path.clone(),
+            failure,
+        })?;
+        let good_len = start + skip as u64 + found.good_len;
+        if resumed && found.last_seq + 1 != self.next_seq {
+            // Durable records disappeared while we were failing: do not paper over it.
+            return Err(AuditError::Tail {
+                path: path.clone(),
+                failure: super::verify::VerifyFailure {
+                    seq: found.last_seq + 1,
+                    reason: super::verify::Reason::Truncated {
+                        last: found.last_seq,
+                        checkpoint: self.next_seq.saturating_sub(1),
+                    },
+                },
+            });
+        }
+        let cut = len - good_len;
+        if cut > 0 {
+            file.set_len(good_len)
+                .and_then(|_| file.sync_all())
+                .map_err(|e| io_error(&self.options, e))?;
+        }
+        self.next_seq = found.last_seq + 1;
+        self.prev_chain = found.last_chain;
+        self.durable_len = good_len;
+        self.file = Some(file);
+        Ok(cut as usize)
+    }
+
+    /// Seal, write and sync `events` as one batch. On error nothing of the batch counts.
+    fn commit_events(&mut self, events: Vec<AuditEvent>) -> Result<Vec<Receipt>, AuditError> {
+        let mut buffer = Vec::with_capacity(events.len() * 512);
+        let mut receipts = Vec::with_capacity(events.len());
+        let mut seq = self.next_seq;
+        let mut chain = self.prev_chain.clone();
+        let count = events.len() as u64;
+        for mut event in events {
+            event.seq = Some(seq);
+            event.chain = None;
+            let body = serde_json::to_vec(&event)
+                .map_err(|e| io_error(&self.options, std::io::Error::other(e)))?;
+            let (line, sealed) = self.key.seal(&chain, &body);
+            buffer.extend_from_slice(&line);
+            chain = sealed;
+            receipts.push(Receipt {
+                seq,
+                chain: chain.clone(),
+            });
+            seq += 1;
+        }
+        let file = self.file.as_mut().ok_or_else(|| {
+            io_error(
+                &self.options,
+                std::io::Error::other("audit file is not open"),
+            )
+        })?;
+        file.write_all(&buffer)
+            .map_err(|e| io_error(&self.options, e))?;
+        if self.options.durable {
+            file.sync_data().map_err(|e| io_error(&self.options, e))?;
+        }
+        self.next_seq = seq;
+        self.prev_chain = chain;
+        self.durable_len += buffer.len() as u64;
+        self.since_checkpoint += count;
+        Ok(receipts)
+    }
+
+    fn enter_failed(&mut self, error: &AuditError) {
+        if self.failed_at.is_none() {
+            tracing::error!(
+                "AUDIT LOG FAILED, refusing calls that need a record until it recovers: {error}"
+            );
+            self.failed_at = Some((now_rfc3339(), Instant::now()));
+            self.last_retry = Instant::now();
+        }
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+        self.shared.failed.store(true, Ordering::SeqCst);
+        self.file = None;
+    }
+
+    fn try_recover(&mut self) {
+        let Some((since, began)) = self.failed_at.clone() else {
+            return;
+        };
+        if self.last_retry.elapsed() < self.options.retry_interval {
+            return;
+        }
+        self.last_retry = Instant::now();
+        let attempt = self.reopen().and_then(|_| {
+            let mut gap = AuditEvent::new(
+                "audit_gap",
+                "runtime.audit",
+                AuditDecision::Error,
+                "audit_unavailable",
+            );
+            gap.detail = Some(serde_json::json!({
+                "from": since,
+                "to": now_rfc3339(),
+                "durationMs": began.elapsed().as_millis() as u64,
+                "refusedRecords": self.shared.refused.load(Ordering::SeqCst),
+                "error": self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            }));
+            self.commit_events(vec![gap])
+        });
+        match attempt {
+            Ok(_) => {
+                tracing::warn!(since = %since, "audit log recovered; an audit_gap record covers the outage");
+                self.failed_at = None;
+                self.shared.refused.store(0, Ordering::SeqCst);
+                *self
+                    .shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
+                self.shared.failed.store(false, Ordering::SeqCst);
+            }
+            Err(error) => {
+                tracing::debug!("audit log still failing: {error}");
+                self.file = None;
+            }
+        }
+    }
+
+    fn checkpoint_if_due(&mut self, force: bool) {
+        if self.since_checkpoint == 0 || self.failed_at.is_some() {
+            return;
+        }
+        let due = force
+            || self.since_checkpoint >= self.options.checkpoint_every
+            || self.last_checkpoint.elapsed() >= self.options.checkpoint_interval;
+        if !due {
+            return;
+        }
+        let mark = Checkpoint::signed(
+            &self.key,
+            self.next_seq - 1,
+            &self.prev_chain,
+            now_rfc3339(),
+        );
+        let written = serde_json::to_vec(&mark)
+            .map_err(std::io::Error::other)
+            .and_then(|mut line| {
+                line.push(b'\n');
+                let mut options = OpenOptions::new();
+                options.create(true).append(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(&self.options.checkpoint_path)?;
+                file.write_all(&line)?;
+                file.sync_data()
+            });
+        match written {
+            Ok(()) => {
+                self.since_checkpoint = 0;
+                self.last_checkpoint = Instant::now();
+            }
+            // The records themselves are durable; the next checkpoint retries.
+            Err(e) => {
+                tracing::error!(path = %self.options.checkpoint_path.display(), "audit checkpoint not written: {e}")
+            }
+        }
+    }
+
+    /// Serve the queue until every [`super::AuditLog`] handle is gone.
+    pub fn run(mut self, queue: Receiver<Submission>) {
+        let tick = self.options.retry_interval.min(Duration::from_millis(500));
+        loop {
+            let first = match queue.recv_timeout(tick) {
+                Ok(first) => first,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.try_recover();
+                    self.checkpoint_if_due(false);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH.min(self.options.max_batch.max(1)) {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.try_recover();
+            // Move the events out; the permits drop here, freeing queue slots.
+            let (events, acks): (Vec<AuditEvent>, Vec<_>) =
+                batch.into_iter().map(|s| (s.event, s.ack)).unzip();
+            let refused = acks.len() as u64;
+            let outcome = if self.failed_at.is_some() {
+                Err(self.unavailable())
+            } else {
+                self.commit_events(events)
+            };
+            match outcome {
+                Ok(receipts) => {
+                    for (ack, receipt) in acks.into_iter().zip(receipts) {
+                        let _ = ack.send(Ok(receipt));
+                    }
+                    self.checkpoint_if_due(false);
+                }
+                Err(error) => {
+                    if self.failed_at.is_none() {
+                        self.enter_failed(&error);
+                    }
+                    self.shared.refused.fetch_add(refused, Ordering::SeqCst);
+                    for ack in acks {
+                        let _ = ack.send(Err(self.unavailable()));
+                    }
+                }
+            }
+        }
+        self.checkpoint_if_due(true);
+    }
+
+    fn unavailable(&self) -> AuditError {
+        AuditError::Unavailable {
+            path: self.options.path.clone(),
+            reason: self
+                .shared
+                .failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_default(),
+        }
+    }
+}

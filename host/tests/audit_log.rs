@@ -1,0 +1,252 @@
+//! The audit log on its own: group commit, chain, tamper detection, torn-tail recovery.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis::audit::chain::AuditKey;
+use portcullis::audit::verify::{verify_files, Reason};
+use portcullis::audit::{AuditDecision, AuditEvent, AuditLog, AuditOptions};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    options: AuditOptions,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = AuditOptions::new(
+        dir.path().join("audit/audit.log"),
+        dir.path().join("keys/audit.key"),
+    );
+    options.checkpoint_every = 5;
+    options.retry_interval = Duration::from_millis(100);
+    Fixture { _dir: dir, options }
+}
+
+impl Fixture {
+    fn key(&self) -> AuditKey {
+        AuditKey::load(&self.options.key_file).unwrap()
+    }
+
+    fn verify(&self) -> Result<u64, portcullis::audit::verify::VerifyFailure> {
+        verify_files(
+            &self.key(),
+            &self.options.path,
+            &self.options.checkpoint_path,
+        )
+        .unwrap()
+        .map(|r| r.last_seq)
+    }
+
+    fn lines(&self) -> Vec<Vec<u8>> {
+        std::fs::read(&self.options.path)
+            .unwrap()
+            .split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    fn write_lines(&self, lines: &[Vec<u8>]) {
+        std::fs::write(&self.options.path, lines.concat()).unwrap();
+    }
+}
+
+fn event(n: usize) -> AuditEvent {
+    let mut e = AuditEvent::new(
+        "tool_execution",
+        "svc:op",
+        AuditDecision::Allowed,
+        "allowed",
+    );
+    e.request_id = Some(format!("req-{n}"));
+    e
+}
+
+async fn write_sequentially(options: &AuditOptions, n: usize) {
+    let log = AuditLog::open_with(options.clone()).unwrap();
+    for i in 0..n {
+        log.record(event(i)).await.unwrap();
+    }
+    log.close();
+}
+
+fn seqs(path: &Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thousand_concurrent_records_get_contiguous_seqs_and_a_valid_chain() {
+    let f = fixture();
+    let log = Arc::new(AuditLog::open_with(f.options.clone()).unwrap());
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.record(event(i)).await.unwrap().seq })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for task in tasks {
+        acked.push(task.await.unwrap());
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=1000).collect::<Vec<u64>>());
+    Arc::into_inner(log).unwrap().close();
+    // Every line parses on its own: no interleaved bytes.
+    assert_eq!(seqs(&f.options.path), (1..=1000).collect::<Vec<u64>>());
+    assert_eq!(f.verify(), Ok(1000));
+}
+
+#[tokio::test]
+async fn flipped_bit_is_reported_at_the_record_it_hit() {
+    let f = fixture();
+    write_sequentially(&f.options, 20).await;
+    assert_eq!(f.verify(), Ok(20));
+    let mut lines = f.lines();
+    let at = lines[6].len() / 2;
+    lines[6][at] ^= 0x01;
+    f.write_lines(&lines);
+    let failure = f.verify().unwrap_err();
+    assert_eq!(failure.seq, 7, "{failure}");
+}
+
+#[tokio::test]
+async fn every_single_byte_flip_is_detected() {
+    let f = fixture();
+    write_sequentially(&f.options, 3).await;
+    let original = std::fs::read(&f.options.path).unwrap();
+    for i in 0..original.len() {
+        let mut bytes = original.clone();
+        bytes[i] ^= 0x20;
+        std::fs::write(&f.options.path, &bytes).unwrap();
+        assert!(f.verify().is_err(), "flip at byte {i} went unnoticed");
+    }
+}
+
+#[tokio::test]
+async fn deleted_middle_record_is_reported_as_a_sequence_gap() {
+    let f = fixture();
+    write_sequentially(&f.options, 20).await;
+    let mut lines = f.lines();
+    lines.remove(9);
+    f.write_lines(&lines);
+    let failure = f.verify().unwrap_err();
+    assert_eq!(failure.seq, 10, "{failure}");
+    assert!(matches!(
+        failure.reason,
+        Reason::Sequence {
+            expected: 10,
+            found: 11
+        }
+    ));
+}
+
+#[tokio::test]
+async fn swapped_records_are_reported_at_the_first_out_of_place() {
+    let f = fixture();
+    write_sequentially(&f.options, 20).await;
+    let mut lines = f.lines();
+    lines.swap(11, 12);
+    f.write_lines(&lines);
+    let failure = f.verify().unwrap_err();
+    assert_eq!(failure.seq, 12, "{failure}");
+}
+
+#[tokio::test]
+async fn inserted_forged_record_is_reported() {
+    let f = fixture();
+    write_sequentially(&f.options, 10).await;
+    let mut lines = f.lines();
+    let forger = AuditKey::from_bytes(&[9; 32]);
+    let mut forged = event(99);
+    forged.seq = Some(5);
+    let body = serde_json::to_vec(&forged).unwrap();
+    let (line, _) = forger.seal("", &body);
+    lines.insert(4, line);
+    lines.remove(5);
+    f.write_lines(&lines);
+    let failure = f.verify().unwrap_err();
+    assert_eq!((failure.seq, failure.reason), (5, Reason::Chain));
+}
+
+#[tokio::test]
+async fn truncated_tail_is_detected_against_the_checkpoint_file() {
+    let f = fixture();
+    write_sequentially(&f.options, 20).await;
+    let lines = f.lines();
+    f.write_lines(&lines[..17]);
+    let failure = f.verify().unwrap_err();
+    assert!(
+        matches!(
+            failure.reason,
+            Reason::Truncated {
+                last: 17,
+                checkpoint: 20
+            }
+        ),
+        "{failure}"
+    );
+    assert_eq!(failure.seq, 18);
+}
+
+#[tokio::test]
+async fn torn_last_line_is_truncated_on_open_and_a_recovery_record_appended() {
+    let f = fixture();
+    write_sequentially(&f.options, 4).await;
+    let mut bytes = std::fs::read(&f.options.path).unwrap();
+    bytes.extend_from_slice(br#"{"seq":5,"timestamp":"2026-"#);
+    std::fs::write(&f.options.path, &bytes).unwrap();
+    assert!(matches!(
+        f.verify().unwrap_err().reason,
+        Reason::TornTail { .. }
+    ));
+    let log = AuditLog::open_with(f.options.clone()).unwrap();
+    let receipt = log.record(event(5)).await.unwrap();
+    assert_eq!(receipt.seq, 6);
+    log.close();
+    let text = std::fs::read_to_string(&f.options.path).unwrap();
+    let recovery: serde_json::Value = serde_json::from_str(text.lines().nth(4).unwrap()).unwrap();
+    assert_eq!(recovery["eventType"], "recovery");
+    assert_eq!(recovery["seq"], 5);
+    assert_eq!(f.verify(), Ok(6));
+}
+
+#[tokio::test]
+async fn reopening_continues_the_chain() {
+    let f = fixture();
+    write_sequentially(&f.options, 3).await;
+    write_sequentially(&f.options, 3).await;
+    assert_eq!(seqs(&f.options.path), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(f.verify(), Ok(6));
+}
+
+#[tokio::test]
+async fn altered_tail_refuses_to_open() {
+    let f = fixture();
+    write_sequentially(&f.options, 3).await;
+    let mut lines = f.lines();
+    let at = lines[2].len() / 3;
+    lines[2][at] ^= 0x02;
+    f.write_lines(&lines);
+    let err = AuditLog::open_with(f.options.clone()).unwrap_err();
+    assert!(err.to_string().contains("audit verify"), "{err}");
+}
+
+#[test]
+fn key_inside_the_audit_directory_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = AuditOptions::new(dir.path().join("audit.log"), dir.path().join("audit.key"));
+    let err = AuditLog::open_with(options).unwrap_err();
+    assert!(
+        err.to_string().contains("inside the audit directory"),
+        "{err}"
+    );
+}

@@ -1,0 +1,264 @@
+//! Durable audit through the real server: write-ahead intents, fail closed on a full disk,
+//! and nothing acknowledged is lost to `kill -9`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use portcullis::audit::chain::AuditKey;
+use portcullis::audit::verify::verify_files;
+use portcullis::audit::{AuditLog, AuditOptions};
+use serde_json::json;
+
+fn paths() -> serde_json::Value {
+    json!({ "/text": { "get": { "operationId": "getText", "security": [] } } })
+}
+
+fn write_project(dir: &Path, upstream: &RecordingUpstream) {
+    let document = openapi(&upstream.url, paths(), json!({}));
+    std::fs::write(dir.join("api.json"), document).unwrap();
+    std::fs::write(
+        dir.join(".cli.json"),
+        serde_json::to_vec_pretty(&config_for("api.json", json!({}))).unwrap(),
+    )
+    .unwrap();
+}
+
+fn file_records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn allowed_call_writes_its_intent_before_the_outcome_and_both_chain() {
+    let upstream = start_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_project(dir.path(), &upstream);
+    let rt = start_runtime_in(dir).await;
+    let (status, body) = rt.execute(json!({ "toolId": "svc:getText" })).await;
+    assert_eq!(status, 200, "{body}");
+    let audit_path = rt.dir.path().join("state/audit.log");
+    let records = file_records(&audit_path);
+    let kinds: Vec<_> = records.iter().map(|r| r["eventType"].clone()).collect();
+    assert_eq!(
+        kinds,
+        vec![json!("tool_execution_intent"), json!("tool_execution")]
+    );
+    assert_eq!(records[0]["requestId"], records[1]["requestId"]);
+    assert_eq!(
+        (records[0]["seq"].as_u64(), records[1]["seq"].as_u64()),
+        (Some(1), Some(2))
+    );
+    // The query view keeps one record per decision unless intents are asked for.
+    assert_eq!(rt.audit().await.len(), 1);
+    let (_, intents) = rt
+        .get("/v1/audit/events?eventType=tool_execution_intent")
+        .await;
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&intents)
+            .unwrap()
+            .len(),
+        1
+    );
+    let key = AuditKey::load(&rt.dir.path().join("audit.key")).unwrap();
+    let checkpoints = rt.dir.path().join("state/audit.log.checkpoints");
+    assert_eq!(
+        verify_files(&key, &audit_path, &checkpoints)
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        2
+    );
+}
+
+fn mount_tmpfs(at: &Path, size: &str) -> bool {
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn full_disk_refuses_calls_with_503_and_resumes_with_an_audit_gap_record() {
+    let upstream = start_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_project(dir.path(), &upstream);
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    if !mount_tmpfs(&state, "256k") {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); disk-full path not exercised");
+        return;
+    }
+    let _unmount = Unmount(state.clone());
+    let rt = start_runtime_in(dir).await;
+    let (status, _) = rt.execute(json!({ "toolId": "svc:getText" })).await;
+    assert_eq!(status, 200);
+    // Fill the file system.
+    let filler = state.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+    // The audit file's last page may still have room: call until the log runs out of space.
+    let mut refused = false;
+    for _ in 0..200 {
+        if rt.execute(json!({ "toolId": "svc:getText" })).await.0 == 503 {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "a full disk never refused a call");
+    // Now failed: the next call is refused before any upstream traffic.
+    let calls_before = upstream.requests().len();
+    let response = rt
+        .client
+        .post(format!("{}/v1/tools/execute", rt.url))
+        .json(&json!({ "toolId": "svc:getText" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem = response.text().await.unwrap();
+    assert!(problem.contains("audit"), "{problem}");
+    assert_eq!(
+        upstream.requests().len(),
+        calls_before,
+        "no upstream call may run without a durable intent record"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = eventually(Duration::from_secs(10), || async {
+        rt.execute(json!({ "toolId": "svc:getText" })).await.0 == 200
+    })
+    .await;
+    assert!(resumed, "service did not resume after the disk was freed");
+    let records = file_records(&state.join("audit.log"));
+    let gap = records
+        .iter()
+        .find(|r| r["eventType"] == "audit_gap")
+        .expect("an audit_gap record");
+    assert!(
+        gap["detail"]["from"].is_string() && gap["detail"]["to"].is_string(),
+        "{gap}"
+    );
+    let key = AuditKey::load(&rt.dir.path().join("audit.key")).unwrap();
+    let report = verify_files(
+        &key,
+        &state.join("audit.log"),
+        &state.join("audit.log.checkpoints"),
+    )
+    .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_a_burst_loses_no_acknowledged_call_and_the_chain_verifies() {
+    let upstream = start_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_project(dir.path(), &upstream);
+    let state_root = dir.path().join("root");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("serve")
+            .arg("--config")
+            .arg(dir.path().join(".cli.json"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--instance-id",
+                "burst",
+                "--state-dir",
+            ])
+            .arg(&state_root)
+            .env("HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let instance = state_root.join("instances/burst");
+    let runtime_file = instance.join("runtime.json");
+    let mut child = spawn();
+    let started = eventually(Duration::from_secs(30), || async { runtime_file.exists() }).await;
+    assert!(started, "server did not start");
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&runtime_file).unwrap()).unwrap();
+    let url = info["url"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let sent = client
+                    .post(format!("{url}/v1/tools/execute"))
+                    .json(&json!({ "toolId": "svc:getText" }))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { return };
+                if response.status() == 200 {
+                    let id = response.headers()["x-request-id"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    if response.bytes().await.is_ok() {
+                        acked.lock().unwrap().push(id);
+                    }
+                }
+            }
+        }));
+    }
+    let busy = eventually(Duration::from_secs(30), || async {
+        acked.lock().unwrap().len() >= 200
+    })
+    .await;
+    assert!(busy, "burst did not get going");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    // Reopen as a restart would: repairs a torn tail, then the whole log must verify.
+    let mut options = AuditOptions::new(instance.join("audit.log"), state_root.join("audit.key"));
+    options.checkpoint_path = instance.join("audit.log.checkpoints");
+    AuditLog::open_with(options.clone()).unwrap().close();
+    let key = AuditKey::load(&options.key_file).unwrap();
+    let report = verify_files(&key, &options.path, &options.checkpoint_path).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let recorded: HashSet<String> = file_records(&options.path)
+        .into_iter()
+        .filter(|r| r["eventType"] == "tool_execution")
+        .filter_map(|r| r["requestId"].as_str().map(str::to_owned))
+        .collect();
+    let missing: Vec<_> = acked.iter().filter(|id| !recorded.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged calls have no outcome record: {missing:?}",
+        missing.len()
+    );
+}
