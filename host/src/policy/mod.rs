@@ -142,6 +142,24 @@ impl PolicySet {
         (false, None)
     }
 
+    /// Authorization envelope, scope `profile:<name>`: `None` for an unknown profile; else
+    /// whether the profile grants `tool_id` — every tool when its mode (or the default mode) is
+    /// not curated, else what its tool set allows (no tool set: everything).
+    pub fn profile_grants(&self, profile: &str, tool_id: &str) -> Option<bool> {
+        let (mode, tool_set) = self.profiles.get(profile)?;
+        let mode = mode.or(self.default_mode).unwrap_or(Mode::Discover);
+        if mode != Mode::Curated {
+            return Some(true);
+        }
+        let set = tool_set.as_deref().and_then(|name| self.tool_sets.get(name));
+        Some(set.is_none_or(|s| s.allows(tool_id)))
+    }
+
+    /// Whether `managed_deny` or `policy.deny` removes `tool_id` (authorization envelope).
+    pub fn denies(&self, tool_id: &str) -> bool {
+        any_matches(&self.managed_deny, tool_id) || any_matches(&self.deny, tool_id)
+    }
+
     /// Decide whether `tool` may run for `request`.
     pub fn decide(&self, tool: &Tool, request: &PolicyRequest<'_>) -> Decision {
         let first = |patterns: &[Pattern]| {

@@ -21,6 +21,7 @@ pub struct ApiError {
     detail: String,
     plain: Option<String>,
     retry_after_secs: Option<u64>,
+    challenge: Option<String>,
 }
 
 impl ApiError {
@@ -32,6 +33,7 @@ impl ApiError {
             detail: detail.into(),
             plain: None,
             retry_after_secs: None,
+            challenge: None,
         }
     }
 
@@ -45,6 +47,12 @@ impl ApiError {
     /// Ask the caller to retry after `secs` seconds.
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// Add an RFC 6750 `WWW-Authenticate` challenge.
+    pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.challenge = Some(challenge.into());
         self
     }
 
@@ -92,6 +100,9 @@ impl IntoResponse for ApiError {
         );
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(value) = self.challenge.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
         }
         response.extensions_mut().insert(self);
         response

@@ -8,6 +8,7 @@
 //! | `GET, POST /v1/refresh` | [`routes::refresh`] |
 //! | `GET /v1/audit/events` | [`routes::audit`] |
 //! | `GET /v1/auth/browser-config` | [`routes::browser_config`] |
+//! | `GET /.well-known/oauth-protected-resource` | [`routes::protected_resource`] |
 //!
 //! Limits: request bodies over 10 MiB are refused (413); a handler panic becomes a generic 500
 //! and the server keeps serving; shutdown on SIGINT/SIGTERM lets in-flight requests finish for
@@ -55,6 +56,10 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/v1/refresh", get(routes::refresh).post(routes::refresh))
         .route("/v1/audit/events", get(routes::audit))
         .route("/v1/auth/browser-config", get(routes::browser_config))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(routes::protected_resource),
+        )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))

@@ -100,7 +100,7 @@ impl Snapshot {
         force_refresh: bool,
     ) -> Result<Self, SnapshotError> {
         let loaded = config::load(paths)?;
-        let authenticator = Authenticator::from_config(&loaded.config)?;
+        let authenticator = Authenticator::from_config(&loaded.config).await?;
         let policy = PolicySet::compile(&loaded.config)?;
         let limits = loaded
             .config

@@ -22,7 +22,6 @@ use serde::Deserialize;
 use super::{admit, json_response, parse_mode};
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::authn::Caller;
-use crate::authz::Envelope;
 use crate::catalog::Tool;
 use crate::policy::{Decision, PolicyRequest};
 use crate::server::error::ApiError;
@@ -153,7 +152,7 @@ pub async fn execute(
 ) -> Result<Response, ApiError> {
     let request: ExecuteRequest = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::bad_request(format!("invalid execute request: {e}")))?;
-    let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers)?;
+    let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers).await?;
     let mode = parse_mode(request.mode.as_deref())?;
     let tool = snapshot.tool(&request.tool_id).ok_or_else(|| {
         ApiError::new(
@@ -170,12 +169,13 @@ pub async fn execute(
         request_id: request_id.as_str(),
     };
 
-    if !Envelope::for_caller(&caller).permits(&tool.id) {
+    if !crate::authz::grants(&caller, &snapshot.authenticator, tool, &snapshot.policy) {
         let error = ApiError::new(
             StatusCode::FORBIDDEN,
             "authz_denied",
             "the caller's scopes do not grant this tool",
-        );
+        )
+        .with_challenge(super::challenge(&runtime, Some("insufficient_scope")));
         return Err(context
             .refuse(tool, "authz_denial", "authz_denied", error)
             .await);

@@ -17,15 +17,13 @@ use super::binding;
 use super::error::ApiError;
 use super::runtime::Runtime;
 use super::snapshot::Snapshot;
-use crate::audit::AuditQuery;
-use crate::authn::Caller;
+use crate::audit::{AuditDecision, AuditEvent, AuditQuery};
+use crate::authn::{AuthnFailure, Caller};
+use crate::authz::Envelope;
 use crate::config::Mode;
 
 /// The open-cli contract version we implement.
 pub const CONTRACT_VERSION: &str = "1.1";
-
-/// Scope prefixes of the authorization envelope.
-pub const SCOPE_PREFIXES: [&str; 3] = ["bundle:", "profile:", "tool:"];
 
 /// Query parameters shared by GET routes.
 #[derive(Debug, Default, Deserialize)]
@@ -40,16 +38,95 @@ pub struct GetParams {
     event_type: Option<String>,
 }
 
-/// Bind the config, then authenticate: nothing expensive happens before both pass.
-fn admit(
+/// Bind the config, then authenticate: nothing expensive happens before both pass. A failure
+/// is audited (`authn_failure`) on every endpoint and answered with an RFC 6750 challenge.
+async fn admit(
     runtime: &Runtime,
     selector: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<(Arc<Snapshot>, Caller), ApiError> {
     let snapshot = runtime.snapshot();
     binding::check(selector, &snapshot.loaded.project_path)?;
-    let caller = snapshot.authenticator.authenticate(headers);
-    Ok((snapshot, caller))
+    match snapshot.authenticator.authenticate(headers).await {
+        Ok(caller) => Ok((snapshot, caller)),
+        Err(failure) => Err(reject(runtime, &failure).await),
+    }
+}
+
+/// `WWW-Authenticate` for this runtime (RFC 6750 section 3, RFC 9728 section 5.1).
+pub(super) fn challenge(runtime: &Runtime, error: Option<&str>) -> String {
+    let metadata = format!(
+        "{}/.well-known/oauth-protected-resource",
+        runtime.options.url.trim_end_matches('/')
+    );
+    match error {
+        Some(error) => format!(
+            "Bearer realm=\"portcullis\", error=\"{error}\", resource_metadata=\"{metadata}\""
+        ),
+        None => format!("Bearer realm=\"portcullis\", resource_metadata=\"{metadata}\""),
+    }
+}
+
+/// The response to a failed authentication, after auditing it. The client sees only a generic
+/// code; the reason is in the audit record and the log (with a token hash, never the token).
+async fn reject(runtime: &Runtime, failure: &AuthnFailure) -> ApiError {
+    let error = match failure {
+        AuthnFailure::NoCredentials => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authn_failed",
+            "a bearer token is required",
+        )
+        .with_challenge(challenge(runtime, None)),
+        AuthnFailure::InvalidToken { .. } => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authn_failed",
+            "the bearer token is not valid",
+        )
+        .with_challenge(challenge(runtime, Some("invalid_token"))),
+        AuthnFailure::InvalidRequest => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send exactly one Authorization header",
+        )
+        .with_challenge(challenge(runtime, Some("invalid_request"))),
+        AuthnFailure::Unavailable { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "authn_unavailable",
+            "the identity provider cannot be reached; retry later",
+        )
+        .with_retry_after(5),
+    };
+    let mut event = AuditEvent::new(
+        "authn_failure",
+        "runtime.authn_failure",
+        AuditDecision::Denied,
+        "authn_failed",
+    );
+    event.status_code = Some(error.status().as_u16());
+    record_or_refuse(runtime, event).await.err().unwrap_or(error)
+}
+
+/// Record an audit event; if it cannot be recorded, the request is refused (503).
+async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), ApiError> {
+    match runtime.record(event).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::debug!("refusing request: {e}");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be written; request refused",
+            )
+            .with_retry_after(5))
+        }
+    }
+}
+
+fn caller_event(caller: &Caller, event_type: &str, tool_id: &str, reason: &str) -> AuditEvent {
+    let mut event = AuditEvent::new(event_type, tool_id, AuditDecision::Allowed, reason);
+    event.principal = caller.principal.clone();
+    event.lineage = caller.lineage.clone();
+    event
 }
 
 fn json_response(body: Bytes) -> Response {
@@ -78,15 +155,31 @@ pub async fn info(
     Query(params): Query<GetParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (snapshot, caller) = admit(&runtime, params.config.as_deref(), &headers)?;
+    // The handshake works without a token; a token that is sent must be valid (contract 1.7).
+    let (snapshot, caller) = if headers.contains_key(header::AUTHORIZATION) {
+        admit(&runtime, params.config.as_deref(), &headers).await?
+    } else {
+        let snapshot = runtime.snapshot();
+        binding::check(params.config.as_deref(), &snapshot.loaded.project_path)?;
+        (snapshot, Caller::default())
+    };
     let options = &runtime.options;
+    let authenticator = &snapshot.authenticator;
+    let prefixes = authenticator.prefixes();
+    let settings = authenticator.settings();
     let mut auth = serde_json::json!({
-        "required": snapshot.authenticator.required(),
-        "scopePrefixes": SCOPE_PREFIXES,
-        "tokenValidationProfiles": [],
-        "browserLogin": { "configured": false, "configEndpoint": "/v1/auth/browser-config" },
-        "authorizationEnvelope": { "version": "1.0", "scopePrefixes": SCOPE_PREFIXES },
+        "required": authenticator.required(),
+        "scopePrefixes": prefixes,
+        "tokenValidationProfiles": authenticator.profile_name().into_iter().collect::<Vec<_>>(),
+        "browserLogin": {
+            "configured": settings.is_some_and(|s| s.browser_login()),
+            "configEndpoint": "/v1/auth/browser-config",
+        },
+        "authorizationEnvelope": { "version": "1.0", "scopePrefixes": prefixes },
     });
+    if let Some(audience) = settings.and_then(|s| s.audience.clone()) {
+        auth["audience"] = audience.into();
+    }
     if let Some(principal) = caller.principal {
         auth["principal"] = principal.into();
     }
@@ -110,9 +203,45 @@ pub async fn catalog(
     Query(params): Query<GetParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (snapshot, _caller) = admit(&runtime, params.config.as_deref(), &headers)?;
+    let (snapshot, caller) = admit(&runtime, params.config.as_deref(), &headers).await?;
     let mode = parse_mode(params.mode.as_deref())?;
     let index = select_view(&snapshot, mode, params.agent_profile.as_deref());
+    let envelope = Envelope::for_caller(
+        &caller,
+        &snapshot.authenticator,
+        &snapshot.catalog,
+        &snapshot.policy,
+    );
+    // A restricted caller never gets the pre-rendered (unfiltered) bytes.
+    if let Some(filtered) = envelope.filter(&snapshot.catalog) {
+        let connect = caller_event(
+            &caller,
+            "authenticated_connect",
+            "runtime.authenticated_connect",
+            "authenticated_connect",
+        );
+        let mut event = connect;
+        event.status_code = Some(200);
+        record_or_refuse(&runtime, event).await?;
+        let filtered_event = caller_event(
+            &caller,
+            "catalog_filtered",
+            "catalog.effective",
+            "catalog_filtered",
+        );
+        record_or_refuse(&runtime, filtered_event).await?;
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            catalog: &'a crate::catalog::Catalog,
+            view: Option<&'a crate::catalog::EffectiveView>,
+        }
+        let body = serde_json::to_vec(&Body {
+            catalog: &filtered,
+            view: filtered.effective_views.get(index),
+        })
+        .unwrap_or_default();
+        return Ok(json_response(Bytes::from(body)));
+    }
     let rendered = snapshot.rendered_view(index).ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -194,7 +323,7 @@ pub async fn refresh(
             .map_err(|e| ApiError::bad_request(format!("invalid refresh request: {e}")))?
     };
     let selector = from_body.config_path.or(params.config);
-    admit(&runtime, selector.as_deref(), &headers)?;
+    admit(&runtime, selector.as_deref(), &headers).await?;
     let snapshot = runtime.rebuild(true).await.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "config_invalid", e.to_string())
             .with_plain(e.to_string())
@@ -219,7 +348,7 @@ pub async fn audit(
     Query(params): Query<GetParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    admit(&runtime, params.config.as_deref(), &headers)?;
+    admit(&runtime, params.config.as_deref(), &headers).await?;
     let query = AuditQuery::parse(
         params.limit.as_deref(),
         params.since.as_deref(),
@@ -249,19 +378,52 @@ pub async fn audit(
     Ok(Json(events).into_response())
 }
 
-/// `GET /v1/auth/browser-config`: browser login metadata (404 until runtime auth is configured).
+/// `GET /v1/auth/browser-config`: browser login metadata (contract 1.6); 404 unless
+/// `authorizationURL`, `tokenURL` and `browserClientId` are all configured.
 pub async fn browser_config(
     State(runtime): State<Arc<Runtime>>,
     Query(params): Query<GetParams>,
 ) -> Result<Response, ApiError> {
     let snapshot = runtime.snapshot();
     binding::check(params.config.as_deref(), &snapshot.loaded.project_path)?;
+    let authenticator = &snapshot.authenticator;
+    if let Some(settings) = authenticator.settings().filter(|s| s.browser_login()) {
+        let prefixes = authenticator.prefixes();
+        let body = serde_json::json!({
+            "authorizationURL": settings.authorization_url,
+            "tokenURL": settings.token_url,
+            "clientId": settings.browser_client_id,
+            "audience": settings.audience.clone().unwrap_or_default(),
+            "required": true,
+            "scopePrefixes": prefixes,
+            "tokenValidationProfiles": authenticator.profile_name().into_iter().collect::<Vec<_>>(),
+            "authorizationEnvelope": { "version": "1.0", "scopePrefixes": prefixes },
+        });
+        return Ok(Json(body).into_response());
+    }
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
         "browser_login_not_configured",
         "browser login is not configured",
     )
     .with_plain("browser login is not configured"))
+}
+
+/// `GET /.well-known/oauth-protected-resource`: RFC 9728 metadata (404 when auth is off).
+pub async fn protected_resource(State(runtime): State<Arc<Runtime>>) -> Result<Response, ApiError> {
+    let snapshot = runtime.snapshot();
+    let Some(settings) = snapshot.authenticator.settings() else {
+        return Err(not_found().await);
+    };
+    let mut body = serde_json::json!({
+        "resource": runtime.options.url.trim_end_matches('/'),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Portcullis",
+    });
+    if let Some(issuer) = &settings.issuer {
+        body["authorization_servers"] = serde_json::json!([issuer]);
+    }
+    Ok(Json(body).into_response())
 }
 
 /// Unknown path.

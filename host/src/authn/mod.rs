@@ -1,0 +1,264 @@
+//! Authentication: who is calling the runtime.
+//!
+//! Rule: when `runtime.server.auth` is absent, runtime auth is off and every caller is
+//! anonymous (the server binds to loopback by default). When it is present, every request but
+//! the handshake (`runtime/info`, `auth/browser-config`) must carry a valid bearer token,
+//! validated by the configured profile:
+//!
+//! | profile | module | checks |
+//! |---|---|---|
+//! | `oidc_jwks` | [`oidc`] | signature with the issuer's JWKS ([`jwks`]), `exp`/`nbf`/`iat` with leeway, `iss`, `aud`, `typ` |
+//! | `oauth2_introspection` | [`introspection`] | RFC 7662 `active: true`, then `exp`/`iss`/`aud` |
+//!
+//! Failure mode: a config that cannot be enforced is refused at startup, naming the field
+//! ([`settings`]); at request time anything unverifiable is rejected (401), and an identity
+//! provider that cannot be reached fails closed (503). Tokens never reach logs, errors or
+//! audit records: [`header::BearerToken`] redacts itself and audit gets a 12-hex-digit hash.
+
+pub mod claims;
+pub mod header;
+pub mod introspection;
+pub mod jwks;
+pub mod oidc;
+pub mod settings;
+
+use std::sync::Arc;
+
+pub use header::{credentials, BearerToken, Credentials};
+pub use settings::{Profile, ServerAuth, SettingsError};
+
+use crate::config::Config;
+
+/// The authenticated (or anonymous) caller of one request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Caller {
+    /// Principal id (`sub`, else `client_id`); `None` when auth is off.
+    pub principal: Option<String>,
+    /// Scopes granted by the token.
+    pub scopes: Vec<String>,
+    /// Delegation lineage, for audit only.
+    pub lineage: Option<serde_json::Value>,
+}
+
+/// Why runtime auth could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthnSetupError {
+    /// `runtime.server.auth` is unusable as written.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+/// Why a token was not accepted (internal; the detail goes to logs and audit, never the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The token is invalid for the stated reason.
+    Invalid(&'static str),
+    /// The identity provider could not be asked.
+    Unavailable,
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthnFailure {
+    /// No `Authorization` header (RFC 6750: challenge without an `error`).
+    NoCredentials,
+    /// More than one `Authorization` header (400 `invalid_request`).
+    InvalidRequest,
+    /// The token is not acceptable (401 `invalid_token`).
+    InvalidToken {
+        /// Short reason for logs and audit.
+        reason: &'static str,
+        /// sha256 prefix of the token, when there was one.
+        fingerprint: Option<String>,
+    },
+    /// The identity provider is unreachable (503 + `Retry-After`).
+    Unavailable {
+        /// sha256 prefix of the token.
+        fingerprint: String,
+    },
+}
+
+impl AuthnFailure {
+    /// Short reason for logs and audit.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoCredentials => "missing bearer token",
+            Self::InvalidRequest => "more than one Authorization header",
+            Self::InvalidToken { reason, .. } => reason,
+            Self::Unavailable { .. } => "identity provider unavailable",
+        }
+    }
+}
+
+enum Validator {
+    Jwks(oidc::OidcValidator),
+    Introspection(introspection::Introspector),
+}
+
+/// Runtime auth when it is on.
+pub struct Enabled {
+    settings: ServerAuth,
+    profile: Profile,
+    prefixes: [String; 3],
+    validator: Validator,
+    revocation: Option<introspection::Introspector>,
+}
+
+/// Validates callers according to `runtime.server.auth`.
+#[derive(Clone)]
+pub enum Authenticator {
+    /// Runtime auth is off: every caller is anonymous.
+    Disabled,
+    /// Bearer tokens are required.
+    Enabled(Arc<Enabled>),
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Disabled => f.write_str("Authenticator::Disabled"),
+            Self::Enabled(e) => write!(f, "Authenticator::Enabled({})", e.profile.name()),
+        }
+    }
+}
+
+impl Authenticator {
+    /// Build from config, refusing what cannot be enforced. May contact the identity provider
+    /// (OIDC discovery, JWKS warm-up).
+    pub async fn from_config(config: &Config) -> Result<Self, AuthnSetupError> {
+        let auth = config
+            .runtime
+            .as_ref()
+            .and_then(|r| r.server.as_ref())
+            .and_then(|s| s.auth.as_ref());
+        match auth {
+            None => Ok(Self::Disabled),
+            Some(value) => Ok(Self::from_settings(ServerAuth::from_value(value)?).await?),
+        }
+    }
+
+    /// Build from typed settings.
+    pub async fn from_settings(settings: ServerAuth) -> Result<Self, SettingsError> {
+        let profile = settings.profile()?;
+        settings.audience()?;
+        let prefixes = settings.prefixes()?;
+        let client = jwks::idp_client();
+        let validator =
+            match profile {
+                Profile::OidcJwks => {
+                    Validator::Jwks(oidc::OidcValidator::new(&settings, client.clone()).await?)
+                }
+                Profile::Introspection => Validator::Introspection(
+                    introspection::Introspector::new(&settings, client.clone(), false)?,
+                ),
+            };
+        let revocation = match (&settings.revocation, profile) {
+            (Some(r), Profile::OidcJwks) if r.enabled => {
+                Some(introspection::Introspector::new(&settings, client, true)?)
+            }
+            (Some(r), Profile::Introspection) if r.enabled => {
+                return Err(SettingsError::Field {
+                    field: "revocation",
+                    message: "applies to oidc_jwks only; introspection already sees revocations"
+                        .into(),
+                })
+            }
+            _ => None,
+        };
+        Ok(Self::Enabled(Arc::new(Enabled {
+            settings,
+            profile,
+            prefixes,
+            validator,
+            revocation,
+        })))
+    }
+
+    /// Whether callers must present a token.
+    pub fn required(&self) -> bool {
+        !matches!(self, Self::Disabled)
+    }
+
+    /// The settings, when auth is on.
+    pub fn settings(&self) -> Option<&ServerAuth> {
+        match self {
+            Self::Disabled => None,
+            Self::Enabled(e) => Some(&e.settings),
+        }
+    }
+
+    /// The profile name, when auth is on.
+    pub fn profile_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Disabled => None,
+            Self::Enabled(e) => Some(e.profile.name()),
+        }
+    }
+
+    /// Envelope prefixes `[bundle, profile, tool]`.
+    pub fn prefixes(&self) -> [String; 3] {
+        match self {
+            Self::Disabled => settings::DEFAULT_SCOPE_PREFIXES.map(str::to_owned),
+            Self::Enabled(e) => e.prefixes.clone(),
+        }
+    }
+
+    /// The JWKS cache, for tests and metrics.
+    pub fn jwks(&self) -> Option<&jwks::JwksCache> {
+        match self {
+            Self::Enabled(e) => match &e.validator {
+                Validator::Jwks(v) => Some(&v.jwks),
+                Validator::Introspection(_) => None,
+            },
+            Self::Disabled => None,
+        }
+    }
+
+    /// Identify the caller of a request.
+    pub async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Caller, AuthnFailure> {
+        let Self::Enabled(_) = self else {
+            return Ok(Caller::default());
+        };
+        match credentials(headers) {
+            Credentials::None => Err(AuthnFailure::NoCredentials),
+            Credentials::Ambiguous => Err(AuthnFailure::InvalidRequest),
+            Credentials::Malformed => Err(AuthnFailure::InvalidToken {
+                reason: "not a bearer credential",
+                fingerprint: None,
+            }),
+            Credentials::Bearer(token) => self.validate(&token).await,
+        }
+    }
+
+    /// Validate one token.
+    pub async fn validate(&self, token: &BearerToken) -> Result<Caller, AuthnFailure> {
+        let Self::Enabled(enabled) = self else {
+            return Ok(Caller::default());
+        };
+        let result = match &enabled.validator {
+            Validator::Jwks(v) => match v.verify(token.expose()).await {
+                Ok(verified) => match &enabled.revocation {
+                    Some(r) => r.check_active(token).await.map(|_| verified.caller),
+                    None => Ok(verified.caller),
+                },
+                Err(e) => Err(e),
+            },
+            Validator::Introspection(i) => i.introspect(token).await,
+        };
+        result.map_err(|rejection| match rejection {
+            Rejection::Invalid(reason) => {
+                tracing::info!(token = %token.fingerprint(), "bearer token rejected: {reason}");
+                AuthnFailure::InvalidToken {
+                    reason,
+                    fingerprint: Some(token.fingerprint()),
+                }
+            }
+            Rejection::Unavailable => {
+                tracing::warn!(token = %token.fingerprint(), "identity provider unavailable");
+                AuthnFailure::Unavailable {
+                    fingerprint: token.fingerprint(),
+                }
+            }
+        })
+    }
+}
