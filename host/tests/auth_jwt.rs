@@ -385,3 +385,44 @@ async fn jwks_outage_serves_the_last_good_keys_for_a_bounded_time_then_fails_clo
     );
     assert!(closed.retry_after.is_some());
 }
+
+#[tokio::test]
+async fn revocation_check_rejects_a_revoked_jwt_within_the_staleness_window() {
+    use axum::response::IntoResponse;
+    let active = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let basic = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (a, b) = (active.clone(), basic.clone());
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            b.store(auth.starts_with("Basic "), Ordering::SeqCst);
+            axum::Json(json!({ "active": a.load(Ordering::SeqCst) })).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let f = fixture(json!({
+        "introspectionURL": url,
+        "clientId": { "type": "literal", "value": "rs" },
+        "clientSecret": { "type": "literal", "value": "rs-secret" },
+        "revocation": { "enabled": true, "stalenessSeconds": 1 },
+    }))
+    .await;
+    let token = sign(&header(Algorithm::RS256, "r1"), &claims(), &f.keys.rsa);
+    assert_eq!(catalog(&f.rt, &token).await.status, 200);
+    assert!(
+        basic.load(Ordering::SeqCst),
+        "client_secret_basic by default"
+    );
+    active.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_invalid_token(
+        &catalog(&f.rt, &token).await,
+        "revoked JWT after the window",
+    );
+}
