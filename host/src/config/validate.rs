@@ -165,10 +165,10 @@ fn auth_rules(auth: &Value, path: &JsonPath, p: &mut Problems) {
     let legacy = obj.get("mode");
     match (profile, legacy) {
         (Some(Value::String(s)), _)
-            if matches!(s.as_str(), "oidc_jwks" | "oauth2_introspection" | "plugin") => {}
+            if matches!(s.as_str(), "oidc_jwks" | "oauth2_introspection") => {}
         (Some(_), _) => p.push(
             path.key("validationProfile"),
-            "must be one of oidc_jwks, oauth2_introspection, plugin",
+            "must be one of oidc_jwks, oauth2_introspection",
         ),
         (None, Some(Value::String(m))) if m == "oauth2Introspection" => {}
         (None, Some(_)) => p.push(
@@ -177,7 +177,7 @@ fn auth_rules(auth: &Value, path: &JsonPath, p: &mut Problems) {
         ),
         (None, None) => p.push(
             path.key("validationProfile"),
-            "is required when runtime.server.auth is configured (oidc_jwks, oauth2_introspection or plugin)",
+            "is required when runtime.server.auth is configured (oidc_jwks or oauth2_introspection)",
         ),
     }
     let effective = match (
@@ -200,7 +200,8 @@ fn auth_rules(auth: &Value, path: &JsonPath, p: &mut Problems) {
         );
     }
     let needs: &[&str] = match effective {
-        "oidc_jwks" => &["issuer", "jwksURL"],
+        // jwksURL is optional: without it the keys are found by OIDC discovery from issuer.
+        "oidc_jwks" => &["issuer"],
         "oauth2_introspection" => &["introspectionURL"],
         _ => &[],
     };

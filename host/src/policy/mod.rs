@@ -151,7 +151,9 @@ impl PolicySet {
         if mode != Mode::Curated {
             return Some(true);
         }
-        let set = tool_set.as_deref().and_then(|name| self.tool_sets.get(name));
+        let set = tool_set
+            .as_deref()
+            .and_then(|name| self.tool_sets.get(name));
         Some(set.is_none_or(|s| s.allows(tool_id)))
     }
 

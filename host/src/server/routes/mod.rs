@@ -103,7 +103,10 @@ async fn reject(runtime: &Runtime, failure: &AuthnFailure) -> ApiError {
         "authn_failed",
     );
     event.status_code = Some(error.status().as_u16());
-    record_or_refuse(runtime, event).await.err().unwrap_or(error)
+    record_or_refuse(runtime, event)
+        .await
+        .err()
+        .unwrap_or(error)
 }
 
 /// Record an audit event; if it cannot be recorded, the request is refused (503).
