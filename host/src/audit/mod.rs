@@ -311,16 +311,7 @@ impl AuditLog {
     pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
         if self.is_failed() {
             self.shared.refused.fetch_add(1, Ordering::SeqCst);
-            return Err(AuditError::Unavailable {
-                path: self.path.clone(),
-                reason: self
-                    .shared
-                    .failure
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone()
-                    .unwrap_or_default(),
-            });
+            return Err(self.shared.unavailable(&self.path));
         }
         let permit = self
             .slots

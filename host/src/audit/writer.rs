@@ -41,6 +41,21 @@ pub struct Shared {
     pub failure: Mutex<Option<String>>,
 }
 
+impl Shared {
+    /// The error returned to callers while the log at `path` is failed.
+    pub fn unavailable(&self, path: &std::path::Path) -> AuditError {
+        AuditError::Unavailable {
+            path: path.to_path_buf(),
+            reason: self
+                .failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// One queued record.
 pub struct Submission {
     pub event: AuditEvent,
@@ -365,15 +380,6 @@ impl Writer {
     }
 
     fn unavailable(&self) -> AuditError {
-        AuditError::Unavailable {
-            path: self.options.path.clone(),
-            reason: self
-                .shared
-                .failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-                .unwrap_or_default(),
-        }
+        self.shared.unavailable(&self.options.path)
     }
 }
