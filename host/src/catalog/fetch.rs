@@ -13,6 +13,7 @@
 //! `stale: true`). `manualOnly` sources use any cached copy unless the build is forced.
 //! `force_refresh` skips both shortcuts. Without a cache directory every build fetches.
 
+use crate::upstream::error::redact_url;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -106,9 +107,10 @@ async fn get(
     url: &Url,
     prior: Option<&Meta>,
 ) -> Result<Response, FetchError> {
+    // Document URLs may carry a token in their query: errors show them redacted.
     let transport = |e: reqwest::Error| FetchError::Transport {
-        url: url.to_string(),
-        message: e.to_string(),
+        url: redact_url(url),
+        message: e.without_url().to_string(),
     };
     let mut request = client.get(url.clone());
     if let Some(meta) = prior {
@@ -144,12 +146,12 @@ async fn get(
         .content_length()
         .is_some_and(|n| n > MAX_BODY_BYTES as u64)
     {
-        return Err(FetchError::TooLarge(url.to_string()));
+        return Err(FetchError::TooLarge(redact_url(url)));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(FetchError::TooLarge(url.to_string()));
+            return Err(FetchError::TooLarge(redact_url(url)));
         }
         body.extend_from_slice(&chunk);
     }
@@ -192,7 +194,7 @@ pub async fn fetch_remote(
 ) -> Result<(Vec<u8>, SourceFetch), FetchError> {
     let mut report = SourceFetch {
         id: source_id.to_owned(),
-        uri: url.to_string(),
+        uri: redact_url(url),
         ..SourceFetch::default()
     };
     let key = format!("GET:{url}");
@@ -222,13 +224,13 @@ pub async fn fetch_remote(
             let Some((meta, body)) = prior else {
                 return Err(match failed {
                     Ok(r) => FetchError::Status {
-                        url: url.to_string(),
+                        url: redact_url(url),
                         status: r.status,
                     },
                     Err(e) => e,
                 });
             };
-            tracing::warn!(source = source_id, url = %url, "origin failed; serving the cached document");
+            tracing::warn!(source = source_id, url = %redact_url(url), "origin failed; serving the cached document");
             report.cache_outcome = Some("stale_hit".to_owned());
             report.status_code = Some(meta.status_code);
             report.stale = Some(true);
@@ -271,4 +273,22 @@ pub async fn fetch_remote(
         report.cache_outcome = Some(if had_entry { "refreshed" } else { "miss" }.to_owned());
     }
     Ok((response.body, report))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fetch_errors_never_show_the_query_or_userinfo() {
+        let client = client().expect("client");
+        let url = Url::parse("http://user:pw@127.0.0.1:1/doc.json?token=CANARY").expect("url");
+        let error = get(&client, &url, None)
+            .await
+            .err()
+            .expect("port 1 refuses");
+        let text = error.to_string();
+        assert!(!text.contains("CANARY") && !text.contains("pw"), "{text}");
+        assert!(text.contains("http://127.0.0.1:1/doc.json"), "{text}");
+    }
 }
