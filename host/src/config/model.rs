@@ -354,7 +354,10 @@ pub enum SecretType {
 }
 
 /// A `secrets.<key>` entry: a static secret reference or an OAuth 2.0 client.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+///
+/// `Debug` is written by hand: for `literal` secrets `value` *is* the secret, so it is never
+/// printed (nested `clientId`/`clientSecret` entries redact the same way).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Secret {
     /// Source kind.
@@ -415,4 +418,48 @@ pub struct Secret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["instance", "memory"]))]
     pub token_storage: Option<String>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = match (&self.kind, &self.value) {
+            (_, None) => None,
+            (Some(SecretType::Literal) | None, Some(_)) => Some("<redacted>"),
+            (_, Some(reference)) => Some(reference.as_str()),
+        };
+        f.debug_struct("Secret")
+            .field("kind", &self.kind)
+            .field("value", &value)
+            .field("command", &self.command)
+            .field("plugin", &self.plugin)
+            .field("mode", &self.mode)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_config_never_shows_a_literal_secret() {
+        let config: Config = serde_json::from_value(serde_json::json!({
+            "secrets": {
+                "key": { "type": "literal", "value": "CANARY-1" },
+                "oauth": { "type": "oauth2", "mode": "clientCredentials",
+                           "clientId": { "type": "env", "value": "CLIENT_ID_VAR" },
+                           "clientSecret": { "type": "literal", "value": "CANARY-2" } }
+            }
+        }))
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("CANARY"), "{printed}");
+        assert!(
+            printed.contains("CLIENT_ID_VAR"),
+            "references stay visible: {printed}"
+        );
+    }
 }
