@@ -65,11 +65,23 @@ impl SecretResolver {
 
     /// Credentials for one call of `tool`.
     pub fn credentials_for(&self, tool: &Tool) -> Result<AppliedCredentials, CredentialError> {
-        if tool.auth_alternatives.is_empty() {
-            return Ok(AppliedCredentials::default());
-        }
+        // Contract 5.2: with no alternatives, a non-empty legacy `auth` list is one AND
+        // alternative. The catalog uses this to fail closed on tools whose security names only
+        // unknown schemes (an `auth` entry of type `unknown`, which nothing can satisfy).
+        let from_auth;
+        let alternatives = if tool.auth_alternatives.is_empty() {
+            if tool.auth.is_empty() {
+                return Ok(AppliedCredentials::default());
+            }
+            from_auth = [crate::catalog::AuthAlternative {
+                requirements: tool.auth.clone(),
+            }];
+            &from_auth[..]
+        } else {
+            &tool.auth_alternatives[..]
+        };
         let mut reasons = Vec::new();
-        for alternative in &tool.auth_alternatives {
+        for alternative in alternatives {
             match self.satisfy(&tool.service_id, &alternative.requirements) {
                 Ok(creds) => return Ok(creds),
                 Err(why) => {
@@ -214,6 +226,22 @@ mod tests {
         assert_eq!(err.reasons.len(), 2);
         assert!(err.reasons[0].starts_with("oauth: no secret configured"));
         assert!(err.reasons[1].contains("PORTCULLIS_TEST_SURELY_UNSET is not set"));
+    }
+
+    #[test]
+    fn security_naming_only_unknown_schemes_fails_closed() {
+        let r = resolver(serde_json::json!({ "mystery": { "type": "literal", "value": "v" } }));
+        let t = Tool {
+            id: "svc:op".into(),
+            service_id: "svc".into(),
+            auth: vec![requirement("mystery", "unknown", "", "", "")],
+            ..Tool::default()
+        };
+        let err = r.credentials_for(&t).unwrap_err();
+        assert!(
+            err.reasons[0].contains("unsupported security scheme"),
+            "{err}"
+        );
     }
 
     #[test]
