@@ -1,0 +1,128 @@
+//! A secret source whose behaviour is chosen by the reference, so one component exercises every
+//! way a secret plugin can behave, well or badly:
+//!
+//! | reference | behaviour |
+//! |---|---|
+//! | `literal:<v>` | returns `<v>` (with `config.prefix` prepended when set) |
+//! | `env:<NAME>` | returns the env var (fails `not-found` when the host did not grant it) |
+//! | `file:<path>` | returns the file's first line (fails `unavailable` when not readable) |
+//! | `http:<url>` | GETs the URL through `outbound-http` and returns the body |
+//! | `loop` | spins forever (epoch deadline) |
+//! | `bomb` | allocates until the memory limit |
+//! | `recurse` | unbounded recursion (wasm stack limit) |
+//! | `huge` | returns 256 KiB (the host caps secrets at 16 KiB) |
+//! | `crlf` | returns a value with CR/LF (header injection) |
+//! | `trap` | panics halfway through (trap) |
+//! | `log-flood` | logs 10 000 times, then returns `flooded` |
+
+wit_bindgen::generate!({ world: "secret-source-plugin", path: "../../../wit" });
+
+use exports::portcullis::plugin::lifecycle::Guest as Lifecycle;
+use exports::portcullis::plugin::secret_source::{Guest as SecretSource, SecretError, SecretRequest};
+use portcullis::plugin::outbound_http;
+use portcullis::plugin::types::{InitError, PluginKind, PluginMetadata};
+
+static mut PREFIX: String = String::new();
+
+struct Plugin;
+
+impl Lifecycle for Plugin {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "test-secret".into(),
+            version: "0.1.0".into(),
+            kind: PluginKind::SecretSource,
+            description: "host test fixture: behaviour chosen by the reference".into(),
+            config_schema: r#"{"type":"object","properties":{"prefix":{"type":"string"}},"additionalProperties":false}"#.into(),
+        }
+    }
+
+    fn init(config: String) -> Result<(), InitError> {
+        if config.contains("\"reject\"") {
+            return Err(InitError::InvalidConfig("reject: refused on purpose".into()));
+        }
+        // Tiny parser: `{"prefix":"<v>"}`; the fixture must not need serde.
+        if let Some(rest) = config.split("\"prefix\":\"").nth(1) {
+            if let Some(value) = rest.split('"').next() {
+                // SAFETY: single-threaded guest; written once per instance before any read.
+                unsafe { PREFIX = value.to_owned() };
+            }
+        }
+        Ok(())
+    }
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)] // on purpose: the host must stop it (wasm stack limit)
+fn recurse(depth: u64, sink: &mut [u64; 64]) -> u64 {
+    sink[(depth % 64) as usize] = depth;
+    let below = recurse(depth + 1, sink);
+    below.wrapping_add(sink[(depth % 7) as usize])
+}
+
+impl SecretSource for Plugin {
+    fn resolve(request: SecretRequest) -> Result<String, SecretError> {
+        let reference = request.reference.as_str();
+        let (verb, arg) = reference.split_once(':').unwrap_or((reference, ""));
+        match verb {
+            "literal" => {
+                // SAFETY: see `init`.
+                let prefix = unsafe { (*std::ptr::addr_of!(PREFIX)).clone() };
+                Ok(format!("{prefix}{arg}"))
+            }
+            "env" => std::env::var(arg).map_err(|_| SecretError::NotFound(format!("env {arg}"))),
+            "file" => std::fs::read_to_string(arg)
+                .map(|text| text.lines().next().unwrap_or_default().to_owned())
+                .map_err(|e| SecretError::Unavailable(format!("file {arg}: {e}"))),
+            "http" => {
+                let response = outbound_http::fetch(&outbound_http::Request {
+                    method: "GET".into(),
+                    url: arg.into(),
+                    headers: vec![],
+                    body: None,
+                    timeout_ms: Some(5_000),
+                })
+                .map_err(|e| SecretError::Unavailable(format!("{e:?}")))?;
+                String::from_utf8(response.body)
+                    .map_err(|_| SecretError::Unavailable("body is not UTF-8".into()))
+            }
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recurse" => {
+                let mut sink = [0u64; 64];
+                Ok(recurse(0, &mut sink).to_string())
+            }
+            "huge" => Ok("x".repeat(256 << 10)),
+            "crlf" => Ok("good\r\nX-Injected: 1".into()),
+            "trap" => {
+                let half: Vec<u8> = vec![7; 1024];
+                std::hint::black_box(&half);
+                panic!("trap halfway through");
+            }
+            "log-flood" => {
+                for i in 0..10_000 {
+                    portcullis::plugin::log::log(
+                        portcullis::plugin::log::Level::Info,
+                        &format!("flood {i}"),
+                        &[],
+                    );
+                }
+                Ok("flooded".into())
+            }
+            _ => Err(SecretError::InvalidReference(format!("unknown verb {verb}"))),
+        }
+    }
+}
+
+export!(Plugin);
