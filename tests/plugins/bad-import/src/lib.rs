@@ -39,13 +39,14 @@ impl Lifecycle for Plugin {
 impl Evaluator for Plugin {
     fn evaluate(_input: PolicyInput) -> Result<Decision, String> {
         // Use the import so the linker keeps it.
-        let _ = portcullis::plugin::outbound_http::fetch(&portcullis::plugin::outbound_http::Request {
-            method: "GET".into(),
-            url: "http://127.0.0.1:1/".into(),
-            headers: vec![],
-            body: None,
-            timeout_ms: None,
-        });
+        let _ =
+            portcullis::plugin::outbound_http::fetch(&portcullis::plugin::outbound_http::Request {
+                method: "GET".into(),
+                url: "http://127.0.0.1:1/".into(),
+                headers: vec![],
+                body: None,
+                timeout_ms: None,
+            });
         Ok(Decision::Allow)
     }
 }

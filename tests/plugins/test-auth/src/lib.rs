@@ -4,7 +4,9 @@
 
 wit_bindgen::generate!({ world: "auth-profile-plugin", path: "../../../wit" });
 
-use exports::portcullis::plugin::auth_profile::{AuthError, AuthRequest, Guest as Profile, Identity};
+use exports::portcullis::plugin::auth_profile::{
+    AuthError, AuthRequest, Guest as Profile, Identity,
+};
 use exports::portcullis::plugin::lifecycle::Guest as Lifecycle;
 use portcullis::plugin::types::{InitError, PluginKind, PluginMetadata};
 

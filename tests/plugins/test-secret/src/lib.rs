@@ -18,7 +18,9 @@
 wit_bindgen::generate!({ world: "secret-source-plugin", path: "../../../wit" });
 
 use exports::portcullis::plugin::lifecycle::Guest as Lifecycle;
-use exports::portcullis::plugin::secret_source::{Guest as SecretSource, SecretError, SecretRequest};
+use exports::portcullis::plugin::secret_source::{
+    Guest as SecretSource, SecretError, SecretRequest,
+};
 use portcullis::plugin::outbound_http;
 use portcullis::plugin::types::{InitError, PluginKind, PluginMetadata};
 
@@ -39,7 +41,9 @@ impl Lifecycle for Plugin {
 
     fn init(config: String) -> Result<(), InitError> {
         if config.contains("\"reject\"") {
-            return Err(InitError::InvalidConfig("reject: refused on purpose".into()));
+            return Err(InitError::InvalidConfig(
+                "reject: refused on purpose".into(),
+            ));
         }
         // Tiny parser: `{"prefix":"<v>"}`; the fixture must not need serde.
         if let Some(rest) = config.split("\"prefix\":\"").nth(1) {
@@ -120,7 +124,9 @@ impl SecretSource for Plugin {
                 }
                 Ok("flooded".into())
             }
-            _ => Err(SecretError::InvalidReference(format!("unknown verb {verb}"))),
+            _ => Err(SecretError::InvalidReference(format!(
+                "unknown verb {verb}"
+            ))),
         }
     }
 }
