@@ -31,6 +31,30 @@ enum Command {
     /// Audit log utilities.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// WebAssembly plugin utilities.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Print a component's kind, metadata, WIT world and version, imports, config schema and sha256.
+    Inspect(PluginInspectArgs),
+    /// Load every plugin a config names and call its `init` (exit 0 = all loaded).
+    Check(PluginCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct PluginInspectArgs {
+    /// The `.wasm` component.
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct PluginCheckArgs {
+    /// The project `.cli.json`.
+    #[arg(long)]
+    config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +146,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(&args),
+        Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect(&args).await,
+        Command::Plugin(PluginCommand::Check(args)) => plugin_check(&args).await,
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(
@@ -130,6 +156,75 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             );
             portcullis::dev::upstream::serve(listener, args.key).await;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `plugin inspect`: what a component is, without any config.
+async fn plugin_inspect(args: &PluginInspectArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let file = args.file.clone();
+    let inspection =
+        tokio::task::spawn_blocking(move || portcullis::plugins::inspect(&file)).await?;
+    let inspection = match inspection {
+        Ok(inspection) => inspection,
+        Err(error) => {
+            println!("FAILED: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let meta = &inspection.metadata;
+    println!("kind:          {}", inspection.kind.label());
+    println!("name:          {}", meta.name);
+    println!("version:       {}", meta.version);
+    println!("description:   {}", meta.description);
+    println!("world:         {}", inspection.world);
+    println!("sha256:        {}", inspection.sha256);
+    println!("imports:");
+    for import in &inspection.imports {
+        println!("  {import}");
+    }
+    let schema = serde_json::from_str::<serde_json::Value>(&meta.config_schema)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| meta.config_schema.clone());
+    println!("config schema:\n{schema}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plugin check`: load (compile, link, `init`) every configured plugin.
+async fn plugin_check(args: &PluginCheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let scopes = ScopePaths::discover(absolute(&args.config)?);
+    let report = portcullis::config::check(&scopes);
+    if !report.ok() {
+        print!("{report}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let loaded = portcullis::config::load(&scopes)?;
+    let config = loaded.config.clone();
+    let base_dir = loaded.base_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        portcullis::plugins::PluginSet::load(&config, &base_dir)
+    })
+    .await?;
+    match result {
+        Ok(set) => {
+            for plugin in set.iter() {
+                println!(
+                    "OK {}: {} {} {} (sha256 {})",
+                    plugin.name(),
+                    plugin.kind().label(),
+                    plugin.metadata().name,
+                    plugin.metadata().version,
+                    plugin.sha256()
+                );
+            }
+            if set.is_empty() {
+                println!("no plugins configured");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            println!("FAILED: {error}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

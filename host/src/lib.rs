@@ -14,6 +14,8 @@
 //! | 8 | [`audit`] | one record per decision |
 //! | 9 | [`server`] | the HTTP contract at the edge: routing, errors, status codes |
 //!
+//! [`plugins`] hosts the WebAssembly components that steps 3, 5 and 6 may delegate to.
+//!
 //! [`dev`] is the embedded demo (`portcullis serve --dev`).
 #![deny(missing_docs)]
 
@@ -23,6 +25,7 @@ pub mod authz;
 pub mod catalog;
 pub mod config;
 pub mod dev;
+pub mod plugins;
 pub mod policy;
 pub mod secrets;
 pub mod server;

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `oidc_jwks` | [`oidc`] | signature with the issuer's JWKS ([`jwks`]), `exp`/`nbf`/`iat` with leeway, `iss`, `aud`, `typ` |
 //! | `oauth2_introspection` | [`introspection`] | RFC 7662 `active: true`, then `exp`/`iss`/`aud` |
+//! | `plugin` | [`crate::plugins`] | an auth-profile component; the host re-checks expiry and keeps only prefixed scopes |
 //!
 //! Failure mode: a config that cannot be enforced is refused at startup, naming the field
 //! ([`settings`]); at request time anything unverifiable is rejected (401), and an identity
@@ -93,6 +94,7 @@ impl AuthnFailure {
 enum Validator {
     Jwks(oidc::OidcValidator),
     Introspection(introspection::Introspector),
+    Plugin(Arc<crate::plugins::LoadedPlugin>),
 }
 
 /// Runtime auth when it is on.
@@ -125,7 +127,10 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Build from config, refusing what cannot be enforced. May contact the identity provider
     /// (OIDC discovery, JWKS warm-up).
-    pub async fn from_config(config: &Config) -> Result<Self, AuthnSetupError> {
+    pub async fn from_config(
+        config: &Config,
+        plugins: &crate::plugins::PluginSet,
+    ) -> Result<Self, AuthnSetupError> {
         let auth = config
             .runtime
             .as_ref()
@@ -133,12 +138,22 @@ impl Authenticator {
             .and_then(|s| s.auth.as_ref());
         match auth {
             None => Ok(Self::Disabled),
-            Some(value) => Ok(Self::from_settings(ServerAuth::from_value(value)?).await?),
+            Some(value) => {
+                Ok(Self::from_settings_with(ServerAuth::from_value(value)?, plugins).await?)
+            }
         }
     }
 
-    /// Build from typed settings.
+    /// Build from typed settings (no plugins).
     pub async fn from_settings(settings: ServerAuth) -> Result<Self, SettingsError> {
+        Self::from_settings_with(settings, &crate::plugins::PluginSet::default()).await
+    }
+
+    /// Build from typed settings, with the loaded plugins for the `plugin` profile.
+    pub async fn from_settings_with(
+        settings: ServerAuth,
+        plugins: &crate::plugins::PluginSet,
+    ) -> Result<Self, SettingsError> {
         let profile = settings.profile()?;
         settings.audience()?;
         let prefixes = settings.prefixes()?;
@@ -151,16 +166,23 @@ impl Authenticator {
                 Profile::Introspection => Validator::Introspection(
                     introspection::Introspector::new(&settings, client.clone(), false)?,
                 ),
+                Profile::Plugin => {
+                    let name = settings.plugin.as_deref().unwrap_or_default();
+                    let plugin = plugins.get(name).ok_or_else(|| SettingsError::Field {
+                        field: "plugin",
+                        message: format!("names plugin {name:?}, which is not loaded"),
+                    })?;
+                    Validator::Plugin(plugin.clone())
+                }
             };
         let revocation = match (&settings.revocation, profile) {
             (Some(r), Profile::OidcJwks) if r.enabled => {
                 Some(introspection::Introspector::new(&settings, client, true)?)
             }
-            (Some(r), Profile::Introspection) if r.enabled => {
+            (Some(r), Profile::Introspection | Profile::Plugin) if r.enabled => {
                 return Err(SettingsError::Field {
                     field: "revocation",
-                    message: "applies to oidc_jwks only; introspection already sees revocations"
-                        .into(),
+                    message: "applies to oidc_jwks only".into(),
                 })
             }
             _ => None,
@@ -208,7 +230,7 @@ impl Authenticator {
         match self {
             Self::Enabled(e) => match &e.validator {
                 Validator::Jwks(v) => Some(&v.jwks),
-                Validator::Introspection(_) => None,
+                Validator::Introspection(_) | Validator::Plugin(_) => None,
             },
             Self::Disabled => None,
         }
@@ -244,6 +266,9 @@ impl Authenticator {
                 Err(e) => Err(e),
             },
             Validator::Introspection(i) => i.introspect(token).await,
+            Validator::Plugin(plugin) => {
+                validate_with_plugin(plugin, token, &enabled.settings, &enabled.prefixes).await
+            }
         };
         result.map_err(|rejection| match rejection {
             Rejection::Invalid(reason) => {
@@ -260,5 +285,45 @@ impl Authenticator {
                 }
             }
         })
+    }
+}
+
+/// Ask an auth-profile plugin. A rejection is a 401; a plugin that cannot answer (its backend
+/// is down, or it trapped, timed out, ran out of memory or returned an invalid identity) is a
+/// 503: the caller is not told their token is bad when nobody could check it.
+async fn validate_with_plugin(
+    plugin: &Arc<crate::plugins::LoadedPlugin>,
+    token: &BearerToken,
+    settings: &ServerAuth,
+    prefixes: &[String; 3],
+) -> Result<Caller, Rejection> {
+    use crate::plugins::{AuthQuery, AuthVerdict};
+    let query = AuthQuery {
+        token: token.expose().to_owned(),
+        audience: settings.audience.clone().unwrap_or_default(),
+        ..AuthQuery::default()
+    };
+    match plugin.validate_token_async(query, prefixes.to_vec()).await {
+        Ok(AuthVerdict::Authenticated(identity)) => Ok(Caller {
+            principal: Some(identity.principal),
+            scopes: identity.scopes,
+            lineage: (!identity.lineage.is_empty())
+                .then(|| serde_json::Value::from(identity.lineage)),
+        }),
+        Ok(AuthVerdict::Rejected(reason)) => {
+            tracing::info!(
+                plugin = plugin.name(),
+                "auth plugin rejected a token: {reason}"
+            );
+            Err(Rejection::Invalid("rejected by the auth plugin"))
+        }
+        Ok(AuthVerdict::Unavailable(reason)) => {
+            tracing::warn!(plugin = plugin.name(), "auth plugin unavailable: {reason}");
+            Err(Rejection::Unavailable)
+        }
+        Err(error) => {
+            tracing::warn!("{error}");
+            Err(Rejection::Unavailable)
+        }
     }
 }

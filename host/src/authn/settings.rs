@@ -25,9 +25,14 @@ pub const DEFAULT_SCOPE_PREFIXES: [&str; 3] = ["bundle:", "profile:", "tool:"];
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServerAuth {
-    /// `oidc_jwks` or `oauth2_introspection` (checked by config validation and at startup).
+    /// `oidc_jwks`, `oauth2_introspection` or `plugin` (checked by config validation and at
+    /// startup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["oidc_jwks", "oauth2_introspection", "plugin"]))]
     pub validation_profile: Option<String>,
+    /// `plugin` profile: the auth-profile plugin (a key of `plugins`) that validates tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
     /// Legacy spelling: `oauth2Introspection` means `validationProfile: oauth2_introspection`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
@@ -154,6 +159,8 @@ pub enum Profile {
     OidcJwks,
     /// Tokens checked at an RFC 7662 endpoint.
     Introspection,
+    /// Tokens checked by an auth-profile plugin.
+    Plugin,
 }
 
 impl Profile {
@@ -162,6 +169,7 @@ impl Profile {
         match self {
             Self::OidcJwks => "oidc_jwks",
             Self::Introspection => "oauth2_introspection",
+            Self::Plugin => "plugin",
         }
     }
 }
@@ -182,9 +190,10 @@ impl ServerAuth {
             (Some("oauth2_introspection"), _) | (None, Some("oauth2Introspection")) => {
                 Ok(Profile::Introspection)
             }
+            (Some("plugin"), _) => Ok(Profile::Plugin),
             (Some(other), _) => Err(field(
                 "validationProfile",
-                format!("{other:?} is not supported (oidc_jwks, oauth2_introspection)"),
+                format!("{other:?} is not supported (oidc_jwks, oauth2_introspection, plugin)"),
             )),
             (None, _) => Err(field("validationProfile", "is required")),
         }

@@ -12,6 +12,8 @@
 //! | `policy.deny/approvalRequired` | appended, duplicates dropped; managed `deny` also kept in `managed_deny` |
 //! | `policy.allowExecSecrets` | last explicit value wins |
 //! | `secrets.X` | whole entry replaced |
+//! | `plugins.X` | whole entry replaced |
+//! | `policy.plugins` | appended, duplicates dropped |
 //!
 //! Departure from the reference: a legacy `runtime.server.auth.mode: oauth2Introspection` is
 //! normalized to `validationProfile` within its own scope, so a later scope's
@@ -94,6 +96,11 @@ pub fn merge(into: &mut Config, scope: Config, from: Scope) {
         into.secrets
             .get_or_insert_with(BTreeMap::new)
             .extend(secrets);
+    }
+    if let Some(plugins) = scope.plugins {
+        into.plugins
+            .get_or_insert_with(BTreeMap::new)
+            .extend(plugins);
     }
 }
 
@@ -289,4 +296,5 @@ fn merge_policy(into: &mut Policy, later: Policy, from: Scope) {
     union(&mut into.deny, later.deny);
     union(&mut into.approval_required, later.approval_required);
     set(&mut into.allow_exec_secrets, later.allow_exec_secrets);
+    union(&mut into.plugins, later.plugins);
 }

@@ -10,11 +10,12 @@ mod mcp_rules;
 pub mod merge;
 pub mod model;
 pub mod path;
+mod plugin_rules;
 pub mod schema;
 mod secret_rules;
 pub mod validate;
 
 pub use check::{check, CheckReport};
-pub use load::{load, LoadedConfig, ScopePaths};
+pub use load::{absolute_clean, load, LoadedConfig, ScopePaths};
 pub use model::*;
 pub use validate::{ConfigError, Diagnostic};

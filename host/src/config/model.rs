@@ -55,6 +55,64 @@ pub struct Config {
     /// Upstream credentials keyed `<serviceId>.<schemeName>` or `<schemeName>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<BTreeMap<String, Secret>>,
+    /// WebAssembly component plugins (secret sources, policy evaluators, auth profiles),
+    /// keyed by the name that `secrets.*.plugin`, `policy.plugins` and
+    /// `runtime.server.auth.plugin` use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<BTreeMap<String, PluginConfig>>,
+}
+
+/// `plugins.<name>`: one WebAssembly component and what it may reach.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PluginConfig {
+    /// The `.wasm` component, relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
+    pub path: Option<String>,
+    /// Expected sha256 of the file (64 hex digits); a different file refuses to load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{64}$"))]
+    pub sha256: Option<String>,
+    /// What the plugin may reach. Nothing is granted by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<PluginGrants>,
+    /// Per-call limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<PluginLimits>,
+    /// The plugin's own configuration, passed to its `init` as JSON and checked against the
+    /// JSON Schema the plugin declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `plugins.<name>.grants`: capabilities, deny by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PluginGrants {
+    /// Environment variables the plugin may read (their host values at load time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// Directories (relative to the config file) the plugin may read, never write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
+    /// Origins (`https://host:port`, exact) `outbound-http` may call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<Vec<String>>,
+}
+
+/// `plugins.<name>.limits`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimits {
+    /// Linear memory per call, in MiB (default 16, at most 256).
+    #[serde(default, rename = "memoryMiB", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub memory_mib: Option<u64>,
+    /// Wall-clock budget per call, in milliseconds (default 100, at most 60000).
+    #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60000))]
+    pub timeout_ms: Option<u64>,
 }
 
 /// Catalog mode.
@@ -327,6 +385,10 @@ pub struct Policy {
     /// Allow `exec` secret sources (default `false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_exec_secrets: Option<bool>,
+    /// Policy-evaluator plugins (keys of `plugins`) asked after the rules above; any deny
+    /// wins, and a plugin failure denies (`policy_error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<Vec<String>>,
     /// Deny patterns contributed by the managed scope. Not serializable: set by the merge only.
     #[serde(skip)]
     #[schemars(skip)]

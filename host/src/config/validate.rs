@@ -88,6 +88,7 @@ pub(crate) fn validate(config: &Config) -> Problems {
     super::mcp_rules::check(config, &mut p);
     agent_rules(config, &mut p);
     super::secret_rules::check(config, &mut p);
+    super::plugin_rules::check(config, &mut p);
     p
 }
 
@@ -165,10 +166,10 @@ fn auth_rules(auth: &Value, path: &JsonPath, p: &mut Problems) {
     let legacy = obj.get("mode");
     match (profile, legacy) {
         (Some(Value::String(s)), _)
-            if matches!(s.as_str(), "oidc_jwks" | "oauth2_introspection") => {}
+            if matches!(s.as_str(), "oidc_jwks" | "oauth2_introspection" | "plugin") => {}
         (Some(_), _) => p.push(
             path.key("validationProfile"),
-            "must be one of oidc_jwks, oauth2_introspection",
+            "must be one of oidc_jwks, oauth2_introspection, plugin",
         ),
         (None, Some(Value::String(m))) if m == "oauth2Introspection" => {}
         (None, Some(_)) => p.push(
@@ -203,6 +204,8 @@ fn auth_rules(auth: &Value, path: &JsonPath, p: &mut Problems) {
         // jwksURL is optional: without it the keys are found by OIDC discovery from issuer.
         "oidc_jwks" => &["issuer"],
         "oauth2_introspection" => &["introspectionURL"],
+        // The plugin's name; that it exists and is an auth profile is checked by plugin rules.
+        "plugin" => &["plugin"],
         _ => &[],
     };
     for key in needs {

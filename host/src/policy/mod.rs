@@ -8,11 +8,14 @@
 //! 3. curated mode and the active profile's tool set -> `curated_deny`
 //! 4. `x-cli-safety.requiresApproval` or `policy.approvalRequired` without `approval: true`
 //!    -> `approval_required`
+//! 5. `policy.plugins`, each asked in an isolated instance ([`plugins`]) -> `plugin_deny`,
+//!    `approval_required`, or `policy_error` when a plugin fails
 //!
 //! Patterns are compiled once per config ([`PolicySet::compile`]); an invalid pattern refuses
 //! the whole config rather than matching nothing.
 
 pub mod pattern;
+pub mod plugins;
 
 use std::collections::BTreeMap;
 
@@ -78,6 +81,7 @@ pub struct PolicySet {
     profiles: BTreeMap<String, (Option<Mode>, Option<String>)>,
     default_mode: Option<Mode>,
     default_profile: Option<String>,
+    plugins: Vec<std::sync::Arc<crate::plugins::LoadedPlugin>>,
 }
 
 fn compile(patterns: Option<&Vec<String>>) -> Result<Vec<Pattern>, PatternError> {
@@ -119,7 +123,24 @@ impl PolicySet {
             profiles,
             default_mode: config.mode.as_ref().and_then(|m| m.default),
             default_profile: agents.default_profile,
+            plugins: Vec::new(),
         })
+    }
+
+    /// Attach the policy-evaluator plugins named in `policy.plugins`, in that order.
+    pub fn with_plugins(mut self, config: &Config, loaded: &crate::plugins::PluginSet) -> Self {
+        self.plugins = config
+            .policy
+            .iter()
+            .flat_map(|p| p.plugins.iter().flatten())
+            .filter_map(|name| loaded.get(name).cloned())
+            .collect();
+        self
+    }
+
+    /// The policy-evaluator plugins, in evaluation order.
+    pub fn plugins(&self) -> &[std::sync::Arc<crate::plugins::LoadedPlugin>] {
+        &self.plugins
     }
 
     /// The tool set a request runs under, and whether its mode is curated.

@@ -7,10 +7,12 @@
 //! satisfied the call fails (502 `credential_unavailable`) with one reason per alternative —
 //! never a request with a partial or empty credential.
 //!
-//! Sources available in this build: `literal`, `env` (unset or empty is an error) and `file`
-//! (one trailing `\n` or `\r\n` is trimmed). `osKeychain`, `exec`, `oauth2` and `plugin` fail
-//! closed with a clear reason until they land. Values containing CR, LF or NUL are refused
-//! without being echoed.
+//! Sources available in this build: `literal`, `env` (unset or empty is an error), `file`
+//! (one trailing `\n` or `\r\n` is trimmed) and `plugin` (a secret-source WebAssembly
+//! component, called in a fresh isolated instance; any failure — its own error, a trap, a
+//! timeout, a memory-limit hit, an invalid value — fails that alternative). `osKeychain`,
+//! `exec` and `oauth2` fail closed with a clear reason until they land. Values containing CR,
+//! LF or NUL are refused without being echoed.
 
 mod apply;
 
@@ -18,6 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{AuthRequirement, Tool};
 use crate::config::{Secret, SecretType};
+use crate::plugins::{PluginSet, SecretQuery};
 use crate::upstream::AppliedCredentials;
 
 pub use apply::Applier;
@@ -49,10 +52,20 @@ impl std::fmt::Debug for SecretValue {
     }
 }
 
+/// Who a credential is resolved for (passed to secret plugins as request context).
+#[derive(Debug, Clone, Default)]
+pub struct CallInfo {
+    /// The runtime's request id.
+    pub request_id: String,
+    /// The authenticated principal.
+    pub principal: Option<String>,
+}
+
 /// Resolves `secrets` entries for tool calls.
 #[derive(Debug, Clone, Default)]
 pub struct SecretResolver {
     secrets: BTreeMap<String, Secret>,
+    plugins: PluginSet,
 }
 
 impl SecretResolver {
@@ -60,11 +73,22 @@ impl SecretResolver {
     pub fn new(secrets: Option<&BTreeMap<String, Secret>>) -> Self {
         Self {
             secrets: secrets.cloned().unwrap_or_default(),
+            plugins: PluginSet::default(),
         }
     }
 
+    /// Use `plugins` for `type: "plugin"` secrets.
+    pub fn with_plugins(mut self, plugins: PluginSet) -> Self {
+        self.plugins = plugins;
+        self
+    }
+
     /// Credentials for one call of `tool`.
-    pub fn credentials_for(&self, tool: &Tool) -> Result<AppliedCredentials, CredentialError> {
+    pub async fn credentials_for(
+        &self,
+        tool: &Tool,
+        call: &CallInfo,
+    ) -> Result<AppliedCredentials, CredentialError> {
         // Contract 5.2: with no alternatives, a non-empty legacy `auth` list is one AND
         // alternative. The catalog uses this to fail closed on tools whose security names only
         // unknown schemes (an `auth` entry of type `unknown`, which nothing can satisfy).
@@ -82,7 +106,7 @@ impl SecretResolver {
         };
         let mut reasons = Vec::new();
         for alternative in alternatives {
-            match self.satisfy(&tool.service_id, &alternative.requirements) {
+            match self.satisfy(tool, &alternative.requirements, call).await {
                 Ok(creds) => return Ok(creds),
                 Err(why) => {
                     let names: Vec<&str> = alternative
@@ -100,11 +124,13 @@ impl SecretResolver {
         })
     }
 
-    fn satisfy(
+    async fn satisfy(
         &self,
-        service: &str,
+        tool: &Tool,
         requirements: &[AuthRequirement],
+        call: &CallInfo,
     ) -> Result<AppliedCredentials, String> {
+        let service = tool.service_id.as_str();
         let mut applier = Applier::default();
         for requirement in requirements {
             let secret = self.lookup(service, &requirement.name).ok_or_else(|| {
@@ -113,10 +139,55 @@ impl SecretResolver {
                     requirement.name
                 )
             })?;
-            let value = resolve(secret)?;
+            let value = match secret.kind {
+                Some(SecretType::Plugin) => {
+                    self.resolve_plugin(secret, tool, &requirement.name, call)
+                        .await?
+                }
+                _ => resolve(secret)?,
+            };
             applier.apply(requirement, &value)?;
         }
         Ok(applier.finish())
+    }
+
+    /// Ask the secret-source plugin. Its value was already checked by the plugin host
+    /// (non-empty, at most 16 KiB, no CR/LF/NUL); errors name the plugin, never a value.
+    async fn resolve_plugin(
+        &self,
+        secret: &Secret,
+        tool: &Tool,
+        scheme: &str,
+        call: &CallInfo,
+    ) -> Result<SecretValue, String> {
+        let name = secret.plugin.as_deref().unwrap_or_default();
+        let plugin = self
+            .plugins
+            .get(name)
+            .ok_or_else(|| format!("plugin {name:?} is not loaded"))?;
+        let query = SecretQuery {
+            reference: secret.value.clone().unwrap_or_default(),
+            service: tool.service_id.clone(),
+            scheme: scheme.to_owned(),
+            tool_id: tool.id.clone(),
+            request_id: call.request_id.clone(),
+            principal: call.principal.clone(),
+        };
+        match plugin.resolve_secret_async(query).await {
+            Ok(value) => Ok(SecretValue(value)),
+            Err(error) => {
+                tracing::warn!(tool = %tool.id, "{error}");
+                // The plugin's own message goes to the log only (the WIT promises authors it
+                // never reaches the caller); host-observed failures are safe to state.
+                Err(match &error {
+                    crate::plugins::PluginError::Call {
+                        plugin,
+                        kind: crate::plugins::CallErrorKind::Guest(_),
+                    } => format!("plugin {plugin:?} could not resolve the secret"),
+                    other => other.to_string(),
+                })
+            }
+        }
     }
 
     fn lookup(&self, service: &str, scheme: &str) -> Option<&Secret> {
@@ -199,6 +270,16 @@ mod tests {
         SecretResolver::new(Some(&serde_json::from_value(json).unwrap()))
     }
 
+    impl SecretResolver {
+        /// Test helper: resolve outside a runtime.
+        fn credentials_now(&self, tool: &Tool) -> Result<AppliedCredentials, CredentialError> {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+                .block_on(self.credentials_for(tool, &CallInfo::default()))
+        }
+    }
+
     #[test]
     fn service_scoped_secret_wins_over_scheme_secret() {
         let r = resolver(serde_json::json!({
@@ -206,7 +287,7 @@ mod tests {
             "svc.bearer": {"type": "literal", "value": "scoped"}
         }));
         let creds = r
-            .credentials_for(&tool(vec![vec![requirement(
+            .credentials_now(&tool(vec![vec![requirement(
                 "bearer", "http", "bearer", "", "",
             )]]))
             .unwrap();
@@ -222,7 +303,7 @@ mod tests {
             vec![requirement("oauth", "oauth2", "", "", "")],
             vec![requirement("key", "apiKey", "", "header", "X-Key")],
         ]);
-        let err = r.credentials_for(&t).unwrap_err();
+        let err = r.credentials_now(&t).unwrap_err();
         assert_eq!(err.reasons.len(), 2);
         assert!(err.reasons[0].starts_with("oauth: no secret configured"));
         assert!(err.reasons[1].contains("PORTCULLIS_TEST_SURELY_UNSET is not set"));
@@ -237,7 +318,7 @@ mod tests {
             auth: vec![requirement("mystery", "unknown", "", "", "")],
             ..Tool::default()
         };
-        let err = r.credentials_for(&t).unwrap_err();
+        let err = r.credentials_now(&t).unwrap_err();
         assert!(
             err.reasons[0].contains("unsupported security scheme"),
             "{err}"
@@ -251,7 +332,7 @@ mod tests {
             vec![requirement("key", "apiKey", "", "header", "X-Key")],
             vec![],
         ]);
-        assert!(r.credentials_for(&t).unwrap().is_empty());
+        assert!(r.credentials_now(&t).unwrap().is_empty());
     }
 
     #[test]
@@ -259,7 +340,7 @@ mod tests {
         let r =
             resolver(serde_json::json!({"key": {"type": "literal", "value": "abc\r\nX-Evil: 1"}}));
         let err = r
-            .credentials_for(&tool(vec![vec![requirement(
+            .credentials_now(&tool(vec![vec![requirement(
                 "key", "apiKey", "", "header", "X-Key",
             )]]))
             .unwrap_err();
@@ -277,7 +358,7 @@ mod tests {
         std::fs::write(&path, "tok\n").unwrap();
         let r = resolver(serde_json::json!({"b": {"type": "file", "value": path}}));
         let creds = r
-            .credentials_for(&tool(vec![vec![requirement(
+            .credentials_now(&tool(vec![vec![requirement(
                 "b", "http", "bearer", "", "",
             )]]))
             .unwrap();

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use crate::authn::{Authenticator, AuthnSetupError};
 use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool};
 use crate::config::{self, ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
+use crate::plugins::{PluginError, PluginSet};
 use crate::policy::pattern::PatternError;
 use crate::policy::PolicySet;
 use crate::secrets::SecretResolver;
@@ -34,6 +35,9 @@ pub enum SnapshotError {
     /// The upstream client could not be built.
     #[error("upstream client: {0}")]
     Upstream(#[from] UpstreamError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
 }
 
 /// Modification stamp of a watched file (`None` = absent).
@@ -59,6 +63,8 @@ pub struct Snapshot {
     pub secrets: SecretResolver,
     /// Caller authentication.
     pub authenticator: Authenticator,
+    /// Loaded WebAssembly plugins.
+    pub plugins: PluginSet,
     /// Upstream HTTP client.
     pub upstream: Upstream,
     /// Sources that failed to load.
@@ -92,6 +98,24 @@ fn gzip(bytes: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().unwrap_or_default())
 }
 
+/// Load (compile, link, `init`) every configured plugin off the async workers: compiling a
+/// component takes from milliseconds to seconds.
+async fn load_plugins(loaded: &LoadedConfig) -> Result<PluginSet, PluginError> {
+    if loaded.config.plugins.as_ref().is_none_or(|p| p.is_empty()) {
+        return Ok(PluginSet::default());
+    }
+    let config = loaded.config.clone();
+    let base_dir = loaded.base_dir.clone();
+    tokio::task::spawn_blocking(move || PluginSet::load(&config, &base_dir))
+        .await
+        .unwrap_or_else(|e| {
+            Err(PluginError::load(
+                "*",
+                crate::plugins::LoadErrorKind::Init(format!("plugin loading failed: {e}")),
+            ))
+        })
+}
+
 impl Snapshot {
     /// Load config and build the catalog.
     pub async fn build(
@@ -100,8 +124,9 @@ impl Snapshot {
         force_refresh: bool,
     ) -> Result<Self, SnapshotError> {
         let loaded = config::load(paths)?;
-        let authenticator = Authenticator::from_config(&loaded.config).await?;
-        let policy = PolicySet::compile(&loaded.config)?;
+        let plugins = load_plugins(&loaded).await?;
+        let authenticator = Authenticator::from_config(&loaded.config, &plugins).await?;
+        let policy = PolicySet::compile(&loaded.config)?.with_plugins(&loaded.config, &plugins);
         let limits = loaded
             .config
             .runtime
@@ -110,7 +135,8 @@ impl Snapshot {
             .and_then(|s| s.upstream.clone())
             .unwrap_or_else(UpstreamLimits::default);
         let upstream = Upstream::new(&limits)?;
-        let secrets = SecretResolver::new(loaded.config.secrets.as_ref());
+        let secrets =
+            SecretResolver::new(loaded.config.secrets.as_ref()).with_plugins(plugins.clone());
         let outcome = catalog::build(
             &loaded,
             &BuildOptions {
@@ -156,6 +182,7 @@ impl Snapshot {
             policy,
             secrets,
             authenticator,
+            plugins,
             upstream,
             source_errors: outcome.errors,
             fetches: outcome.fetches,

@@ -237,3 +237,19 @@ pub fn peers_dir() -> PathBuf {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/node_modules")
         })
 }
+
+/// A test plugin component built by `./tests/plugins/build` (`test-secret` ->
+/// `test_secret.wasm`), from `$PORTCULLIS_PLUGIN_DIR` or `<repo>/target/plugins`. Fails, never
+/// skips, when it is missing.
+pub fn plugin_component(crate_name: &str) -> PathBuf {
+    let dir = std::env::var_os("PORTCULLIS_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
+    let path = dir.join(format!("{}.wasm", crate_name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "test plugin {} is missing: run ./tests/plugins/build (or set PORTCULLIS_PLUGIN_DIR)",
+        path.display()
+    );
+    path
+}

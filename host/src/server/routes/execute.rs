@@ -23,7 +23,10 @@ use super::{admit, json_response, parse_mode};
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::authn::Caller;
 use crate::catalog::Tool;
+use crate::plugins::PolicyQuery;
+use crate::policy::plugins::PluginDecision;
 use crate::policy::{Decision, PolicyRequest};
+use crate::secrets::CallInfo;
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
 use crate::server::runtime::Runtime;
@@ -59,6 +62,14 @@ enum Scalar {
 }
 
 impl Scalar {
+    fn as_json(&self) -> serde_json::Value {
+        match self {
+            Self::Text(s) => serde_json::Value::String(s.clone()),
+            Self::Number(n) => serde_json::Value::Number(n.clone()),
+            Self::Bool(b) => serde_json::Value::Bool(*b),
+        }
+    }
+
     fn into_string(self) -> String {
         match self {
             Self::Text(s) => s,
@@ -193,7 +204,29 @@ pub async fn execute(
         );
         return Err(context.refuse(tool, "authz_denial", reason, error).await);
     }
-    let credentials = match snapshot.secrets.credentials_for(tool) {
+    if !snapshot.policy.plugins().is_empty() {
+        let query = policy_query(tool, &request, &caller, request_id.as_str(), mode);
+        if let PluginDecision::Deny {
+            reason,
+            plugin,
+            detail,
+        } = crate::policy::plugins::evaluate(snapshot.policy.plugins(), &query, request.approval)
+            .await
+        {
+            // A failure's detail stays in the log; the caller learns only which plugin refused.
+            let message = match reason {
+                "policy_error" => format!("denied: policy plugin {plugin:?} failed"),
+                _ => format!("denied by policy plugin {plugin:?}: {detail}"),
+            };
+            let error = ApiError::new(StatusCode::FORBIDDEN, reason, message);
+            return Err(context.refuse(tool, "authz_denial", reason, error).await);
+        }
+    }
+    let call = CallInfo {
+        request_id: request_id.as_str().to_owned(),
+        principal: caller.principal.clone(),
+    };
+    let credentials = match snapshot.secrets.credentials_for(tool, &call).await {
         Ok(credentials) => credentials,
         Err(e) => {
             let error = ApiError::new(
@@ -270,6 +303,41 @@ pub async fn execute(
             let error = ApiError::new(StatusCode::BAD_GATEWAY, reason, upstream_error.to_string());
             Err(context.refuse(tool, "execution_error", reason, error).await)
         }
+    }
+}
+
+/// What a policy plugin sees of this call.
+fn policy_query(
+    tool: &Tool,
+    request: &ExecuteRequest,
+    caller: &Caller,
+    request_id: &str,
+    mode: Option<crate::config::Mode>,
+) -> PolicyQuery {
+    let arguments = serde_json::json!({
+        "pathArgs": request.path_args.iter().map(Scalar::as_json).collect::<Vec<_>>(),
+        "flags": request.flags.iter().map(|(k, v)| (k.clone(), v.as_json())).collect::<serde_json::Map<_, _>>(),
+        "body": request.body.clone().unwrap_or(serde_json::Value::Null),
+    });
+    let mode = match mode {
+        Some(crate::config::Mode::Curated) => "curated",
+        _ => "discover",
+    };
+    PolicyQuery {
+        request_id: request_id.to_owned(),
+        principal: caller.principal.clone(),
+        scopes: caller.scopes.clone(),
+        tool_id: tool.id.clone(),
+        service: tool.service_id.clone(),
+        method: (!tool.method.is_empty()).then(|| tool.method.clone()),
+        path: (!tool.path.is_empty()).then(|| tool.path.clone()),
+        read_only: tool.safety.read_only,
+        destructive: tool.safety.destructive,
+        idempotent: tool.safety.idempotent,
+        requires_approval: tool.safety.requires_approval,
+        mode: mode.to_owned(),
+        profile: request.agent_profile.clone(),
+        arguments_json: arguments.to_string(),
     }
 }
 

@@ -1,0 +1,126 @@
+//! WebAssembly component plugins: secret sources, policy evaluators and auth profiles.
+//!
+//! Pipeline of one plugin, from config to call:
+//!
+//! 1. [`load`]: read `plugins.<name>.path` (relative to the config file), check the pinned
+//!    `sha256`, compile (never `deserialize`: a precompiled artifact on disk is not trusted),
+//!    find the kind and WIT version from the export names, refuse imports outside the kind's
+//!    world, link a typed `InstancePre`, call `metadata` and `init(config)` once.
+//! 2. [`call`]: every call gets a fresh `Store` and instance: memory limit ([`state::Limiter`]),
+//!    epoch deadline (`limits.timeoutMs`), wasm stack cap, hostcall fuel; `init(config)` then
+//!    the kind's function; the store is dropped. The returned value is checked ([`validate`]).
+//! 3. Host imports ([`state`]): `log` (capped, into `tracing` with the plugin name), `clock`,
+//!    `outbound-http` to granted origins only ([`http`], [`grants`]); WASI 0.2 with only the
+//!    granted env vars and read-only directories.
+//!
+//! Failure mode: every failure is a typed [`PluginError`] naming the plugin. Load errors refuse
+//! the config (startup fails, a reload keeps the previous snapshot); call errors fail the one
+//! request closed (secret: 502, policy: deny `policy_error`, auth: 503) and the server goes on.
+//! The engine is shared by the whole process ([`PluginEngine::shared`]).
+
+pub mod bindings;
+pub mod call;
+pub mod engine;
+pub mod error;
+pub mod grants;
+pub mod http;
+pub mod load;
+pub mod state;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use call::{AuthQuery, AuthVerdict, PluginIdentity, PolicyQuery, PolicyVerdict, SecretQuery};
+pub use engine::PluginEngine;
+pub use error::{CallErrorKind, LoadErrorKind, PluginError};
+pub use load::{inspect, Inspection, Limits, LoadedPlugin, Metadata, PluginKind};
+
+use crate::config::{Config, SecretType};
+
+/// Every plugin of a config, loaded.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSet {
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+impl PluginSet {
+    /// Load every `plugins.<name>` and check that each use names a plugin of the right kind
+    /// (`secrets.*.plugin`: secret source; `policy.plugins`: policy evaluator;
+    /// `runtime.server.auth.plugin`: auth profile).
+    pub fn load(config: &Config, base_dir: &Path) -> Result<Self, PluginError> {
+        let Some(entries) = config.plugins.as_ref().filter(|p| !p.is_empty()) else {
+            return Ok(Self::default());
+        };
+        let engine = PluginEngine::shared();
+        let mut plugins = BTreeMap::new();
+        for (name, entry) in entries {
+            let plugin = LoadedPlugin::load(&engine, name, entry, base_dir)?;
+            tracing::info!(
+                plugin = %name,
+                kind = plugin.kind().label(),
+                version = %plugin.metadata().version,
+                sha256 = %plugin.sha256(),
+                "plugin loaded"
+            );
+            plugins.insert(name.clone(), Arc::new(plugin));
+        }
+        let set = Self { plugins };
+        for secret in config.secrets.iter().flat_map(|s| s.values()) {
+            if secret.kind == Some(SecretType::Plugin) {
+                if let Some(name) = &secret.plugin {
+                    set.expect_kind(name, PluginKind::SecretSource)?;
+                }
+            }
+        }
+        for name in config
+            .policy
+            .iter()
+            .flat_map(|p| p.plugins.iter().flatten())
+        {
+            set.expect_kind(name, PluginKind::PolicyEvaluator)?;
+        }
+        let auth_plugin = config
+            .runtime
+            .as_ref()
+            .and_then(|r| r.server.as_ref())
+            .and_then(|s| s.auth.as_ref())
+            .and_then(|a| a.get("plugin"))
+            .and_then(|p| p.as_str());
+        if let Some(name) = auth_plugin {
+            set.expect_kind(name, PluginKind::AuthProfile)?;
+        }
+        Ok(set)
+    }
+
+    fn expect_kind(&self, name: &str, kind: PluginKind) -> Result<(), PluginError> {
+        match self.plugins.get(name) {
+            // Unknown names are config errors, reported by validation with their JSON path.
+            None => Ok(()),
+            Some(plugin) if plugin.kind() == kind => Ok(()),
+            Some(plugin) => Err(PluginError::load(
+                name,
+                LoadErrorKind::WrongKind {
+                    expected: kind.label(),
+                    actual: plugin.kind().label(),
+                },
+            )),
+        }
+    }
+
+    /// A loaded plugin by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.get(name)
+    }
+
+    /// Every loaded plugin.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
+        self.plugins.values()
+    }
+
+    /// Whether no plugin is configured.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+}
