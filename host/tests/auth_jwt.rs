@@ -426,3 +426,48 @@ async fn revocation_check_rejects_a_revoked_jwt_within_the_staleness_window() {
         "revoked JWT after the window",
     );
 }
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_key_is_withdrawn_or_it_expires() {
+    let f = fixture(json!({"jwksCacheSeconds": 1, "leewaySeconds": 0})).await;
+    let token = sign(&header(Algorithm::RS256, "r1"), &claims(), &f.keys.rsa);
+    // Verified once, then served from the verified-token cache.
+    for _ in 0..3 {
+        assert_eq!(catalog(&f.rt, &token).await.status, 200);
+    }
+    // The IdP withdraws key r1 (say, it leaked). Once the JWKS is refetched the remembered
+    // verification is void: the token is checked again and refused.
+    f.jwks.keys.lock().unwrap()["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] != "r1");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_invalid_token(&catalog(&f.rt, &token).await, "withdrawn key");
+
+    // A remembered token stops working at `exp` like any other.
+    let short = sign(
+        &header(Algorithm::ES256, "e1"),
+        &with(claims(), json!({"exp": now() + 2})),
+        &f.keys.ec,
+    );
+    assert_eq!(catalog(&f.rt, &short).await.status, 200);
+    assert_eq!(catalog(&f.rt, &short).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_invalid_token(&catalog(&f.rt, &short).await, "expired while remembered");
+}
+
+#[tokio::test]
+async fn oversized_authorization_headers_are_refused_with_431_before_parsing() {
+    let f = fixture(json!({})).await;
+    // J20: a 100 KiB token.
+    let huge = format!("Bearer {}", "a".repeat(100 << 10));
+    let reply = get(&f.rt, "/v1/catalog/effective", Some(&huge)).await;
+    assert_eq!(reply.status, 431, "{}", reply.body);
+    // The limit leaves room for real tokens: a 12 KiB token is parsed (and refused as invalid).
+    let big = format!("Bearer {}", "a".repeat(12 << 10));
+    assert_invalid_token(
+        &get(&f.rt, "/v1/catalog/effective", Some(&big)).await,
+        "12 KiB",
+    );
+    assert!(f.upstream.requests().is_empty());
+}
