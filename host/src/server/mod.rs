@@ -10,12 +10,14 @@
 //! | `GET /v1/auth/browser-config` | [`routes::browser_config`] |
 //! | `GET /.well-known/oauth-protected-resource` | [`routes::protected_resource`] |
 //!
-//! Limits: request bodies over 10 MiB are refused (413); a handler panic becomes a generic 500
+//! Limits: request bodies over 10 MiB are refused (413), header blocks over 64 KiB or an
+//! `Authorization` header over 16 KiB with 431 ([`limits`]); a handler panic becomes a generic 500
 //! and the server keeps serving; shutdown on SIGINT/SIGTERM lets in-flight requests finish for
 //! up to [`SHUTDOWN_GRACE`].
 
 pub mod binding;
 pub mod error;
+pub mod limits;
 pub mod request_id;
 pub mod routes;
 pub mod runtime;
@@ -63,6 +65,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(axum::middleware::from_fn(limits::header_size))
         .layer(panic_to_500)
         .layer(axum::middleware::from_fn(error::negotiate))
         .layer(axum::middleware::from_fn(request_id::assign))
