@@ -471,3 +471,31 @@ async fn oversized_authorization_headers_are_refused_with_431_before_parsing() {
     );
     assert!(f.upstream.requests().is_empty());
 }
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_authentication_gets_429_before_any_validation() {
+    let f = fixture(json!({"maxFailedAuthPerMinute": 5})).await;
+    let valid = sign(&header(Algorithm::RS256, "r1"), &claims(), &f.keys.rsa);
+    assert_eq!(
+        catalog(&f.rt, &valid).await.status,
+        200,
+        "successes never count"
+    );
+    for i in 0..5 {
+        assert_invalid_token(&catalog(&f.rt, &format!("scan-{i}")).await, "I11 budget");
+    }
+    let hits = f.jwks.hits.load(Ordering::SeqCst);
+    // I11: over budget, the address is refused outright, even with a valid token, until the
+    // one-minute window ends.
+    for token in ["scan-5", valid.as_str()] {
+        let refused = catalog(&f.rt, token).await;
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        let retry: u64 = refused.retry_after.as_deref().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    }
+    assert_eq!(
+        f.jwks.hits.load(Ordering::SeqCst),
+        hits,
+        "nothing reached the IdP"
+    );
+}

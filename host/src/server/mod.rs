@@ -11,7 +11,8 @@
 //! | `GET /.well-known/oauth-protected-resource` | [`routes::protected_resource`] |
 //!
 //! Limits: request bodies over 10 MiB are refused (413), header blocks over 64 KiB or an
-//! `Authorization` header over 16 KiB with 431 ([`limits`]); a handler panic becomes a generic 500
+//! `Authorization` header over 16 KiB with 431, and an address over its failed-authentication
+//! budget with 429 ([`limits`]); a handler panic becomes a generic 500
 //! and the server keeps serving; shutdown on SIGINT/SIGTERM lets in-flight requests finish for
 //! up to [`SHUTDOWN_GRACE`].
 
@@ -65,6 +66,13 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            (
+                runtime.clone(),
+                Arc::new(limits::FailedAuthLimiter::default()),
+            ),
+            limits::failed_auth,
+        ))
         .layer(axum::middleware::from_fn(limits::header_size))
         .layer(panic_to_500)
         .layer(axum::middleware::from_fn(error::negotiate))
