@@ -197,6 +197,13 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
     let events = events.as_array().unwrap();
     let count = |t: &str| events.iter().filter(|e| e["eventType"] == t).count();
     assert!(count("authn_failure") >= 5, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["eventType"] != "recovery" && e["eventType"] != "audit_gap")
+            .all(|e| e["requestId"].as_str().is_some_and(|id| !id.is_empty())),
+        "every record made while serving a request carries its request id: {events:?}"
+    );
     assert_eq!(count("authenticated_connect"), 1);
     let filtered = events
         .iter()

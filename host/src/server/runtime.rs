@@ -157,7 +157,12 @@ impl Runtime {
 
     /// Append an audit record.
     /// Resolves once the record is durable.
-    pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
+    ///
+    /// Events recorded while serving a request carry its request id unless they set one.
+    pub async fn record(&self, mut event: AuditEvent) -> Result<Receipt, AuditError> {
+        if event.request_id.is_none() {
+            event.request_id = super::request_id::current();
+        }
         self.audit.record(event).await
     }
 
