@@ -499,3 +499,21 @@ async fn an_address_that_keeps_failing_authentication_gets_429_before_any_valida
         "nothing reached the IdP"
     );
 }
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_configured_maximum_is_refused() {
+    // J11: `exp` years ahead is accepted only when no maximum lifetime is configured.
+    let f = fixture(json!({"maxTokenLifetimeSeconds": 3600})).await;
+    let token = |exp: u64| {
+        sign(
+            &header(Algorithm::RS256, "r1"),
+            &with(claims(), json!({"exp": exp})),
+            &f.keys.rsa,
+        )
+    };
+    assert_eq!(catalog(&f.rt, &token(now() + 1800)).await.status, 200);
+    assert_invalid_token(
+        &catalog(&f.rt, &token(now() + 10 * 365 * 86400)).await,
+        "J11 ten years",
+    );
+}
