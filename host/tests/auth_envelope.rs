@@ -69,7 +69,8 @@ async fn catalog_shows_only_what_the_scopes_grant() {
         ("S03 tool:svc:getItem\u{200b} bundle:ｓvc", &[]),
         ("S05 tool:* bundle:* * tool:svc:* bundle:s*", &[]),
     ];
-    for (scope, expected) in cases {
+    // Twice: the second pass is served from the per-scope-set render cache.
+    for (scope, expected) in cases.iter().chain(cases) {
         let scope = scope.split_once(": ").map_or(*scope, |(_, s)| s);
         let scope = if scope.starts_with("S11") { "" } else { scope };
         let reply = catalog(&f.rt, &f.token(scope)).await;
@@ -251,4 +252,40 @@ async fn startup_refuses_auth_it_cannot_enforce() {
         let error = result.expect_err(field);
         assert!(error.contains(field), "{field}: {error}");
     }
+}
+
+#[tokio::test]
+async fn a_bundle_grant_covers_tools_added_to_the_service_after_a_refresh() {
+    // S08: `bundle:svc` is expanded against the current catalog on every request, never frozen
+    // into a cached answer (the per-scope-set render cache belongs to one snapshot).
+    let f = fixture(json!({})).await;
+    let token = f.token("bundle:svc");
+    assert_eq!(
+        catalog(&f.rt, &token).await.tool_ids(),
+        ["svc:createItem", "svc:getItem"]
+    );
+    let paths = json!({
+        "/items/{id}": { "get": { "operationId": "getItem", "security": [],
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } },
+        "/items": { "post": { "operationId": "createItem", "security": [] } },
+        "/items/{id}/archive": { "post": { "operationId": "archiveItem", "security": [],
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } }
+    });
+    std::fs::write(
+        f.rt.dir.path().join("a.json"),
+        common::openapi(&f.upstream.url, paths, json!({})),
+    )
+    .unwrap();
+    let refreshed =
+        f.rt.client
+            .post(format!("{}/v1/refresh", f.rt.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(refreshed.status().as_u16(), 200);
+    assert_eq!(
+        catalog(&f.rt, &token).await.tool_ids(),
+        ["svc:archiveItem", "svc:createItem", "svc:getItem"]
+    );
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -69,6 +69,18 @@ pub struct Snapshot {
     pub watched: Vec<(PathBuf, FileStamp)>,
     /// Pre-rendered `/v1/catalog/effective` bodies, one per effective view.
     rendered: Vec<OnceLock<RenderedView>>,
+    /// Bodies rendered for restricted callers (see [`Snapshot::filtered_view`]).
+    filtered: Mutex<FilteredRenders>,
+}
+
+/// Most bytes kept in filtered renders before the cache starts over.
+const FILTERED_RENDER_BUDGET: usize = 64 << 20;
+
+/// Catalog bodies rendered for restricted callers, keyed by view and the caller's scopes.
+#[derive(Default)]
+struct FilteredRenders {
+    entries: HashMap<(usize, Vec<String>), RenderedView>,
+    bytes: usize,
 }
 
 /// A catalog response rendered once: as is, and gzip-compressed for clients that accept it
@@ -161,6 +173,7 @@ impl Snapshot {
             fetches: outcome.fetches,
             watched: watched.collect(),
             rendered,
+            filtered: Mutex::default(),
         })
     }
 
@@ -174,6 +187,42 @@ impl Snapshot {
         for index in 0..self.rendered.len() {
             self.rendered_view(index);
         }
+    }
+
+    /// The catalog body for a restricted caller: rendered by `render` the first time a view is
+    /// asked for with this set of scopes, then served from memory (plain and gzip) until the
+    /// snapshot is replaced. Sound because the envelope is a pure function of the scopes and the
+    /// snapshot; the audit events of each request are still recorded by the caller. At most
+    /// 64 MiB of bodies are kept; beyond that the cache starts over.
+    pub fn filtered_view(
+        &self,
+        index: usize,
+        scopes: &[String],
+        render: impl FnOnce() -> Vec<u8>,
+    ) -> RenderedView {
+        let mut key_scopes = scopes.to_vec();
+        key_scopes.sort_unstable();
+        key_scopes.dedup();
+        let key = (index, key_scopes);
+        let lock = || self.filtered.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = lock().entries.get(&key) {
+            return hit.clone();
+        }
+        let identity = render();
+        let view = RenderedView {
+            gzip: gzip(&identity),
+            identity: Bytes::from(identity),
+        };
+        let size = view.identity.len() + view.gzip.len();
+        let mut cache = lock();
+        if cache.bytes + size > FILTERED_RENDER_BUDGET {
+            cache.entries.clear();
+            cache.bytes = 0;
+        }
+        if size <= FILTERED_RENDER_BUDGET && cache.entries.insert(key, view.clone()).is_none() {
+            cache.bytes += size;
+        }
+        view
     }
 
     /// The `{"catalog":...,"view":...}` body for the view at `index`, rendered once.

@@ -16,7 +16,7 @@ pub use execute::execute;
 use super::binding;
 use super::error::ApiError;
 use super::runtime::Runtime;
-use super::snapshot::Snapshot;
+use super::snapshot::{RenderedView, Snapshot};
 use crate::audit::{AuditDecision, AuditEvent, AuditQuery};
 use crate::authn::{AuthnFailure, Caller};
 use crate::authz::Envelope;
@@ -209,14 +209,9 @@ pub async fn catalog(
     let (snapshot, caller) = admit(&runtime, params.config.as_deref(), &headers).await?;
     let mode = parse_mode(params.mode.as_deref())?;
     let index = select_view(&snapshot, mode, params.agent_profile.as_deref());
-    let envelope = Envelope::for_caller(
-        &caller,
-        &snapshot.authenticator,
-        &snapshot.catalog,
-        &snapshot.policy,
-    );
-    // A restricted caller never gets the pre-rendered (unfiltered) bytes.
-    if let Some(filtered) = envelope.filter(&snapshot.catalog) {
+    // A restricted caller never gets the pre-rendered (unfiltered) bytes. Its envelope is a pure
+    // function of its scopes, so the filtered body is rendered once per scope set and snapshot.
+    if snapshot.authenticator.required() {
         let connect = caller_event(
             &caller,
             "authenticated_connect",
@@ -238,12 +233,21 @@ pub async fn catalog(
             catalog: &'a crate::catalog::Catalog,
             view: Option<&'a crate::catalog::EffectiveView>,
         }
-        let body = serde_json::to_vec(&Body {
-            catalog: &filtered,
-            view: filtered.effective_views.get(index),
-        })
-        .unwrap_or_default();
-        return Ok(json_response(Bytes::from(body)));
+        let rendered = snapshot.filtered_view(index, &caller.scopes, || {
+            let envelope = Envelope::for_caller(
+                &caller,
+                &snapshot.authenticator,
+                &snapshot.catalog,
+                &snapshot.policy,
+            );
+            let filtered = envelope.filter(&snapshot.catalog).unwrap_or_default();
+            serde_json::to_vec(&Body {
+                catalog: &filtered,
+                view: filtered.effective_views.get(index),
+            })
+            .unwrap_or_default()
+        });
+        return Ok(rendered_response(rendered, &headers));
     }
     let rendered = snapshot.rendered_view(index).ok_or_else(|| {
         ApiError::new(
@@ -252,14 +256,19 @@ pub async fn catalog(
             "catalog has no views",
         )
     })?;
-    if accepts_gzip(&headers) {
+    Ok(rendered_response(rendered, &headers))
+}
+
+/// A rendered catalog body, gzip-encoded when the client accepts it.
+fn rendered_response(rendered: RenderedView, headers: &HeaderMap) -> Response {
+    if accepts_gzip(headers) {
         let mut response = json_response(rendered.gzip);
         let response_headers = response.headers_mut();
         response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        return Ok(response);
+        return response;
     }
-    Ok(json_response(rendered.identity))
+    json_response(rendered.identity)
 }
 
 /// Whether the client accepts a gzip body (`gzip` or `*` listed without `q=0`).
