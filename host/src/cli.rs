@@ -37,6 +37,39 @@ enum Command {
 enum AuditCommand {
     /// Check the chain, sequence and checkpoints; print OK or the first bad record (exit 1).
     Verify(AuditVerifyArgs),
+    /// Print the last matching records; with --follow keep printing new ones (handles rotation).
+    Tail(AuditTailArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditTailArgs {
+    /// The audit file.
+    #[arg(long)]
+    audit_path: PathBuf,
+    /// How many records to print first.
+    #[arg(long, short = 'n', default_value_t = 10)]
+    lines: usize,
+    /// Keep printing records as they are appended.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Only records at or after this RFC 3339 instant.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only records before this RFC 3339 instant.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this principal.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only this tool id.
+    #[arg(long)]
+    tool_id: Option<String>,
+    /// Only this event type (`tool_execution_intent` records are shown only when asked for).
+    #[arg(long)]
+    event_type: Option<String>,
+    /// Only `allowed`, `denied` or `error`.
+    #[arg(long)]
+    decision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +155,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(&args),
+        Command::Audit(AuditCommand::Tail(args)) => audit_tail(&args),
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(
@@ -153,6 +187,27 @@ fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode, Box<dyn std::error::
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `audit tail`: the last records, then (with `--follow`) new ones as they are appended.
+fn audit_tail(args: &AuditTailArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let query = portcullis::audit::AuditQuery::parse(portcullis::audit::QueryParams {
+        from: args.from.as_deref(),
+        to: args.to.as_deref(),
+        principal: args.principal.as_deref(),
+        tool_id: args.tool_id.as_deref(),
+        event_type: args.event_type.as_deref(),
+        decision: args.decision.as_deref(),
+        ..Default::default()
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.follow {
+        portcullis::audit::tail::follow(&args.audit_path, &query, args.lines, &mut out, &|| false)?;
+    } else {
+        portcullis::audit::tail::last(&args.audit_path, &query, args.lines, &mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn audit_options(

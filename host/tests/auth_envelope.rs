@@ -191,7 +191,21 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
 
     // Audit: failures on every endpoint, connects and filtering with principal and lineage.
     assert_eq!(catalog(&f.rt, &token).await.status, 200);
-    let events = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {token}")))
+    // Reading the log needs `audit:read`; a token without it gets 403 insufficient_scope.
+    let refused = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {token}"))).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("insufficient_scope"),
+        "{}",
+        refused.body
+    );
+    let challenge = refused.challenge.clone().unwrap_or_default();
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("scope=\"audit:read\""),
+        "{challenge}"
+    );
+    let reader = f.token("bundle:svc audit:read");
+    let events = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {reader}")))
         .await
         .json();
     let events = events.as_array().unwrap();
@@ -206,6 +220,12 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
     assert_eq!(filtered["lineage"]["act"]["act"]["sub"], "human-7");
     let text = serde_json::to_string(events).unwrap();
     assert!(!text.contains(&token), "the audit log never holds a token");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["toolId"] == "runtime.audit" && e["reasonCode"] == "insufficient_scope"),
+        "the refused read is audited"
+    );
 }
 
 #[tokio::test]

@@ -11,13 +11,19 @@
 //! | `writer` | one thread, bounded queue, group commit (`sync_data` per batch), fail closed, self-recovery with `audit_gap` |
 //! | [`chain`] | `seq` + HMAC-SHA256 chain keyed from a file outside the audit directory |
 //! | [`verify`] | first bad record for bit flips, deletions, insertions, reordering, truncation |
-//! | `query` | filters for `GET /v1/audit/events` |
+//! | `index` | in-memory `seq -> offset` index of durable records, built at open, extended per batch |
+//! | [`sanitize`] | control characters escaped in every line written or printed |
+//! | [`tail`] | `portcullis audit tail [--follow]` |
+//! | `query` | filters and cursor paging for `GET /v1/audit/events` and `audit tail` |
 //!
 //! Failure mode: [`AuditLog::record`] returns [`AuditError`] when the record is not durable; the
 //! caller refuses the request (503 `audit_unavailable`). Nothing is dropped: a full queue waits.
 
 pub mod chain;
+mod index;
 mod query;
+pub mod sanitize;
+pub mod tail;
 pub mod verify;
 mod writer;
 
@@ -28,7 +34,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use query::{AuditQuery, QueryError};
+pub use query::{encode_cursor, AuditQuery, Page, QueryError, QueryParams, MAX_SCAN};
 
 /// Outcome recorded for an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,21 +336,14 @@ impl AuditLog {
         done.await.map_err(|_| AuditError::Closed)?
     }
 
-    /// Read records matching `query` (see [`AuditQuery`] for the semantics).
-    pub fn read(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => {
-                return Err(AuditError::Io {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
+    /// Read one page of records matching `query` (see [`AuditQuery`] for the semantics).
+    /// Seeks through the in-memory index: the cost is the page, not the file.
+    pub fn page(&self, query: &AuditQuery) -> Result<Page, AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
         };
-        Ok(query.apply(
-            text.lines()
-                .filter_map(|line| serde_json::from_str(line).ok()),
-        ))
+        let file = std::fs::File::open(&self.path).map_err(io)?;
+        query.page(&file, &self.shared.index).map_err(io)
     }
 }

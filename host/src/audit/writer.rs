@@ -18,10 +18,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::chain::AuditKey;
+use super::index::Index;
 use super::verify::{inspect_tail, Checkpoint};
 use super::{now_rfc3339, AuditDecision, AuditError, AuditEvent, AuditOptions, Receipt};
 
@@ -39,6 +40,8 @@ pub struct Shared {
     pub refused: AtomicU64,
     /// Why the log failed (for errors returned to callers).
     pub failure: Mutex<Option<String>>,
+    /// Offsets of durable records, for readers.
+    pub index: RwLock<Index>,
 }
 
 impl Shared {
@@ -182,6 +185,11 @@ impl Writer {
                 .and_then(|_| file.sync_all())
                 .map_err(|e| io_error(&self.options, e))?;
         }
+        let mut index = self.shared.index.write().unwrap_or_else(|p| p.into_inner());
+        if index.end() != good_len {
+            *index = Index::build(&mut file, good_len).map_err(|e| io_error(&self.options, e))?;
+        }
+        drop(index);
         self.next_seq = found.last_seq + 1;
         self.prev_chain = found.last_chain;
         self.durable_len = good_len;
@@ -193,6 +201,8 @@ impl Writer {
     fn commit_events(&mut self, events: Vec<AuditEvent>) -> Result<Vec<Receipt>, AuditError> {
         let mut buffer = Vec::with_capacity(events.len() * 512);
         let mut receipts = Vec::with_capacity(events.len());
+        let mut line_lens = Vec::with_capacity(events.len());
+        let first_seq = self.next_seq;
         let mut seq = self.next_seq;
         let mut chain = self.prev_chain.clone();
         let count = events.len() as u64;
@@ -201,8 +211,10 @@ impl Writer {
             event.chain = None;
             let body = serde_json::to_vec(&event)
                 .map_err(|e| io_error(&self.options, std::io::Error::other(e)))?;
+            let body = super::sanitize::escape_controls(&body);
             let (line, sealed) = self.key.seal(&chain, &body);
             buffer.extend_from_slice(&line);
+            line_lens.push(line.len() as u64);
             chain = sealed;
             receipts.push(Receipt {
                 seq,
@@ -221,6 +233,11 @@ impl Writer {
         if self.options.durable {
             file.sync_data().map_err(|e| io_error(&self.options, e))?;
         }
+        self.shared
+            .index
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(first_seq, self.durable_len, &line_lens);
         self.next_seq = seq;
         self.prev_chain = chain;
         self.durable_len += buffer.len() as u64;
