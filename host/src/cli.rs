@@ -108,6 +108,10 @@ struct ServeArgs {
     /// Audit checkpoint file (default `<audit path>.checkpoints`).
     #[arg(long)]
     audit_checkpoints: Option<PathBuf>,
+    /// Answer an executed call only once its outcome record is synced too (default: once it is
+    /// queued; the intent record is always synced before the upstream call).
+    #[arg(long)]
+    audit_sync_outcomes: bool,
     /// Benchmarking/testing only: skip the audit fsync (records are not durable).
     #[arg(long, hide = true)]
     audit_no_sync: bool,
@@ -355,6 +359,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         args.audit_checkpoints,
     );
     audit.durable = !args.audit_no_sync;
+    audit.sync_outcomes = args.audit_sync_outcomes;
     let runtime = Runtime::start_with_audit(options, audit).await?;
     let snapshot = runtime.snapshot();
     tracing::info!(

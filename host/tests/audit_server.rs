@@ -44,6 +44,8 @@ async fn allowed_call_writes_its_intent_before_the_outcome_and_both_chain() {
     let rt = start_runtime_in(dir).await;
     let (status, body) = rt.execute(json!({ "toolId": "svc:getText" })).await;
     assert_eq!(status, 200, "{body}");
+    // The outcome is answered once queued; wait until it is durable before reading the file.
+    rt.runtime.audit.sync().await.unwrap();
     let audit_path = rt.dir.path().join("state/audit.log");
     let records = file_records(&audit_path);
     let kinds: Vec<_> = records.iter().map(|r| r["eventType"].clone()).collect();
@@ -151,6 +153,7 @@ async fn full_disk_refuses_calls_with_503_and_resumes_with_an_audit_gap_record()
     })
     .await;
     assert!(resumed, "service did not resume after the disk was freed");
+    rt.runtime.audit.sync().await.unwrap();
     let records = file_records(&state.join("audit.log"));
     let gap = records
         .iter()
@@ -208,9 +211,11 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_call_and_the_chain_verifies
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    // Each connection sends its next call only after the previous answer: per connection, the
+    // acknowledged request ids in order.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(vec![Vec::<String>::new(); 32]));
     let mut tasks = Vec::new();
-    for _ in 0..32 {
+    for connection in 0..32 {
         let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
         tasks.push(tokio::spawn(async move {
             loop {
@@ -226,14 +231,14 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_call_and_the_chain_verifies
                         .unwrap()
                         .to_owned();
                     if response.bytes().await.is_ok() {
-                        acked.lock().unwrap().push(id);
+                        acked.lock().unwrap()[connection].push(id);
                     }
                 }
             }
         }));
     }
     let busy = eventually(Duration::from_secs(30), || async {
-        acked.lock().unwrap().len() >= 200
+        acked.lock().unwrap().iter().map(Vec::len).sum::<usize>() >= 200
     })
     .await;
     assert!(busy, "burst did not get going");
@@ -250,15 +255,39 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_call_and_the_chain_verifies
     let key = AuditKey::load(&options.key_file).unwrap();
     let report = verify_files(&key, &options.path, &options.checkpoint_path).unwrap();
     assert!(report.is_ok(), "{report:?}");
-    let recorded: HashSet<String> = file_records(&options.path)
-        .into_iter()
-        .filter(|r| r["eventType"] == "tool_execution")
-        .filter_map(|r| r["requestId"].as_str().map(str::to_owned))
-        .collect();
-    let missing: Vec<_> = acked.iter().filter(|id| !recorded.contains(*id)).collect();
+    let records = file_records(&options.path);
+    let ids = |kind: &str| -> HashSet<String> {
+        records
+            .iter()
+            .filter(|r| r["eventType"] == kind)
+            .filter_map(|r| r["requestId"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (intents, outcomes) = (ids("tool_execution_intent"), ids("tool_execution"));
+    // Decisions are never lost: every acknowledged call's intent is durable.
+    let all: Vec<&String> = acked.iter().flatten().collect();
+    let no_intent: Vec<_> = all.iter().filter(|id| !intents.contains(**id)).collect();
     assert!(
-        missing.is_empty(),
-        "{} acknowledged calls have no outcome record: {missing:?}",
-        missing.len()
+        no_intent.is_empty(),
+        "{} acknowledged calls have no intent record: {no_intent:?}",
+        no_intent.len()
+    );
+    // Outcomes are answered once queued: one can be lost only if no later record became
+    // durable, so on each connection only the last acknowledged call may lack its outcome.
+    for calls in &acked {
+        let settled = &calls[..calls.len().saturating_sub(1)];
+        let missing: Vec<_> = settled
+            .iter()
+            .filter(|id| !outcomes.contains(*id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acknowledged calls followed by another call have no outcome record: {missing:?}"
+        );
+    }
+    println!(
+        "{} acknowledged calls, {} without an outcome after kill -9",
+        all.len(),
+        all.iter().filter(|id| !outcomes.contains(**id)).count()
     );
 }

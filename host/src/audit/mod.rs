@@ -217,6 +217,9 @@ pub struct AuditOptions {
     pub retry_interval: Duration,
     /// Records that may wait for the writer before callers block.
     pub queue_capacity: usize,
+    /// Wait for the outcome record of an executed call to be durable before answering
+    /// (`--audit-sync-outcomes`). Off by default: see [`AuditLog::record_outcome`].
+    pub sync_outcomes: bool,
 }
 
 impl AuditOptions {
@@ -234,6 +237,7 @@ impl AuditOptions {
             checkpoint_interval: Duration::from_secs(10),
             retry_interval: Duration::from_secs(1),
             queue_capacity: 8192,
+            sync_outcomes: false,
         }
     }
 
@@ -259,6 +263,7 @@ pub struct AuditLog {
     slots: Arc<tokio::sync::Semaphore>,
     shared: Arc<writer::Shared>,
     thread: std::thread::JoinHandle<()>,
+    sync_outcomes: bool,
 }
 
 impl AuditLog {
@@ -279,6 +284,7 @@ impl AuditLog {
         let shared = Arc::new(writer::Shared::default());
         let path = options.path.clone();
         let capacity = options.queue_capacity.max(1);
+        let sync_outcomes = options.sync_outcomes;
         let writer = writer::Writer::open(options, key, shared.clone())?;
         let (queue, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -294,6 +300,7 @@ impl AuditLog {
             slots: Arc::new(tokio::sync::Semaphore::new(capacity)),
             shared,
             thread,
+            sync_outcomes,
         })
     }
 
@@ -315,8 +322,44 @@ impl AuditLog {
 
     /// Append one record; resolves once it is durable (or with the reason it is not).
     pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
+        let done = self.enqueue(Some(event)).await?;
+        done.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Resolve once every record queued before this call is durable (readers call it so they
+    /// see every outcome already answered); the receipt names the last durable record.
+    pub async fn sync(&self) -> Result<Receipt, AuditError> {
+        let done = self.enqueue(None).await?;
+        done.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Append the outcome record of a call whose intent record is already durable.
+    ///
+    /// By default this resolves once the record is queued (waiting for a queue slot when the
+    /// queue is full), not once it is synced: the writer handles the queue in order, so the
+    /// record is written in the next batch and is durable before any record queued after it
+    /// (in particular the next call's intent) is acknowledged. A crash can therefore lose only
+    /// outcomes answered within the last unsynced batch, never a decision: the intent shows the
+    /// call was allowed and sent. A batch that fails to write puts the log in the failed state,
+    /// and the `audit_gap` record counts the lost records. With
+    /// [`AuditOptions::sync_outcomes`] it waits like [`AuditLog::record`].
+    pub async fn record_outcome(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let done = self.enqueue(Some(event)).await?;
+        if self.sync_outcomes {
+            done.await.map_err(|_| AuditError::Closed)??;
+        }
+        Ok(())
+    }
+
+    /// Queue a record (waiting for a slot); the receiver resolves when it is durable.
+    async fn enqueue(
+        &self,
+        event: Option<AuditEvent>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Receipt, AuditError>>, AuditError> {
         if self.is_failed() {
-            self.shared.refused.fetch_add(1, Ordering::SeqCst);
+            if event.is_some() {
+                self.shared.refused.fetch_add(1, Ordering::SeqCst);
+            }
             return Err(self.shared.unavailable(&self.path));
         }
         let permit = self
@@ -333,7 +376,7 @@ impl AuditLog {
                 _permit: permit,
             })
             .map_err(|_| AuditError::Closed)?;
-        done.await.map_err(|_| AuditError::Closed)?
+        Ok(done)
     }
 
     /// Read one page of records matching `query` (see [`AuditQuery`] for the semantics).

@@ -59,9 +59,10 @@ impl Shared {
     }
 }
 
-/// One queued record.
+/// One queued record, or a barrier (`None`) acknowledged once everything queued before it is
+/// durable.
 pub struct Submission {
-    pub event: AuditEvent,
+    pub event: Option<AuditEvent>,
     pub ack: tokio::sync::oneshot::Sender<Result<Receipt, AuditError>>,
     /// Released when the writer takes the record (bounded queue).
     pub _permit: tokio::sync::OwnedSemaphorePermit,
@@ -367,17 +368,34 @@ impl Writer {
             }
             self.try_recover();
             // Move the events out; the permits drop here, freeing queue slots.
-            let (events, acks): (Vec<AuditEvent>, Vec<_>) =
-                batch.into_iter().map(|s| (s.event, s.ack)).unzip();
-            let refused = acks.len() as u64;
+            let mut events = Vec::with_capacity(batch.len());
+            let mut acks = Vec::with_capacity(batch.len());
+            for submission in batch {
+                let position = submission.event.map(|event| {
+                    events.push(event);
+                    events.len() - 1
+                });
+                acks.push((submission.ack, position));
+            }
+            let refused = events.len() as u64;
             let outcome = if self.failed_at.is_some() {
                 Err(self.unavailable())
+            } else if events.is_empty() {
+                Ok(Vec::new())
             } else {
                 self.commit_events(events)
             };
             match outcome {
                 Ok(receipts) => {
-                    for (ack, receipt) in acks.into_iter().zip(receipts) {
+                    for (ack, position) in acks {
+                        let receipt = match position {
+                            Some(i) => receipts[i].clone(),
+                            // A barrier: everything before it is durable.
+                            None => Receipt {
+                                seq: self.next_seq - 1,
+                                chain: self.prev_chain.clone(),
+                            },
+                        };
                         let _ = ack.send(Ok(receipt));
                     }
                     self.checkpoint_if_due(false);
@@ -387,7 +405,7 @@ impl Writer {
                         self.enter_failed(&error);
                     }
                     self.shared.refused.fetch_add(refused, Ordering::SeqCst);
-                    for ack in acks {
+                    for (ack, _) in acks {
                         let _ = ack.send(Err(self.unavailable()));
                     }
                 }

@@ -257,9 +257,11 @@ pub async fn execute(
             event.latency_ms = Some(response.latency.as_millis() as u64);
             event.retry_count = Some(response.attempts.saturating_sub(1)).filter(|&n| n > 0);
             event.request_size = request_size;
-            if let Err(audit_error) = runtime.record(event).await {
-                // The call ran (its intent record is durable) but the outcome is not recorded:
-                // nothing is acknowledged unrecorded, so the caller gets 503, not the result.
+            // The decision (intent) is durable; the outcome is queued and written before the
+            // next batch is acknowledged (see `AuditLog::record_outcome`).
+            if let Err(audit_error) = runtime.record_outcome(event).await {
+                // The call ran (its intent record is durable) but the outcome cannot be queued:
+                // the log has failed, so the caller gets 503, not the result.
                 tracing::error!(tool = %tool.id, "executed call's outcome could not be audited: {audit_error}");
                 return Err(audit_unavailable(&audit_error));
             }

@@ -398,6 +398,10 @@ pub async fn audit(
         cursor: params.cursor.as_deref(),
     })
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Read-your-writes: outcomes answered before this read are queued, not yet synced.
+    if let Err(e) = runtime.audit.sync().await {
+        tracing::debug!("reading the audit log while it is failing: {e}");
+    }
     let audit = runtime.clone();
     let paged = query.is_paged();
     let page = tokio::task::spawn_blocking(move || audit.audit.page(&query))
