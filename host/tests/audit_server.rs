@@ -389,3 +389,86 @@ async fn thousand_concurrent_execute_calls_give_contiguous_intent_and_outcome_re
         1
     );
 }
+
+/// A02 (arguments): secret canaries in path arguments, flags (query and header parameters) and
+/// the JSON body never reach the audit file; harmless values are kept; a caller's
+/// `Authorization` header is never recorded.
+#[tokio::test]
+async fn secret_canaries_in_arguments_never_reach_the_audit_file() {
+    let upstream = start_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = json!({ "/vaults/{vaultId}/items/{itemToken}": { "post": {
+        "operationId": "putItem", "security": [],
+        "parameters": [
+            { "name": "vaultId", "in": "path", "required": true, "schema": { "type": "string" } },
+            { "name": "itemToken", "in": "path", "required": true, "schema": { "type": "string" } },
+            { "name": "api_key", "in": "query", "schema": { "type": "string" } },
+            { "name": "q", "in": "query", "schema": { "type": "string" } },
+            { "name": "X-Session-Id", "in": "header", "schema": { "type": "string" } }
+        ],
+        "requestBody": { "content": { "application/json": { "schema": { "type": "object" } } } }
+    } } });
+    std::fs::write(
+        dir.path().join("api.json"),
+        openapi(&upstream.url, paths, json!({})),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".cli.json"),
+        serde_json::to_vec_pretty(&config_for("api.json", json!({}))).unwrap(),
+    )
+    .unwrap();
+    let rt = start_runtime_in(dir).await;
+    let response = rt
+        .client
+        .post(format!("{}/v1/tools/execute", rt.url))
+        .header("authorization", "Bearer CANARY-HEADER-7f3a")
+        .json(&json!({
+            "toolId": "svc:putItem",
+            "pathArgs": ["vault-1", "CANARY-PATH-91c2"],
+            "flags": { "api_key": "CANARY-FLAG-5d1e", "q": "visible-query", "X-Session-Id": "CANARY-SESSION-0b7c" },
+            "body": { "title": "visible-title", "password": "CANARY-BODY-a8e4",
+                      "nested": [{ "clientSecret": "CANARY-NESTED-33f0" }],
+                      "note": "Bearer CANARY-BEARER-c4d9",
+                      "control": "line\nbreak\u{1b}[31m" }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // The upstream did get the real values: redaction is for the record only.
+    let sent = upstream.requests();
+    assert!(format!("{:?}", sent[0]).contains("CANARY-FLAG-5d1e"));
+    rt.runtime.audit.sync().await.unwrap();
+    let raw = std::fs::read_to_string(rt.dir.path().join("state/audit.log")).unwrap();
+    for canary in [
+        "CANARY-HEADER",
+        "CANARY-PATH",
+        "CANARY-FLAG",
+        "CANARY-SESSION",
+        "CANARY-BODY",
+        "CANARY-NESTED",
+        "CANARY-BEARER",
+    ] {
+        assert!(
+            !raw.contains(canary),
+            "{canary} reached the audit file: {raw}"
+        );
+    }
+    assert_eq!(
+        raw.lines().count(),
+        2,
+        "control characters never split a record"
+    );
+    let records = file_records(&rt.dir.path().join("state/audit.log"));
+    let arguments = &records[0]["arguments"];
+    assert_eq!(arguments["pathArgs"], json!(["vault-1", "[REDACTED]"]));
+    assert_eq!(arguments["flags"]["q"], "visible-query");
+    assert_eq!(arguments["flags"]["api_key"], "[REDACTED]");
+    assert_eq!(arguments["body"]["title"], "visible-title");
+    assert_eq!(arguments["body"]["control"], "line\nbreak\u{1b}[31m");
+    assert!(
+        records[1].get("arguments").is_none(),
+        "arguments go on the intent only"
+    );
+}

@@ -220,6 +220,17 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
     assert_eq!(filtered["lineage"]["act"]["act"]["sub"], "human-7");
     let text = serde_json::to_string(events).unwrap();
     assert!(!text.contains(&token), "the audit log never holds a token");
+    // A02: tokens appear only as a short keyed hash, the same for the same token.
+    let raw = std::fs::read_to_string(f.rt.dir.path().join("state/audit.log")).unwrap();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!raw.contains(&token) && !raw.contains(signature) && !raw.contains("Bearer nope"));
+    let hash = f.rt.runtime.audit.token_hash(&token);
+    assert_eq!(hash.len(), 16);
+    assert_eq!(filtered["tokenHash"], hash.as_str());
+    let nope = f.rt.runtime.audit.token_hash("nope");
+    assert!(events
+        .iter()
+        .any(|e| e["eventType"] == "authn_failure" && e["tokenHash"] == nope.as_str()));
     assert!(
         events
             .iter()

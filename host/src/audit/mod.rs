@@ -2,8 +2,8 @@
 //!
 //! Every execution and every refusal appends [`AuditEvent`]s to the audit file (default
 //! `<instance dir>/audit.log`). Field names follow the open-cli contract so existing tooling can
-//! read the file; `seq`, `chain` and `detail` are additions. Records never carry tokens, secrets
-//! or argument values. An allowed call writes a `tool_execution_intent` record before the
+//! read the file; `seq`, `chain`, `detail`, `tokenHash` and `arguments` are additions. Records
+//! never carry tokens or secrets: arguments are recorded by the rule in [`redact`]. An allowed call writes a `tool_execution_intent` record before the
 //! upstream call and a `tool_execution` record after it (same `requestId`).
 //!
 //! | module | rule |
@@ -12,6 +12,7 @@
 //! | [`chain`] | `seq` + HMAC-SHA256 chain keyed from a file outside the audit directory |
 //! | [`verify`] | first bad record for bit flips, deletions, insertions, reordering, truncation |
 //! | `index` | in-memory `seq -> offset` index of durable records, built at open, extended per batch |
+//! | [`redact`] | what of a call's arguments is recorded; tokens only as a short keyed hash |
 //! | [`sanitize`] | control characters escaped in every line written or printed |
 //! | [`tail`] | `portcullis audit tail [--follow]` |
 //! | `query` | filters and cursor paging for `GET /v1/audit/events` and `audit tail` |
@@ -22,6 +23,7 @@
 pub mod chain;
 mod index;
 mod query;
+pub mod redact;
 pub mod sanitize;
 pub mod tail;
 pub mod verify;
@@ -98,6 +100,12 @@ pub struct AuditEvent {
     /// Attempts beyond the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_count: Option<u32>,
+    /// `HMAC(audit key, token)` prefix of the caller's bearer token ([`redact::token_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    /// The call's arguments after redaction ([`redact::arguments`]; intent records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Value>,
     /// Request id echoed to the caller in `X-Request-ID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -135,6 +143,8 @@ impl AuditEvent {
             status_code: None,
             latency_ms: None,
             retry_count: None,
+            token_hash: None,
+            arguments: None,
             request_id: None,
             detail: None,
             chain: None,
@@ -264,6 +274,7 @@ pub struct AuditLog {
     shared: Arc<writer::Shared>,
     thread: std::thread::JoinHandle<()>,
     sync_outcomes: bool,
+    key: chain::AuditKey,
 }
 
 impl AuditLog {
@@ -285,7 +296,7 @@ impl AuditLog {
         let path = options.path.clone();
         let capacity = options.queue_capacity.max(1);
         let sync_outcomes = options.sync_outcomes;
-        let writer = writer::Writer::open(options, key, shared.clone())?;
+        let writer = writer::Writer::open(options, key.clone(), shared.clone())?;
         let (queue, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -301,6 +312,7 @@ impl AuditLog {
             shared,
             thread,
             sync_outcomes,
+            key,
         })
     }
 
@@ -308,6 +320,11 @@ impl AuditLog {
     pub fn close(self) {
         drop(self.queue);
         let _ = self.thread.join();
+    }
+
+    /// The short keyed hash that stands for `token` in records ([`redact::token_hash`]).
+    pub fn token_hash(&self, token: &str) -> String {
+        redact::token_hash(&self.key, token)
     }
 
     /// Where records go.

@@ -88,6 +88,7 @@ struct CallContext<'a> {
     caller: &'a Caller,
     agent_profile: Option<&'a str>,
     request_id: &'a str,
+    token_hash: Option<String>,
 }
 
 impl CallContext<'_> {
@@ -107,6 +108,7 @@ impl CallContext<'_> {
         event.method = Some(tool.method.clone());
         event.path = Some(tool.path.clone());
         event.request_id = Some(self.request_id.to_owned());
+        event.token_hash = self.token_hash.clone();
         event
     }
 
@@ -167,6 +169,7 @@ pub async fn execute(
         caller: &caller,
         agent_profile: request.agent_profile.as_deref(),
         request_id: request_id.as_str(),
+        token_hash: super::token_hash(&runtime, &headers),
     };
 
     if !crate::authz::grants(&caller, &snapshot.authenticator, tool, &snapshot.policy) {
@@ -215,17 +218,21 @@ pub async fn execute(
         }
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);
+    let path_args: Vec<String> = request
+        .path_args
+        .into_iter()
+        .map(Scalar::into_string)
+        .collect();
+    let flags: BTreeMap<String, String> = request
+        .flags
+        .into_iter()
+        .map(|(k, v)| (k, v.into_string()))
+        .collect();
+    let arguments =
+        crate::audit::redact::arguments(&tool.path, &path_args, &flags, body.as_deref());
     let args = ExecuteArgs {
-        path_args: request
-            .path_args
-            .into_iter()
-            .map(Scalar::into_string)
-            .collect(),
-        flags: request
-            .flags
-            .into_iter()
-            .map(|(k, v)| (k, v.into_string()))
-            .collect(),
+        path_args,
+        flags,
         body,
     };
     let upstream_request = match build_request(tool, &args, &credentials) {
@@ -245,6 +252,7 @@ pub async fn execute(
         "allowed",
     );
     intent.request_size = request_size;
+    intent.arguments = Some(arguments);
     if let Err(audit_error) = runtime.record(intent).await {
         return Err(audit_unavailable(&audit_error));
     }

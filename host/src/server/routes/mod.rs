@@ -54,7 +54,7 @@ async fn admit(
     binding::check(selector, &snapshot.loaded.project_path)?;
     match snapshot.authenticator.authenticate(headers).await {
         Ok(caller) => Ok((snapshot, caller)),
-        Err(failure) => Err(reject(runtime, &failure).await),
+        Err(failure) => Err(reject(runtime, headers, &failure).await),
     }
 }
 
@@ -74,7 +74,7 @@ pub(super) fn challenge(runtime: &Runtime, error: Option<&str>) -> String {
 
 /// The response to a failed authentication, after auditing it. The client sees only a generic
 /// code; the reason is in the audit record and the log (with a token hash, never the token).
-async fn reject(runtime: &Runtime, failure: &AuthnFailure) -> ApiError {
+async fn reject(runtime: &Runtime, headers: &HeaderMap, failure: &AuthnFailure) -> ApiError {
     let error = match failure {
         AuthnFailure::NoCredentials => ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -108,6 +108,7 @@ async fn reject(runtime: &Runtime, failure: &AuthnFailure) -> ApiError {
         "authn_failed",
     );
     event.status_code = Some(error.status().as_u16());
+    event.token_hash = token_hash(runtime, headers);
     record_or_refuse(runtime, event)
         .await
         .err()
@@ -130,10 +131,26 @@ async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), Ap
     }
 }
 
-fn caller_event(caller: &Caller, event_type: &str, tool_id: &str, reason: &str) -> AuditEvent {
+/// The keyed hash of the request's bearer token for audit records (never the token itself).
+pub(super) fn token_hash(runtime: &Runtime, headers: &HeaderMap) -> Option<String> {
+    match crate::authn::credentials(headers) {
+        crate::authn::Credentials::Bearer(token) => Some(runtime.audit.token_hash(token.expose())),
+        _ => None,
+    }
+}
+
+fn caller_event(
+    runtime: &Runtime,
+    headers: &HeaderMap,
+    caller: &Caller,
+    event_type: &str,
+    tool_id: &str,
+    reason: &str,
+) -> AuditEvent {
     let mut event = AuditEvent::new(event_type, tool_id, AuditDecision::Allowed, reason);
     event.principal = caller.principal.clone();
     event.lineage = caller.lineage.clone();
+    event.token_hash = token_hash(runtime, headers);
     event
 }
 
@@ -223,6 +240,8 @@ pub async fn catalog(
     // A restricted caller never gets the pre-rendered (unfiltered) bytes.
     if let Some(filtered) = envelope.filter(&snapshot.catalog) {
         let connect = caller_event(
+            &runtime,
+            &headers,
             &caller,
             "authenticated_connect",
             "runtime.authenticated_connect",
@@ -232,6 +251,8 @@ pub async fn catalog(
         event.status_code = Some(200);
         record_or_refuse(&runtime, event).await?;
         let filtered_event = caller_event(
+            &runtime,
+            &headers,
             &caller,
             "catalog_filtered",
             "catalog.effective",
@@ -376,6 +397,8 @@ pub async fn audit(
             challenge(&runtime, Some("insufficient_scope"))
         ));
         let mut event = caller_event(
+            &runtime,
+            &headers,
             &caller,
             "authz_denial",
             "runtime.audit",
