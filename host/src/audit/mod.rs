@@ -206,6 +206,9 @@ pub struct Receipt {
     pub chain: String,
 }
 
+/// Default rotation size: 256 MiB.
+pub const DEFAULT_ROTATE_BYTES: u64 = 256 << 20;
+
 /// Where and how the log is kept.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
@@ -227,6 +230,14 @@ pub struct AuditOptions {
     pub retry_interval: Duration,
     /// Records that may wait for the writer before callers block.
     pub queue_capacity: usize,
+    /// Rotate when the current file reaches this many bytes (`--audit-rotate-size`).
+    pub rotate_bytes: Option<u64>,
+    /// Rotate when the current file is this old and not empty (`--audit-rotate-interval`).
+    pub rotate_interval: Option<Duration>,
+    /// Keep at most this many rotated files (`--audit-retain-files`; `None` keeps all).
+    pub retain_files: Option<usize>,
+    /// Remove rotated files older than this (`--audit-retain-age`; `None` keeps all).
+    pub retain_age: Option<Duration>,
     /// Wait for the outcome record of an executed call to be durable before answering
     /// (`--audit-sync-outcomes`). Off by default: see [`AuditLog::record_outcome`].
     pub sync_outcomes: bool,
@@ -248,6 +259,10 @@ impl AuditOptions {
             retry_interval: Duration::from_secs(1),
             queue_capacity: 8192,
             sync_outcomes: false,
+            rotate_bytes: Some(DEFAULT_ROTATE_BYTES),
+            rotate_interval: None,
+            retain_files: None,
+            retain_age: None,
         }
     }
 
