@@ -120,6 +120,19 @@ impl CallContext<'_> {
         reason: &str,
         error: ApiError,
     ) -> ApiError {
+        self.refuse_with(tool, event_type, reason, error, None)
+            .await
+    }
+
+    /// [`Self::refuse`] with event-specific facts in `detail` (e.g. the policy rule).
+    async fn refuse_with(
+        &self,
+        tool: &Tool,
+        event_type: &str,
+        reason: &str,
+        error: ApiError,
+        detail: Option<serde_json::Value>,
+    ) -> ApiError {
         let decision = if event_type == "execution_error" {
             AuditDecision::Error
         } else {
@@ -127,6 +140,7 @@ impl CallContext<'_> {
         };
         let mut event = self.event(tool, event_type, decision, reason);
         event.status_code = Some(error.status().as_u16());
+        event.detail = detail;
         match self.runtime.record(event).await {
             Ok(_) => error,
             Err(audit_error) => audit_unavailable(&audit_error),
@@ -194,7 +208,10 @@ pub async fn execute(
             reason,
             format!("denied by policy ({reason}, rule {rule:?})"),
         );
-        return Err(context.refuse(tool, "authz_denial", reason, error).await);
+        let detail = serde_json::json!({ "ruleId": rule });
+        return Err(context
+            .refuse_with(tool, "authz_denial", reason, error, Some(detail))
+            .await);
     }
     let credentials = match snapshot.secrets.credentials_for(tool) {
         Ok(credentials) => credentials,
