@@ -192,7 +192,21 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
 
     // Audit: failures on every endpoint, connects and filtering with principal and lineage.
     assert_eq!(catalog(&f.rt, &token).await.status, 200);
-    let events = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {token}")))
+    // Reading the log needs `audit:read`; a token without it gets 403 insufficient_scope.
+    let refused = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {token}"))).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("insufficient_scope"),
+        "{}",
+        refused.body
+    );
+    let challenge = refused.challenge.clone().unwrap_or_default();
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("scope=\"audit:read\""),
+        "{challenge}"
+    );
+    let reader = f.token("bundle:svc audit:read");
+    let events = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {reader}")))
         .await
         .json();
     let events = events.as_array().unwrap();
@@ -214,6 +228,23 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
     assert_eq!(filtered["lineage"]["act"]["act"]["sub"], "human-7");
     let text = serde_json::to_string(events).unwrap();
     assert!(!text.contains(&token), "the audit log never holds a token");
+    // A02: tokens appear only as a short keyed hash, the same for the same token.
+    let raw = std::fs::read_to_string(f.rt.dir.path().join("state/audit.log")).unwrap();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!raw.contains(&token) && !raw.contains(signature) && !raw.contains("Bearer nope"));
+    let hash = f.rt.runtime.audit.token_hash(&token);
+    assert_eq!(hash.len(), 16);
+    assert_eq!(filtered["tokenHash"], hash.as_str());
+    let nope = f.rt.runtime.audit.token_hash("nope");
+    assert!(events
+        .iter()
+        .any(|e| e["eventType"] == "authn_failure" && e["tokenHash"] == nope.as_str()));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["toolId"] == "runtime.audit" && e["reasonCode"] == "insufficient_scope"),
+        "the refused read is audited"
+    );
 }
 
 #[tokio::test]

@@ -166,6 +166,11 @@ impl Runtime {
         self.audit.record(event).await
     }
 
+    /// Append the outcome record of an executed call (see [`AuditLog::record_outcome`]).
+    pub async fn record_outcome(&self, event: AuditEvent) -> Result<(), AuditError> {
+        self.audit.record_outcome(event).await
+    }
+
     fn runtime_file(&self) -> PathBuf {
         self.options.state_dir.join("runtime.json")
     }

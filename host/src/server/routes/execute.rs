@@ -88,6 +88,7 @@ struct CallContext<'a> {
     caller: &'a Caller,
     agent_profile: Option<&'a str>,
     request_id: &'a str,
+    token_hash: Option<String>,
 }
 
 impl CallContext<'_> {
@@ -107,6 +108,7 @@ impl CallContext<'_> {
         event.method = Some(tool.method.clone());
         event.path = Some(tool.path.clone());
         event.request_id = Some(self.request_id.to_owned());
+        event.token_hash = self.token_hash.clone();
         event
     }
 
@@ -118,6 +120,19 @@ impl CallContext<'_> {
         reason: &str,
         error: ApiError,
     ) -> ApiError {
+        self.refuse_with(tool, event_type, reason, error, None)
+            .await
+    }
+
+    /// [`Self::refuse`] with event-specific facts in `detail` (e.g. the policy rule).
+    async fn refuse_with(
+        &self,
+        tool: &Tool,
+        event_type: &str,
+        reason: &str,
+        error: ApiError,
+        detail: Option<serde_json::Value>,
+    ) -> ApiError {
         let decision = if event_type == "execution_error" {
             AuditDecision::Error
         } else {
@@ -125,6 +140,7 @@ impl CallContext<'_> {
         };
         let mut event = self.event(tool, event_type, decision, reason);
         event.status_code = Some(error.status().as_u16());
+        event.detail = detail;
         match self.runtime.record(event).await {
             Ok(_) => error,
             Err(audit_error) => audit_unavailable(&audit_error),
@@ -167,6 +183,7 @@ pub async fn execute(
         caller: &caller,
         agent_profile: request.agent_profile.as_deref(),
         request_id: request_id.as_str(),
+        token_hash: super::token_hash(&runtime, &headers),
     };
 
     if !crate::authz::grants(&caller, &snapshot.authenticator, tool, &snapshot.policy) {
@@ -191,7 +208,10 @@ pub async fn execute(
             reason,
             format!("denied by policy ({reason}, rule {rule:?})"),
         );
-        return Err(context.refuse(tool, "authz_denial", reason, error).await);
+        let detail = serde_json::json!({ "ruleId": rule });
+        return Err(context
+            .refuse_with(tool, "authz_denial", reason, error, Some(detail))
+            .await);
     }
     let credentials = match snapshot.secrets.credentials_for(tool) {
         Ok(credentials) => credentials,
@@ -215,17 +235,21 @@ pub async fn execute(
         }
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);
+    let path_args: Vec<String> = request
+        .path_args
+        .into_iter()
+        .map(Scalar::into_string)
+        .collect();
+    let flags: BTreeMap<String, String> = request
+        .flags
+        .into_iter()
+        .map(|(k, v)| (k, v.into_string()))
+        .collect();
+    let arguments =
+        crate::audit::redact::arguments(&tool.path, &path_args, &flags, body.as_deref());
     let args = ExecuteArgs {
-        path_args: request
-            .path_args
-            .into_iter()
-            .map(Scalar::into_string)
-            .collect(),
-        flags: request
-            .flags
-            .into_iter()
-            .map(|(k, v)| (k, v.into_string()))
-            .collect(),
+        path_args,
+        flags,
         body,
     };
     let upstream_request = match build_request(tool, &args, &credentials) {
@@ -245,6 +269,7 @@ pub async fn execute(
         "allowed",
     );
     intent.request_size = request_size;
+    intent.arguments = Some(arguments);
     if let Err(audit_error) = runtime.record(intent).await {
         return Err(audit_unavailable(&audit_error));
     }
@@ -257,9 +282,11 @@ pub async fn execute(
             event.latency_ms = Some(response.latency.as_millis() as u64);
             event.retry_count = Some(response.attempts.saturating_sub(1)).filter(|&n| n > 0);
             event.request_size = request_size;
-            if let Err(audit_error) = runtime.record(event).await {
-                // The call ran (its intent record is durable) but the outcome is not recorded:
-                // nothing is acknowledged unrecorded, so the caller gets 503, not the result.
+            // The decision (intent) is durable; the outcome is queued and written before the
+            // next batch is acknowledged (see `AuditLog::record_outcome`).
+            if let Err(audit_error) = runtime.record_outcome(event).await {
+                // The call ran (its intent record is durable) but the outcome cannot be queued:
+                // the log has failed, so the caller gets 503, not the result.
                 tracing::error!(tool = %tool.id, "executed call's outcome could not be audited: {audit_error}");
                 return Err(audit_unavailable(&audit_error));
             }
