@@ -168,9 +168,63 @@ pub struct Source {
     /// MCP tools hidden from the catalog (MCP sources only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_tools: Option<Vec<String>>,
-    /// MCP transport OAuth (MCP sources only).
+    /// MCP transport OAuth (MCP sources with streamable-http only). Kept as JSON so every
+    /// problem is reported with its path by the MCP rules; typed as [`McpOAuth`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<McpOAuth>")]
     pub oauth: Option<serde_json::Value>,
+}
+
+/// `sources.<id>.oauth`: client-credentials OAuth for an MCP transport. The runtime obtains
+/// the access token and owns the `Authorization` header of every request to the server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct McpOAuth {
+    /// Must be `clientCredentials` (checked by the MCP rules, which name the problem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Issuer whose OIDC discovery document names the token endpoint (when `tokenURL` is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Token endpoint.
+    #[serde(default, rename = "tokenURL", skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// Client id reference (a secret: `env`, `file`, `literal`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Secret>,
+    /// Client secret reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// Scopes requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Audience, also sent as the RFC 8707 `resource` indicator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Accepted for compatibility; tokens are held in memory per source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["instance", "memory"]))]
+    pub token_storage: Option<String>,
+    /// Not allowed (interactive flows are not offered for MCP transports); rejected by name.
+    #[serde(
+        default,
+        rename = "authorizationURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorization_url: Option<String>,
+    /// Not allowed; rejected by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    /// Not allowed; rejected by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_port: Option<u16>,
+    /// Not allowed; rejected by name.
+    #[serde(
+        default,
+        rename = "redirectURI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub redirect_uri: Option<String>,
 }
 
 /// `sources.<id>.refresh`.
@@ -242,8 +296,9 @@ pub struct McpServer {
     /// MCP tools hidden from the catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_tools: Option<Vec<String>>,
-    /// Transport OAuth.
+    /// Transport OAuth (streamable-http only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<McpOAuth>")]
     pub oauth: Option<serde_json::Value>,
 }
 

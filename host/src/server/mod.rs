@@ -89,6 +89,7 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> std::io::Res
         axum::serve(listener, app).with_graceful_shutdown(async move { stop.notified().await })
     };
     let watcher = tokio::spawn(runtime.clone().watch_sources());
+    let mcp_follower = tokio::spawn(runtime.clone().follow_mcp_changes());
     let serving = graceful.into_future();
     tokio::pin!(serving);
     let result = tokio::select! {
@@ -106,6 +107,8 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> std::io::Res
         }
     };
     watcher.abort();
+    mcp_follower.abort();
+    runtime.mcp.shutdown().await;
     runtime.shutdown();
     result
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use crate::authn::{Authenticator, AuthnSetupError};
 use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool};
 use crate::config::{self, ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
+use crate::mcp::McpPool;
 use crate::policy::pattern::PatternError;
 use crate::policy::PolicySet;
 use crate::secrets::SecretResolver;
@@ -61,6 +62,8 @@ pub struct Snapshot {
     pub authenticator: Authenticator,
     /// Upstream HTTP client.
     pub upstream: Upstream,
+    /// The instance's MCP sessions (shared by every snapshot).
+    pub mcp: Arc<McpPool>,
     /// Sources that failed to load.
     pub source_errors: Vec<SourceError>,
     /// Per-source fetch report of the build.
@@ -105,11 +108,13 @@ fn gzip(bytes: &[u8]) -> Bytes {
 }
 
 impl Snapshot {
-    /// Load config and build the catalog.
+    /// Load config and build the catalog; MCP sources are listed through `mcp`, which is
+    /// synced to the new config (sessions of changed or removed sources are closed).
     pub async fn build(
         paths: &ScopePaths,
         cache_dir: Option<PathBuf>,
         force_refresh: bool,
+        mcp: Arc<McpPool>,
     ) -> Result<Self, SnapshotError> {
         let loaded = config::load(paths)?;
         let authenticator = Authenticator::from_config(&loaded.config).await?;
@@ -128,6 +133,7 @@ impl Snapshot {
             &BuildOptions {
                 cache_dir,
                 force_refresh,
+                mcp: Some(mcp.clone()),
             },
         )
         .await;
@@ -169,6 +175,7 @@ impl Snapshot {
             secrets,
             authenticator,
             upstream,
+            mcp,
             source_errors: outcome.errors,
             fetches: outcome.fetches,
             watched: watched.collect(),

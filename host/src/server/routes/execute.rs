@@ -3,7 +3,8 @@
 //! config binding (409) -> authenticate (401) -> tool lookup (404) -> scope envelope (403
 //! `authz_denied`) -> policy (403 with its reason) -> credentials (502 `credential_unavailable`)
 //! -> request building (400) -> upstream (200 carrying the upstream status, or 502 with a
-//! classified reason when no upstream response exists) -> audit.
+//! classified reason when no upstream response exists) -> audit. MCP tools leave the pipeline
+//! after policy for their pooled session ([`super::mcp_call`]); HTTP credentials do not apply.
 //!
 //! `body` is accepted both as the contract's base64 string and as a plain JSON value (object,
 //! array, number, boolean), which is sent as its JSON text. A JSON string is always base64.
@@ -19,7 +20,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{admit, json_response, parse_mode};
+use super::{admit, json_response, mcp_call, parse_mode};
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::authn::Caller;
 use crate::catalog::Tool;
@@ -83,8 +84,8 @@ fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiErro
 }
 
 /// Everything an audit record of this call shares.
-struct CallContext<'a> {
-    runtime: &'a Runtime,
+pub(super) struct CallContext<'a> {
+    pub(super) runtime: &'a Runtime,
     caller: &'a Caller,
     agent_profile: Option<&'a str>,
     request_id: &'a str,
@@ -92,7 +93,7 @@ struct CallContext<'a> {
 }
 
 impl CallContext<'_> {
-    fn event(
+    pub(super) fn event(
         &self,
         tool: &Tool,
         event_type: &str,
@@ -113,7 +114,7 @@ impl CallContext<'_> {
     }
 
     /// Record a refusal; if even that cannot be recorded, say so instead (503).
-    async fn refuse(
+    pub(super) async fn refuse(
         &self,
         tool: &Tool,
         event_type: &str,
@@ -148,7 +149,7 @@ impl CallContext<'_> {
     }
 }
 
-fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
+pub(super) fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
     // The writer logs the failure once; per-request refusals stay at debug.
     tracing::debug!("refusing request: {error}");
     ApiError::new(
@@ -213,6 +214,17 @@ pub async fn execute(
             .refuse_with(tool, "authz_denial", reason, error, Some(detail))
             .await);
     }
+    let body = match decode_body(request.body) {
+        Ok(body) => body,
+        Err(error) => {
+            return Err(context
+                .refuse(tool, "execution_error", "invalid_request", error)
+                .await)
+        }
+    };
+    if mcp_call::backend(tool).is_some() {
+        return mcp_call::execute(&context, &snapshot, tool, body).await;
+    }
     let credentials = match snapshot.secrets.credentials_for(tool) {
         Ok(credentials) => credentials,
         Err(e) => {
@@ -224,14 +236,6 @@ pub async fn execute(
             return Err(context
                 .refuse(tool, "execution_error", "credential_unavailable", error)
                 .await);
-        }
-    };
-    let body = match decode_body(request.body) {
-        Ok(body) => body,
-        Err(error) => {
-            return Err(context
-                .refuse(tool, "execution_error", "invalid_request", error)
-                .await)
         }
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);

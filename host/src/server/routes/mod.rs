@@ -1,6 +1,7 @@
 //! Route handlers. Each one is thin: bind config, authenticate, then call into the pipeline.
 
 mod execute;
+mod mcp_call;
 
 use std::sync::Arc;
 
