@@ -68,12 +68,12 @@ async fn lists_calls_and_reports_tool_errors(rt: &TestRuntime) {
     assert_eq!(status, 502, "{error}");
     let events = rt.audit().await;
     let last = events.last().unwrap();
-    assert_eq!(last["type"], "execution_error", "{last}");
-    assert_eq!(last["reason"], "tool_error", "{last}");
+    assert_eq!(last["eventType"], "execution_error", "{last}");
+    assert_eq!(last["reasonCode"], "tool_error", "{last}");
     assert!(
         events
             .iter()
-            .any(|e| e["type"] == "tool_execution" && e["toolId"] == "everything:echo"),
+            .any(|e| e["eventType"] == "tool_execution" && e["toolId"] == "everything:echo"),
         "the successful call is audited as tool_execution"
     );
 }
