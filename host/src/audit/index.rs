@@ -35,14 +35,13 @@ impl Index {
             if read == 0 {
                 break;
             }
-            for (i, &byte) in chunk[..read].iter().enumerate() {
-                if index.offsets.is_empty() && line_start == 0 && first_line.len() < 64 {
-                    first_line.push(byte);
-                }
-                if byte == b'\n' {
-                    index.offsets.push(line_start);
-                    line_start = position + i as u64 + 1;
-                }
+            if index.offsets.is_empty() && first_line.len() < 64 {
+                let take = (64 - first_line.len()).min(read);
+                first_line.extend_from_slice(&chunk[..take]);
+            }
+            for i in memchr::memchr_iter(b'\n', &chunk[..read]) {
+                index.offsets.push(line_start);
+                line_start = position + i as u64 + 1;
             }
             position += read as u64;
         }

@@ -29,7 +29,7 @@ const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
 /// Most records one page examines (the bound on a page's cost with selective filters).
 pub const MAX_SCAN: u64 = 100_000;
-/// Records read per seek.
+/// Most records read per seek (a page of `limit` reads blocks of `limit`, at least 16).
 const BLOCK: u64 = 512;
 const INTENT: &str = "tool_execution_intent";
 const CURSOR_PREFIX: &str = "seq:";
@@ -69,6 +69,9 @@ pub struct AuditQuery {
     decision: Option<AuditDecision>,
     /// `Some(n)`: page forward after seq `n` (0 = from the start).
     after: Option<u64>,
+    /// Byte strings a matching line must contain (the JSON text of exact-match filters), checked
+    /// before a line is parsed.
+    needles: Vec<Vec<u8>>,
 }
 
 /// A query parameter that could not be used.
@@ -156,7 +159,14 @@ impl AuditQuery {
                 _ => Err(QueryError::Decision),
             })
             .transpose()?;
+        let needles = [params.principal, params.tool_id, params.event_type]
+            .into_iter()
+            .flatten()
+            .filter_map(|value| serde_json::to_vec(value).ok())
+            .map(|json| super::sanitize::escape_controls(&json).into_owned())
+            .collect();
         Ok(Self {
+            needles,
             limit,
             from,
             to: instant(params.to, "to")?,
@@ -223,6 +233,7 @@ impl AuditQuery {
             (index.first_seq(), index.last_seq())
         };
         let limit = self.limit();
+        let block = (limit as u64).clamp(16, BLOCK);
         let mut events = Vec::new();
         let mut has_more = false;
         match self.after {
@@ -232,14 +243,15 @@ impl AuditQuery {
                 let mut examined_to = after.max(first.saturating_sub(1));
                 let scan_end = last.min(next.saturating_add(MAX_SCAN - 1));
                 'blocks: while next <= scan_end {
-                    let to = scan_end.min(next + BLOCK - 1);
-                    for (seq, event) in read_block(file, index, next, to)? {
+                    let to = scan_end.min(next + block - 1);
+                    for (seq, event) in self.read_block(file, index, next, to)? {
                         examined_to = seq;
-                        if self.keeps(&event) {
-                            events.push(event);
-                            if events.len() == limit {
-                                break 'blocks;
-                            }
+                        let Some(event) = event.filter(|e| self.keeps(e)) else {
+                            continue;
+                        };
+                        events.push(event);
+                        if events.len() == limit {
+                            break 'blocks;
                         }
                     }
                     next = to + 1;
@@ -256,10 +268,10 @@ impl AuditQuery {
                 let floor = first.max(last.saturating_sub(MAX_SCAN - 1));
                 let mut upper = last;
                 'back: while upper >= floor && upper >= first && last >= first {
-                    let from = floor.max(upper.saturating_sub(BLOCK - 1));
-                    let block = read_block(file, index, from, upper)?;
-                    for (_, event) in block.into_iter().rev() {
-                        if self.keeps(&event) {
+                    let from = floor.max(upper.saturating_sub(block - 1));
+                    let records = self.read_block(file, index, from, upper)?;
+                    for (_, event) in records.into_iter().rev() {
+                        if let Some(event) = event.filter(|e| self.keeps(e)) {
                             events.push(event);
                             if events.len() == limit {
                                 has_more = true;
@@ -282,30 +294,40 @@ impl AuditQuery {
             }
         }
     }
-}
 
-/// Records `from..=to` (lines that do not parse are skipped: `audit verify` reports them).
-fn read_block(
-    file: &File,
-    index: &RwLock<Index>,
-    from: u64,
-    to: u64,
-) -> std::io::Result<Vec<(u64, AuditEvent)>> {
-    let span = index
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .span(from, to);
-    let Some((start, end)) = span else {
-        return Ok(Vec::new());
-    };
-    let mut bytes = vec![0u8; (end - start) as usize];
-    read_exact_at(file, &mut bytes, start)?;
-    Ok(bytes
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.is_empty())
-        .filter_map(|line| serde_json::from_slice::<AuditEvent>(line).ok())
-        .filter_map(|event| event.seq.map(|seq| (seq, event)))
-        .collect())
+    /// Records `from..=to` that can match: lines missing an exact-match filter's JSON text are
+    /// not parsed, and lines that do not parse count as non-matching (`audit verify` reports
+    /// them). Every examined seq is returned, so a cursor advances past skipped lines.
+    fn read_block(
+        &self,
+        file: &File,
+        index: &RwLock<Index>,
+        from: u64,
+        to: u64,
+    ) -> std::io::Result<Vec<(u64, Option<AuditEvent>)>> {
+        let span = index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .span(from, to);
+        let Some((start, end)) = span else {
+            return Ok(Vec::new());
+        };
+        let mut bytes = vec![0u8; (end - start) as usize];
+        read_exact_at(file, &mut bytes, start)?;
+        let mut out = Vec::new();
+        let lines = bytes.split(|&b| b == b'\n').filter(|line| !line.is_empty());
+        for (seq, line) in (from..=to).zip(lines) {
+            let candidate = self
+                .needles
+                .iter()
+                .all(|needle| memchr::memmem::find(line, needle).is_some());
+            let parsed = candidate
+                .then(|| serde_json::from_slice::<AuditEvent>(line).ok())
+                .flatten();
+            out.push((seq, parsed));
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(unix)]
