@@ -100,9 +100,12 @@ async fn services_and_unreferenced_sources_load_with_derived_ids_and_failures_st
         "{:?}",
         outcome.errors
     );
-    assert!(outcome.errors[1]
-        .message
-        .contains("source type mcp is not supported yet"));
+    // An MCP source without a transport fails alone, with the config rule's message.
+    assert!(
+        outcome.errors[1].message.contains("transport"),
+        "{:?}",
+        outcome.errors
+    );
     assert_eq!(outcome.watched_files.len(), 3);
 
     let views: Vec<_> = outcome
