@@ -223,7 +223,12 @@ async fn token(
     Form(form): Form<TokenForm>,
 ) -> Response {
     let authenticated = client_of(&headers, &form).is_some_and(|(id, secret)| {
-        id == CLIENT_ID && secret.as_bytes() == issuer.inner.client_secret.as_bytes()
+        let secret_ok = aws_lc_rs::constant_time::verify_slices_are_equal(
+            secret.as_bytes(),
+            issuer.inner.client_secret.as_bytes(),
+        )
+        .is_ok();
+        id == CLIENT_ID && secret_ok
     });
     if !authenticated {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
@@ -239,4 +244,49 @@ async fn token(
         "scope": scope,
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::{Authenticator, BearerToken, ServerAuth};
+
+    #[tokio::test]
+    async fn tokens_from_the_endpoint_validate_through_the_oidc_jwks_profile() {
+        let issuer = DevIssuer::start().await.unwrap();
+        let http = reqwest::Client::new();
+        let token_url = format!("{}/token", issuer.url());
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", "tool:tickets:getTicket"),
+        ];
+        let wrong = http
+            .post(&token_url)
+            .basic_auth(CLIENT_ID, Some("not-the-secret"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        let answer: Value = http
+            .post(&token_url)
+            .basic_auth(CLIENT_ID, Some(issuer.client_secret()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = answer["access_token"].as_str().unwrap();
+
+        let settings: ServerAuth = serde_json::from_value(issuer.auth_config()).unwrap();
+        let auth = Authenticator::from_settings(settings).await.unwrap();
+        let caller = auth.validate(&BearerToken::new(token)).await.unwrap();
+        assert_eq!(caller.principal.as_deref(), Some(CLIENT_ID));
+        assert_eq!(caller.scopes, ["tool:tickets:getTicket"]);
+        let printed = issuer.mint(DEFAULT_SUBJECT, DEFAULT_SCOPE);
+        let caller = auth.validate(&BearerToken::new(printed)).await.unwrap();
+        assert_eq!(caller.principal.as_deref(), Some(DEFAULT_SUBJECT));
+    }
 }
