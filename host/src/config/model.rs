@@ -146,7 +146,7 @@ pub enum SourceType {
 }
 
 /// `sources.<id>`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Source {
     /// Source kind.
@@ -240,7 +240,7 @@ pub struct RefreshConfig {
 }
 
 /// MCP transport settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct McpTransport {
     /// `stdio`, `sse` or `streamable-http`.
@@ -268,7 +268,7 @@ pub struct McpTransport {
 }
 
 /// `mcpServers.<name>` shorthand.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct McpServer {
     /// `stdio`, `sse` or `streamable-http` (default `stdio`).
@@ -495,6 +495,66 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Debug output for config that may hold credentials as plain values: MCP `env` overrides,
+/// static `headers` and source-local `oauth` (whose `clientSecret` may be a literal) show their
+/// keys only, so `{:?}` of a config never prints a value an operator may consider secret.
+fn keys_only(map: &Option<BTreeMap<String, String>>) -> Option<Vec<&str>> {
+    map.as_ref().map(|m| m.keys().map(String::as_str).collect())
+}
+
+/// Keys of a JSON object kept as raw `Value` (see [`keys_only`]).
+fn object_keys_only(value: &Option<serde_json::Value>) -> Option<Vec<&str>> {
+    value.as_ref().map(|v| {
+        v.as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    })
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("kind", &self.kind)
+            .field("uri", &self.uri)
+            .field("enabled", &self.enabled)
+            .field("refresh", &self.refresh)
+            .field("transport", &self.transport)
+            .field("disabled_tools", &self.disabled_tools)
+            .field("oauth_keys", &object_keys_only(&self.oauth))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for McpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpTransport")
+            .field("kind", &self.kind)
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env_keys", &keys_only(&self.env))
+            .field("url", &self.url)
+            .field("header_names", &keys_only(&self.headers))
+            .field("header_secrets", &self.header_secrets)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("kind", &self.kind)
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env_keys", &keys_only(&self.env))
+            .field("url", &self.url)
+            .field("header_names", &keys_only(&self.headers))
+            .field("header_secrets", &self.header_secrets)
+            .field("disabled_tools", &self.disabled_tools)
+            .field("oauth_keys", &object_keys_only(&self.oauth))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod debug_tests {
     use super::*;
@@ -512,6 +572,23 @@ mod debug_tests {
         .expect("valid");
         let printed = format!("{config:?}");
         assert!(!printed.contains("CANARY"), "{printed}");
+        let mcp: Config = serde_json::from_value(serde_json::json!({
+            "sources": { "m": { "type": "mcp",
+                "transport": { "type": "streamable-http", "url": "https://mcp.test/mcp",
+                               "env": { "API_TOKEN": "CANARY-3" },
+                               "headers": { "Authorization": "Bearer CANARY-4" } },
+                "oauth": { "tokenURL": "https://idp.test/token",
+                           "clientSecret": { "type": "literal", "value": "CANARY-5" } } } },
+            "mcpServers": { "s": { "command": "srv", "env": { "TOKEN": "CANARY-6" },
+                                   "headers": { "X-Key": "CANARY-7" } } }
+        }))
+        .expect("valid");
+        let mcp_printed = format!("{mcp:?}");
+        assert!(!mcp_printed.contains("CANARY"), "{mcp_printed}");
+        assert!(
+            mcp_printed.contains("API_TOKEN") && mcp_printed.contains("Authorization"),
+            "names stay visible: {mcp_printed}"
+        );
         assert!(
             printed.contains("CLIENT_ID_VAR"),
             "references stay visible: {printed}"

@@ -11,8 +11,8 @@ use url::Url;
 
 use crate::config::{Config, Secret, Source, SourceType};
 
-/// How to reach the server.
-#[derive(Debug, Clone, PartialEq)]
+/// How to reach the server. `Debug` shows env and header names, never their values.
+#[derive(Clone, PartialEq)]
 pub enum Transport {
     /// A supervised child process speaking newline-delimited JSON-RPC on stdin/stdout.
     Stdio {
@@ -30,7 +30,7 @@ pub enum Transport {
 }
 
 /// Settings shared by the two HTTP transports.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Remote {
     /// Endpoint.
     pub url: Url,
@@ -38,6 +38,31 @@ pub struct Remote {
     pub headers: BTreeMap<String, String>,
     /// Header name -> key of `secrets`.
     pub header_secrets: BTreeMap<String, Secret>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stdio { command, args, env } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", args)
+                .field("env_keys", &env.keys().collect::<Vec<_>>())
+                .finish(),
+            Self::StreamableHttp(remote) => f.debug_tuple("StreamableHttp").field(remote).finish(),
+            Self::Sse(remote) => f.debug_tuple("Sse").field(remote).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.url.as_str())
+            .field("header_names", &self.headers.keys().collect::<Vec<_>>())
+            .field("header_secrets", &self.header_secrets)
+            .finish()
+    }
 }
 
 /// Transport OAuth (client credentials).
@@ -153,4 +178,26 @@ fn oauth(value: &serde_json::Value) -> Result<OAuth, String> {
         scopes: typed.scopes.unwrap_or_default(),
         audience: typed.audience,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_env_and_header_names_but_never_their_values() {
+        let stdio = Transport::Stdio {
+            command: "srv".into(),
+            args: vec![],
+            env: BTreeMap::from([("API_TOKEN".to_owned(), "CANARY-1".to_owned())]),
+        };
+        let remote = Transport::StreamableHttp(Remote {
+            url: Url::parse("https://mcp.test/mcp").unwrap(),
+            headers: BTreeMap::from([("Authorization".to_owned(), "Bearer CANARY-2".to_owned())]),
+            header_secrets: BTreeMap::new(),
+        });
+        let printed = format!("{stdio:?} {remote:?}");
+        assert!(!printed.contains("CANARY"), "{printed}");
+        assert!(printed.contains("API_TOKEN") && printed.contains("Authorization"));
+    }
 }
