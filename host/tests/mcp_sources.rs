@@ -76,6 +76,16 @@ async fn lists_calls_and_reports_tool_errors(rt: &TestRuntime) {
             .any(|e| e["eventType"] == "tool_execution" && e["toolId"] == "everything:echo"),
         "the successful call is audited as tool_execution"
     );
+    // The intent records the arguments under the same redaction rule as HTTP tools.
+    let (_, intents) = rt
+        .get("/v1/audit/events?eventType=tool_execution_intent")
+        .await;
+    let intents: Vec<serde_json::Value> = serde_json::from_str(&intents).unwrap();
+    let sum = intents
+        .iter()
+        .find(|e| e["toolId"] == "everything:get-sum")
+        .expect("an intent for get-sum");
+    assert_eq!(sum["arguments"]["body"]["a"], "not a number", "{sum}");
 }
 
 #[tokio::test]

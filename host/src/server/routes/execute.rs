@@ -113,6 +113,29 @@ impl CallContext<'_> {
         event
     }
 
+    /// Write-ahead: make the intent record of an allowed call durable before anything leaves
+    /// for the upstream (HTTP or MCP); 503 when it cannot be written.
+    pub(super) async fn record_intent(
+        &self,
+        tool: &Tool,
+        request_size: Option<u64>,
+        arguments: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let mut intent = self.event(
+            tool,
+            "tool_execution_intent",
+            AuditDecision::Allowed,
+            "allowed",
+        );
+        intent.request_size = request_size;
+        intent.arguments = Some(arguments);
+        self.runtime
+            .record(intent)
+            .await
+            .map(|_| ())
+            .map_err(|e| audit_unavailable(&e))
+    }
+
     /// Record a refusal; if even that cannot be recorded, say so instead (503).
     pub(super) async fn refuse(
         &self,
@@ -265,18 +288,7 @@ pub async fn execute(
                 .await);
         }
     };
-    // Write-ahead: the intent is durable before anything leaves for the upstream.
-    let mut intent = context.event(
-        tool,
-        "tool_execution_intent",
-        AuditDecision::Allowed,
-        "allowed",
-    );
-    intent.request_size = request_size;
-    intent.arguments = Some(arguments);
-    if let Err(audit_error) = runtime.record(intent).await {
-        return Err(audit_unavailable(&audit_error));
-    }
+    context.record_intent(tool, request_size, arguments).await?;
 
     match snapshot.upstream.send(upstream_request).await {
         Ok(response) => {

@@ -114,16 +114,9 @@ pub(super) async fn execute(
                 .await);
         }
     };
-    let mut intent = context.event(
-        tool,
-        "tool_execution_intent",
-        AuditDecision::Allowed,
-        "allowed",
-    );
-    intent.request_size = request_size;
-    if let Err(audit_error) = context.runtime.record(intent).await {
-        return Err(audit_unavailable(&audit_error));
-    }
+    // Recorded under the same redaction rule as HTTP tool arguments.
+    let recorded = crate::audit::redact::arguments("", &[], &Default::default(), body.as_deref());
+    context.record_intent(tool, request_size, recorded).await?;
     let started = Instant::now();
     let result = match session.call_tool(tool_name, arguments).await {
         Ok(result) => result,
