@@ -16,6 +16,8 @@
 #   DURATION=10s CONNECTIONS=64 THREADS=2 WARMUP=3s  wrk settings (same for every target)
 #   NGINX_WORKERS=1      nginx worker_processes (see docs/performance.md for why 1)
 #   ROW_KEY=1            also run the credential-injection row (0 to skip)
+#   ROW_NOSYNC=1         also run a second runtime with `--audit-no-sync` (durable audit off) in
+#                        the same run, to measure what durability costs (0 to skip)
 #   SKIP_BUILD=1         reuse target/release/portcullis
 #   PORTCULLIS_BIN=path  use this binary
 #   OUT=path             markdown output (default target/bench/e2e-<date>.md)
@@ -31,6 +33,7 @@ THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-3s}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 ROW_KEY=${ROW_KEY:-1}
+ROW_NOSYNC=${ROW_NOSYNC:-1}
 KEY=bench-key-0123456789
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,9 +88,11 @@ free_port() {
 UP_PORT=$(free_port)
 NGX_PORT=$(free_port)
 RT_PORT=$(free_port)
+NS_PORT=$(free_port)
 UP=http://127.0.0.1:$UP_PORT
 NGX=http://127.0.0.1:$NGX_PORT
 RT=http://127.0.0.1:$RT_PORT
+NS=http://127.0.0.1:$NS_PORT
 
 wait_http() { # url [method] [body]
     local url=$1 i
@@ -162,6 +167,16 @@ PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn} "$BIN" serve --config "$TMP/project/.cli.
 RT_PID=$!
 PIDS+=($RT_PID)
 wait_http "$RT/v1/runtime/info"
+if [ "$ROW_NOSYNC" = 1 ]; then
+    log "portcullis --audit-no-sync on $NS (durable audit off, for the cost of durability)"
+    mkdir -p "$STATE/nosync"
+    PORTCULLIS_MANAGED_CONFIG=$TMP/no-managed.json PORTCULLIS_USER_CONFIG=$TMP/no-user.json \
+    PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn} "$BIN" serve --config "$TMP/project/.cli.json" \
+        --addr "127.0.0.1:$NS_PORT" --state-dir "$STATE/nosync" --instance-id nosync \
+        --audit-no-sync >"$TMP/runtime-nosync.log" 2>&1 &
+    PIDS+=($!)
+    wait_http "$NS/v1/runtime/info"
+fi
 
 # Sanity: each target answers 200 with the upstream body before we measure.
 exec_body() { printf '{"toolId":"%s","pathArgs":[%s],"flags":{}}' "$1" "$2"; }
@@ -244,6 +259,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 run_target direct "$UP/health" "$TMP/none.lua"
 run_target nginx "$NGX/health" "$TMP/none.lua"
 run_target runtime "$RT/v1/tools/execute" "$TMP/exec-health.lua"
+[ "$ROW_NOSYNC" = 1 ] && run_target runtime-nosync "$NS/v1/tools/execute" "$TMP/exec-health.lua"
 if [ "$ROW_KEY" = 1 ]; then
     run_target direct-key "$UP/tickets/1" "$TMP/key.lua"
     run_target runtime-key "$RT/v1/tools/execute" "$TMP/exec-ticket.lua"
@@ -266,7 +282,8 @@ describe() {
     case $1 in
         direct) echo "direct: upstream \`GET /health\`" ;;
         nginx) echo "nginx \`proxy_pass\` + keepalive 64 → \`GET /health\`" ;;
-        runtime) echo "portcullis \`tickets:getHealth\` (no auth)" ;;
+        runtime) echo "portcullis \`tickets:getHealth\` (no auth, durable audit)" ;;
+        runtime-nosync) echo "portcullis \`tickets:getHealth\`, \`--audit-no-sync\` (audit not durable)" ;;
         direct-key) echo "direct: upstream \`GET /tickets/1\` + \`X-Demo-Key\`" ;;
         runtime-key) echo "portcullis \`tickets:getTicket\` (key injected from \`secrets\`)" ;;
     esac
@@ -289,6 +306,10 @@ describe() {
     done
     echo
     echo "**runtime / nginx throughput: $(ratio "$(field runtime 1)" "$(field nginx 1)")** (goal ≥ 1.00×); nginx / direct: $(ratio "$(field nginx 1)" "$(field direct 1)")"
+    if [ "$ROW_NOSYNC" = 1 ]; then
+        echo
+        echo "**durable audit cost: $(awk -v a="$(field runtime 1)" -v b="$(field runtime-nosync 1)" 'BEGIN { if (b > 0) printf "%.1f%%", (1 - a / b) * 100; else print "n/a" }')** of \`--audit-no-sync\` throughput (goal < 10%)"
+    fi
 } >"$TMP/report.md"
 
 mkdir -p "$(dirname "$OUT")"

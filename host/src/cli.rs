@@ -61,6 +61,39 @@ struct PluginCheckArgs {
 enum AuditCommand {
     /// Check the chain, sequence and checkpoints; print OK or the first bad record (exit 1).
     Verify(AuditVerifyArgs),
+    /// Print the last matching records; with --follow keep printing new ones (handles rotation).
+    Tail(AuditTailArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditTailArgs {
+    /// The audit file.
+    #[arg(long)]
+    audit_path: PathBuf,
+    /// How many records to print first.
+    #[arg(long, short = 'n', default_value_t = 10)]
+    lines: usize,
+    /// Keep printing records as they are appended.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Only records at or after this RFC 3339 instant.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only records before this RFC 3339 instant.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this principal.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only this tool id.
+    #[arg(long)]
+    tool_id: Option<String>,
+    /// Only this event type (`tool_execution_intent` records are shown only when asked for).
+    #[arg(long)]
+    event_type: Option<String>,
+    /// Only `allowed`, `denied` or `error`.
+    #[arg(long)]
+    decision: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +132,22 @@ struct ServeArgs {
     /// Audit checkpoint file (default `<audit path>.checkpoints`).
     #[arg(long)]
     audit_checkpoints: Option<PathBuf>,
+    /// Rotate the audit file at this size (`K`, `M`, `G` suffixes; `0` = never).
+    #[arg(long, value_parser = parse_size, default_value = "256M")]
+    audit_rotate_size: u64,
+    /// Also rotate the audit file when it is this old (`s`, `m`, `h`, `d` suffixes, e.g. `1d`).
+    #[arg(long, value_parser = parse_duration)]
+    audit_rotate_interval: Option<std::time::Duration>,
+    /// Keep at most this many rotated audit files (default: keep all).
+    #[arg(long)]
+    audit_retain_files: Option<usize>,
+    /// Remove rotated audit files older than this (e.g. `90d`; default: keep all).
+    #[arg(long, value_parser = parse_duration)]
+    audit_retain_age: Option<std::time::Duration>,
+    /// Answer an executed call only once its outcome record is synced too (default: once it is
+    /// queued; the intent record is always synced before the upstream call).
+    #[arg(long)]
+    audit_sync_outcomes: bool,
     /// Benchmarking/testing only: skip the audit fsync (records are not durable).
     #[arg(long, hide = true)]
     audit_no_sync: bool,
@@ -148,6 +197,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(&args),
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect(&args).await,
         Command::Plugin(PluginCommand::Check(args)) => plugin_check(&args).await,
+        Command::Audit(AuditCommand::Tail(args)) => audit_tail(&args),
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(
@@ -238,8 +288,8 @@ fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode, Box<dyn std::error::
     match portcullis::audit::verify::verify_files(&key, &args.audit_path, &checkpoints)? {
         Ok(report) => {
             println!(
-                "OK: {} records (last seq {}), {} checkpoints",
-                report.records, report.last_seq, report.checkpoints
+                "OK: {} records (seq {}..={}) in {} file(s), {} checkpoints",
+                report.records, report.first_seq, report.last_seq, report.files, report.checkpoints
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -248,6 +298,59 @@ fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode, Box<dyn std::error::
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `256M`, `10K`, `1G` or plain bytes.
+fn parse_size(raw: &str) -> Result<u64, String> {
+    let (digits, shift) = match raw.as_bytes().last() {
+        Some(b'K' | b'k') => (&raw[..raw.len() - 1], 10),
+        Some(b'M' | b'm') => (&raw[..raw.len() - 1], 20),
+        Some(b'G' | b'g') => (&raw[..raw.len() - 1], 30),
+        _ => (raw, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{raw:?} is not a size like 256M"))
+}
+
+/// `30s`, `15m`, `6h`, `1d`.
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    let unit = match raw.as_bytes().last() {
+        Some(b's') => 1,
+        Some(b'm') => 60,
+        Some(b'h') => 3600,
+        Some(b'd') => 86_400,
+        _ => 0,
+    };
+    raw.get(..raw.len().saturating_sub(1))
+        .and_then(|d| d.parse::<u64>().ok())
+        .filter(|&n| unit > 0 && n > 0)
+        .and_then(|n| n.checked_mul(unit))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{raw:?} is not a duration like 1d, 6h, 15m or 30s"))
+}
+
+/// `audit tail`: the last records, then (with `--follow`) new ones as they are appended.
+fn audit_tail(args: &AuditTailArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let query = portcullis::audit::AuditQuery::parse(portcullis::audit::QueryParams {
+        from: args.from.as_deref(),
+        to: args.to.as_deref(),
+        principal: args.principal.as_deref(),
+        tool_id: args.tool_id.as_deref(),
+        event_type: args.event_type.as_deref(),
+        decision: args.decision.as_deref(),
+        ..Default::default()
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.follow {
+        portcullis::audit::tail::follow(&args.audit_path, &query, args.lines, &mut out, &|| false)?;
+    } else {
+        portcullis::audit::tail::last(&args.audit_path, &query, args.lines, &mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn audit_options(
@@ -395,6 +498,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         args.audit_checkpoints,
     );
     audit.durable = !args.audit_no_sync;
+    audit.sync_outcomes = args.audit_sync_outcomes;
+    audit.rotate_bytes = Some(args.audit_rotate_size).filter(|&n| n > 0);
+    audit.rotate_interval = args.audit_rotate_interval;
+    audit.retain_files = args.audit_retain_files;
+    audit.retain_age = args.audit_retain_age;
     let runtime = Runtime::start_with_audit(options, audit).await?;
     let snapshot = runtime.snapshot();
     tracing::info!(

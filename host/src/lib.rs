@@ -11,6 +11,7 @@
 //! | 5 | [`policy`] | deny lists, curated mode, approval |
 //! | 6 | [`secrets`] | which credentials the upstream call carries |
 //! | 7 | [`upstream`] | the HTTP call itself: timeouts, size caps, retries, no credentialed redirects |
+//! | 7 | [`mcp`] | the MCP call: pooled sessions over stdio, streamable HTTP and SSE, transport OAuth |
 //! | 8 | [`audit`] | one record per decision |
 //! | 9 | [`server`] | the HTTP contract at the edge: routing, errors, status codes |
 //!
@@ -25,6 +26,7 @@ pub mod authz;
 pub mod catalog;
 pub mod config;
 pub mod dev;
+pub mod mcp;
 pub mod plugins;
 pub mod policy;
 pub mod secrets;

@@ -250,3 +250,102 @@ fn key_inside_the_audit_directory_refuses_to_open() {
         "{err}"
     );
 }
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A11: size rotation renames the file to `<name>.<first seq>`, the new file's first record is
+/// a `rotation` record chained to the previous file's last record, and verify spans the set.
+#[tokio::test]
+async fn rotation_by_size_chains_each_file_to_the_previous_one() {
+    let mut f = fixture();
+    f.options.rotate_bytes = Some(2_000);
+    write_sequentially(&f.options, 60).await;
+    let rotated = portcullis::audit::verify::rotated_files(&f.options.path).unwrap();
+    assert!(rotated.len() >= 3, "{rotated:?}");
+    let mut files = rotated.clone();
+    files.push(f.options.path.clone());
+    for pair in files.windows(2) {
+        let before = records(&pair[0]);
+        let after = records(&pair[1]);
+        let last = before.last().unwrap();
+        let first = &after[0];
+        assert_eq!(first["eventType"], "rotation");
+        assert_eq!(first["seq"].as_u64(), last["seq"].as_u64().map(|s| s + 1));
+        assert_eq!(first["detail"]["previousChain"], last["chain"]);
+        assert_eq!(first["detail"]["previousLastSeq"], last["seq"]);
+        let name = pair[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(first["detail"]["previousFile"], name.as_str());
+        assert!(name.ends_with(&format!("{:020}", before[0]["seq"].as_u64().unwrap())));
+    }
+    let total = 60 + rotated.len() as u64;
+    assert_eq!(f.verify(), Ok(total));
+    // Reopening continues the chain in the current file.
+    write_sequentially(&f.options, 1).await;
+    assert!(f.verify().unwrap() > total);
+}
+
+#[tokio::test]
+async fn a_missing_middle_file_is_reported() {
+    let mut f = fixture();
+    f.options.rotate_bytes = Some(2_000);
+    write_sequentially(&f.options, 60).await;
+    let rotated = portcullis::audit::verify::rotated_files(&f.options.path).unwrap();
+    std::fs::remove_file(&rotated[1]).unwrap();
+    let failure = f.verify().unwrap_err();
+    assert!(
+        matches!(failure.reason, Reason::MissingFile { .. }),
+        "{failure}"
+    );
+}
+
+#[tokio::test]
+async fn rotation_by_time_and_retention_by_count_keep_a_verifiable_suffix() {
+    let mut f = fixture();
+    f.options.rotate_bytes = None;
+    f.options.rotate_interval = Some(Duration::from_millis(30));
+    f.options.retain_files = Some(2);
+    let log = AuditLog::open_with(f.options.clone()).unwrap();
+    for i in 0..5 {
+        log.record(event(i)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    log.close();
+    let rotated = portcullis::audit::verify::rotated_files(&f.options.path).unwrap();
+    assert_eq!(rotated.len(), 2, "{rotated:?}");
+    let report = verify_files(&f.key(), &f.options.path, &f.options.checkpoint_path)
+        .unwrap()
+        .unwrap();
+    assert!(report.first_seq > 1, "older files were removed: {report:?}");
+    assert_eq!(report.files, 3);
+}
+
+/// A12: with a queue of 2, a burst of 300 concurrent records waits for room: none is dropped
+/// and the sequence stays contiguous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_queue_makes_callers_wait_and_drops_nothing() {
+    let mut f = fixture();
+    f.options.queue_capacity = 2;
+    f.options.max_batch = 1;
+    let log = Arc::new(AuditLog::open_with(f.options.clone()).unwrap());
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.record(event(i)).await.map(|r| r.seq) })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for task in tasks {
+        acked.push(task.await.unwrap().expect("never refused, never dropped"));
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=300).collect::<Vec<u64>>());
+    Arc::try_unwrap(log).unwrap().close();
+    assert_eq!(seqs(&f.options.path), (1..=300).collect::<Vec<u64>>());
+    assert_eq!(f.verify(), Ok(300));
+}

@@ -69,7 +69,8 @@ async fn catalog_shows_only_what_the_scopes_grant() {
         ("S03 tool:svc:getItem\u{200b} bundle:ｓvc", &[]),
         ("S05 tool:* bundle:* * tool:svc:* bundle:s*", &[]),
     ];
-    for (scope, expected) in cases {
+    // Twice: the second pass is served from the per-scope-set render cache.
+    for (scope, expected) in cases.iter().chain(cases) {
         let scope = scope.split_once(": ").map_or(*scope, |(_, s)| s);
         let scope = if scope.starts_with("S11") { "" } else { scope };
         let reply = catalog(&f.rt, &f.token(scope)).await;
@@ -191,12 +192,33 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
 
     // Audit: failures on every endpoint, connects and filtering with principal and lineage.
     assert_eq!(catalog(&f.rt, &token).await.status, 200);
-    let events = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {token}")))
+    // Reading the log needs `audit:read`; a token without it gets 403 insufficient_scope.
+    let refused = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {token}"))).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("insufficient_scope"),
+        "{}",
+        refused.body
+    );
+    let challenge = refused.challenge.clone().unwrap_or_default();
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("scope=\"audit:read\""),
+        "{challenge}"
+    );
+    let reader = f.token("bundle:svc audit:read");
+    let events = get(&f.rt, "/v1/audit/events", Some(&format!("Bearer {reader}")))
         .await
         .json();
     let events = events.as_array().unwrap();
     let count = |t: &str| events.iter().filter(|e| e["eventType"] == t).count();
     assert!(count("authn_failure") >= 5, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["eventType"] != "recovery" && e["eventType"] != "audit_gap")
+            .all(|e| e["requestId"].as_str().is_some_and(|id| !id.is_empty())),
+        "every record made while serving a request carries its request id: {events:?}"
+    );
     assert_eq!(count("authenticated_connect"), 1);
     let filtered = events
         .iter()
@@ -206,6 +228,23 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
     assert_eq!(filtered["lineage"]["act"]["act"]["sub"], "human-7");
     let text = serde_json::to_string(events).unwrap();
     assert!(!text.contains(&token), "the audit log never holds a token");
+    // A02: tokens appear only as a short keyed hash, the same for the same token.
+    let raw = std::fs::read_to_string(f.rt.dir.path().join("state/audit.log")).unwrap();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!raw.contains(&token) && !raw.contains(signature) && !raw.contains("Bearer nope"));
+    let hash = f.rt.runtime.audit.token_hash(&token);
+    assert_eq!(hash.len(), 16);
+    assert_eq!(filtered["tokenHash"], hash.as_str());
+    let nope = f.rt.runtime.audit.token_hash("nope");
+    assert!(events
+        .iter()
+        .any(|e| e["eventType"] == "authn_failure" && e["tokenHash"] == nope.as_str()));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["toolId"] == "runtime.audit" && e["reasonCode"] == "insufficient_scope"),
+        "the refused read is audited"
+    );
 }
 
 #[tokio::test]
@@ -244,4 +283,40 @@ async fn startup_refuses_auth_it_cannot_enforce() {
         let error = result.expect_err(field);
         assert!(error.contains(field), "{field}: {error}");
     }
+}
+
+#[tokio::test]
+async fn a_bundle_grant_covers_tools_added_to_the_service_after_a_refresh() {
+    // S08: `bundle:svc` is expanded against the current catalog on every request, never frozen
+    // into a cached answer (the per-scope-set render cache belongs to one snapshot).
+    let f = fixture(json!({})).await;
+    let token = f.token("bundle:svc");
+    assert_eq!(
+        catalog(&f.rt, &token).await.tool_ids(),
+        ["svc:createItem", "svc:getItem"]
+    );
+    let paths = json!({
+        "/items/{id}": { "get": { "operationId": "getItem", "security": [],
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } },
+        "/items": { "post": { "operationId": "createItem", "security": [] } },
+        "/items/{id}/archive": { "post": { "operationId": "archiveItem", "security": [],
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } }
+    });
+    std::fs::write(
+        f.rt.dir.path().join("a.json"),
+        common::openapi(&f.upstream.url, paths, json!({})),
+    )
+    .unwrap();
+    let refreshed =
+        f.rt.client
+            .post(format!("{}/v1/refresh", f.rt.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(refreshed.status().as_u16(), 200);
+    assert_eq!(
+        catalog(&f.rt, &token).await.tool_ids(),
+        ["svc:archiveItem", "svc:createItem", "svc:getItem"]
+    );
 }

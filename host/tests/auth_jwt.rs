@@ -426,3 +426,94 @@ async fn revocation_check_rejects_a_revoked_jwt_within_the_staleness_window() {
         "revoked JWT after the window",
     );
 }
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_key_is_withdrawn_or_it_expires() {
+    let f = fixture(json!({"jwksCacheSeconds": 1, "leewaySeconds": 0})).await;
+    let token = sign(&header(Algorithm::RS256, "r1"), &claims(), &f.keys.rsa);
+    // Verified once, then served from the verified-token cache.
+    for _ in 0..3 {
+        assert_eq!(catalog(&f.rt, &token).await.status, 200);
+    }
+    // The IdP withdraws key r1 (say, it leaked). Once the JWKS is refetched the remembered
+    // verification is void: the token is checked again and refused.
+    f.jwks.keys.lock().unwrap()["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] != "r1");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_invalid_token(&catalog(&f.rt, &token).await, "withdrawn key");
+
+    // A remembered token stops working at `exp` like any other.
+    let short = sign(
+        &header(Algorithm::ES256, "e1"),
+        &with(claims(), json!({"exp": now() + 2})),
+        &f.keys.ec,
+    );
+    assert_eq!(catalog(&f.rt, &short).await.status, 200);
+    assert_eq!(catalog(&f.rt, &short).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_invalid_token(&catalog(&f.rt, &short).await, "expired while remembered");
+}
+
+#[tokio::test]
+async fn oversized_authorization_headers_are_refused_with_431_before_parsing() {
+    let f = fixture(json!({})).await;
+    // J20: a 100 KiB token.
+    let huge = format!("Bearer {}", "a".repeat(100 << 10));
+    let reply = get(&f.rt, "/v1/catalog/effective", Some(&huge)).await;
+    assert_eq!(reply.status, 431, "{}", reply.body);
+    // The limit leaves room for real tokens: a 12 KiB token is parsed (and refused as invalid).
+    let big = format!("Bearer {}", "a".repeat(12 << 10));
+    assert_invalid_token(
+        &get(&f.rt, "/v1/catalog/effective", Some(&big)).await,
+        "12 KiB",
+    );
+    assert!(f.upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_authentication_gets_429_before_any_validation() {
+    let f = fixture(json!({"maxFailedAuthPerMinute": 5})).await;
+    let valid = sign(&header(Algorithm::RS256, "r1"), &claims(), &f.keys.rsa);
+    assert_eq!(
+        catalog(&f.rt, &valid).await.status,
+        200,
+        "successes never count"
+    );
+    for i in 0..5 {
+        assert_invalid_token(&catalog(&f.rt, &format!("scan-{i}")).await, "I11 budget");
+    }
+    let hits = f.jwks.hits.load(Ordering::SeqCst);
+    // I11: over budget, the address is refused outright, even with a valid token, until the
+    // one-minute window ends.
+    for token in ["scan-5", valid.as_str()] {
+        let refused = catalog(&f.rt, token).await;
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        let retry: u64 = refused.retry_after.as_deref().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    }
+    assert_eq!(
+        f.jwks.hits.load(Ordering::SeqCst),
+        hits,
+        "nothing reached the IdP"
+    );
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_configured_maximum_is_refused() {
+    // J11: `exp` years ahead is accepted only when no maximum lifetime is configured.
+    let f = fixture(json!({"maxTokenLifetimeSeconds": 3600})).await;
+    let token = |exp: u64| {
+        sign(
+            &header(Algorithm::RS256, "r1"),
+            &with(claims(), json!({"exp": exp})),
+            &f.keys.rsa,
+        )
+    };
+    assert_eq!(catalog(&f.rt, &token(now() + 1800)).await.status, 200);
+    assert_invalid_token(
+        &catalog(&f.rt, &token(now() + 10 * 365 * 86400)).await,
+        "J11 ten years",
+    );
+}

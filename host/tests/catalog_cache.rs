@@ -66,6 +66,7 @@ async fn run(url: &str, cache: &Path, max_age: Option<u64>, force: bool) -> Buil
         &BuildOptions {
             cache_dir: Some(cache.to_path_buf()),
             force_refresh: force,
+            ..BuildOptions::default()
         },
     )
     .await

@@ -100,9 +100,12 @@ async fn services_and_unreferenced_sources_load_with_derived_ids_and_failures_st
         "{:?}",
         outcome.errors
     );
-    assert!(outcome.errors[1]
-        .message
-        .contains("source type mcp is not supported yet"));
+    // An MCP source without a transport fails alone, with the config rule's message.
+    assert!(
+        outcome.errors[1].message.contains("transport"),
+        "{:?}",
+        outcome.errors
+    );
     assert_eq!(outcome.watched_files.len(), 3);
 
     let views: Vec<_> = outcome
@@ -164,4 +167,49 @@ async fn a_server_variable_without_default_fails_only_that_source() {
         "{:?}",
         outcome.errors
     );
+}
+
+#[tokio::test]
+async fn operation_ids_that_would_read_as_scope_or_pattern_syntax_fail_their_source() {
+    // S09: a tool id becomes `tool:<id>` in scopes and is matched by `*` patterns, so an id with
+    // `*` or control characters could widen a grant or a deny: the source fails to load, naming
+    // the operation, and other sources are unaffected. Whitespace is escaped instead (runs become
+    // `_`), so `a\tb` can never be two scope tokens.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "ok.json", TICKETS_JSON);
+    for (i, op_id) in ["a:*", "a\tb", "a\u{7}b", "**"].iter().enumerate() {
+        let doc = serde_json::json!({"openapi": "3.0.3", "info": {"title": "bad"},
+            "paths": {"/x": {"get": {"operationId": op_id}}}});
+        write(dir.path(), &format!("bad{i}.json"), &doc.to_string());
+    }
+    let outcome = run(
+        dir.path(),
+        serde_json::json!({"sources": {
+            "ok": {"type": "openapi", "uri": "ok.json"},
+            "bad0": {"type": "openapi", "uri": "bad0.json"},
+            "bad1": {"type": "openapi", "uri": "bad1.json"},
+            "bad2": {"type": "openapi", "uri": "bad2.json"},
+            "bad3": {"type": "openapi", "uri": "bad3.json"}
+        }}),
+    )
+    .await;
+    let ids: Vec<&str> = outcome
+        .catalog
+        .tools
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(
+        ids.iter().any(|id| id.ends_with(":a_b")),
+        "whitespace escaped: {ids:?}"
+    );
+    assert_eq!(outcome.errors.len(), 3, "{:?}", outcome.errors);
+    for error in &outcome.errors {
+        assert!(
+            error.message.contains("invalid tool id") && error.message.contains("GET /x"),
+            "{}",
+            error.message
+        );
+    }
 }

@@ -20,24 +20,24 @@ impl Drop for Guard {
     }
 }
 
-/// Read stdout until a line containing `http://` appears after `marker`, return that URL.
-fn wait_for_url(child: &mut Child, marker: &str) -> String {
+/// Read the dev banner: the server URL and the printed token.
+fn read_dev_banner(child: &mut Child) -> (String, String) {
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut url = None;
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
-        if let Some(rest) = line.split(marker).nth(1) {
-            let url = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+        if let Some(rest) = line.split("Portcullis dev server on ").nth(1) {
+            url = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(token) = line.strip_prefix("export PORTCULLIS_TOKEN=") {
+            let token = token.trim().to_owned();
             std::thread::spawn(move || for _ in lines {});
-            return url;
+            return (url.expect("the URL comes before the token"), token);
         }
     }
-    panic!("the server did not print its URL (marker {marker:?})");
+    panic!("the dev server did not print its URL and token");
 }
 
 #[tokio::test]
@@ -51,14 +51,39 @@ async fn dev_mode_serves_the_demo_api_with_no_config() {
         .spawn()
         .unwrap();
     let mut guard = Guard(child);
-    let url = wait_for_url(&mut guard.0, "Portcullis dev server on ");
+    let (url, token) = read_dev_banner(&mut guard.0);
     let client = reqwest::Client::new();
+
+    // Auth is on: no token, no catalog; the printed token sees the demo service.
+    let anonymous = client
+        .get(format!("{url}/v1/catalog/effective"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    let info: serde_json::Value = client
+        .get(format!("{url}/v1/runtime/info"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["auth"]["principal"], "dev-user", "{info}");
+
     let execute = |body: serde_json::Value| {
         let client = client.clone();
         let url = url.clone();
+        let token = token.clone();
         async move {
             let r = client
                 .post(format!("{url}/v1/tools/execute"))
+                .bearer_auth(&token)
                 .json(&body)
                 .send()
                 .await

@@ -287,3 +287,92 @@ async fn every_execution_is_audited_with_the_contract_fields() {
     let (status, _) = rt.get("/v1/audit/events?limit=0").await;
     assert_eq!(status, 400);
 }
+
+/// Security case A01: each decision type gives exactly one decision record naming the request,
+/// tool, outcome and (for policy) the rule; an allowed call adds its write-ahead intent.
+#[tokio::test]
+async fn every_decision_type_gives_exactly_one_record_per_request() {
+    let (_upstream, rt) = runtime_with(json!({ "policy": {
+        "deny": ["svc:createItem"], "approvalRequired": ["svc:deleteThing"] } }))
+    .await;
+    let cases = [
+        ("a01-allow", json!({ "toolId": "svc:getText" }), 200),
+        (
+            "a01-upstream-404",
+            json!({ "toolId": "svc:getStatus", "pathArgs": ["404"] }),
+            200,
+        ),
+        ("a01-policy", json!({ "toolId": "svc:createItem" }), 403),
+        ("a01-approval", json!({ "toolId": "svc:deleteThing" }), 403),
+        ("a01-credential", json!({ "toolId": "svc:getSecure" }), 502),
+        ("a01-bad-args", json!({ "toolId": "svc:getStatus" }), 400),
+    ];
+    for (id, body, status) in &cases {
+        let response = rt
+            .client
+            .post(format!("{}/v1/tools/execute", rt.url))
+            .header("X-Request-ID", *id)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), *status, "{id}");
+    }
+    rt.runtime.audit.sync().await.unwrap();
+    let raw = std::fs::read_to_string(rt.dir.path().join("state/audit.log")).unwrap();
+    let records: Vec<serde_json::Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |id: &str| -> Vec<&serde_json::Value> {
+        records.iter().filter(|r| r["requestId"] == id).collect()
+    };
+    let expect = |id: &str, event: &str, decision: &str, reason: &str| {
+        let mine = of(id);
+        let decisions: Vec<_> = mine
+            .iter()
+            .filter(|r| r["eventType"] != "tool_execution_intent")
+            .collect();
+        assert_eq!(decisions.len(), 1, "{id}: {mine:?}");
+        let record = decisions[0];
+        assert_eq!(record["eventType"], event, "{id}");
+        assert_eq!(record["decision"], decision, "{id}");
+        assert_eq!(record["reasonCode"], reason, "{id}");
+        assert!(
+            record["toolId"].is_string() && record["timestamp"].is_string(),
+            "{id}"
+        );
+        let intents = mine.len() - 1;
+        assert_eq!(
+            intents,
+            usize::from(decision == "allowed"),
+            "{id}: intent only when allowed"
+        );
+        (*record).clone()
+    };
+    let allowed = expect("a01-allow", "tool_execution", "allowed", "allowed");
+    assert!(allowed["latencyMs"].is_u64() && allowed["statusCode"] == 200);
+    let upstream_404 = expect("a01-upstream-404", "tool_execution", "allowed", "allowed");
+    assert_eq!(upstream_404["statusCode"], 404);
+    let policy = expect("a01-policy", "authz_denial", "denied", "policy_deny");
+    assert_eq!(policy["detail"]["ruleId"], "svc:createItem");
+    let approval = expect(
+        "a01-approval",
+        "authz_denial",
+        "denied",
+        "approval_required",
+    );
+    assert_eq!(approval["detail"]["ruleId"], "svc:deleteThing");
+    expect(
+        "a01-credential",
+        "execution_error",
+        "error",
+        "credential_unavailable",
+    );
+    expect(
+        "a01-bad-args",
+        "execution_error",
+        "error",
+        "invalid_request",
+    );
+}

@@ -2,8 +2,8 @@
 //!
 //! Every execution and every refusal appends [`AuditEvent`]s to the audit file (default
 //! `<instance dir>/audit.log`). Field names follow the open-cli contract so existing tooling can
-//! read the file; `seq`, `chain` and `detail` are additions. Records never carry tokens, secrets
-//! or argument values. An allowed call writes a `tool_execution_intent` record before the
+//! read the file; `seq`, `chain`, `detail`, `tokenHash` and `arguments` are additions. Records
+//! never carry tokens or secrets: arguments are recorded by the rule in [`redact`]. An allowed call writes a `tool_execution_intent` record before the
 //! upstream call and a `tool_execution` record after it (same `requestId`).
 //!
 //! | module | rule |
@@ -11,13 +11,21 @@
 //! | `writer` | one thread, bounded queue, group commit (`sync_data` per batch), fail closed, self-recovery with `audit_gap` |
 //! | [`chain`] | `seq` + HMAC-SHA256 chain keyed from a file outside the audit directory |
 //! | [`verify`] | first bad record for bit flips, deletions, insertions, reordering, truncation |
-//! | `query` | filters for `GET /v1/audit/events` |
+//! | `index` | in-memory `seq -> offset` index of durable records, built at open, extended per batch |
+//! | [`redact`] | what of a call's arguments is recorded; tokens only as a short keyed hash |
+//! | [`sanitize`] | control characters escaped in every line written or printed |
+//! | [`tail`] | `portcullis audit tail [--follow]` |
+//! | `query` | filters and cursor paging for `GET /v1/audit/events` and `audit tail` |
 //!
 //! Failure mode: [`AuditLog::record`] returns [`AuditError`] when the record is not durable; the
 //! caller refuses the request (503 `audit_unavailable`). Nothing is dropped: a full queue waits.
 
 pub mod chain;
+mod index;
 mod query;
+pub mod redact;
+pub mod sanitize;
+pub mod tail;
 pub mod verify;
 mod writer;
 
@@ -28,7 +36,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use query::{AuditQuery, QueryError};
+pub use query::{encode_cursor, AuditQuery, Page, QueryError, QueryParams, MAX_SCAN};
 
 /// Outcome recorded for an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +100,12 @@ pub struct AuditEvent {
     /// Attempts beyond the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_count: Option<u32>,
+    /// `HMAC(audit key, token)` prefix of the caller's bearer token ([`redact::token_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    /// The call's arguments after redaction ([`redact::arguments`]; intent records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Value>,
     /// Request id echoed to the caller in `X-Request-ID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -129,6 +143,8 @@ impl AuditEvent {
             status_code: None,
             latency_ms: None,
             retry_count: None,
+            token_hash: None,
+            arguments: None,
             request_id: None,
             detail: None,
             chain: None,
@@ -190,6 +206,9 @@ pub struct Receipt {
     pub chain: String,
 }
 
+/// Default rotation size: 256 MiB.
+pub const DEFAULT_ROTATE_BYTES: u64 = 256 << 20;
+
 /// Where and how the log is kept.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
@@ -211,6 +230,17 @@ pub struct AuditOptions {
     pub retry_interval: Duration,
     /// Records that may wait for the writer before callers block.
     pub queue_capacity: usize,
+    /// Rotate when the current file reaches this many bytes (`--audit-rotate-size`).
+    pub rotate_bytes: Option<u64>,
+    /// Rotate when the current file is this old and not empty (`--audit-rotate-interval`).
+    pub rotate_interval: Option<Duration>,
+    /// Keep at most this many rotated files (`--audit-retain-files`; `None` keeps all).
+    pub retain_files: Option<usize>,
+    /// Remove rotated files older than this (`--audit-retain-age`; `None` keeps all).
+    pub retain_age: Option<Duration>,
+    /// Wait for the outcome record of an executed call to be durable before answering
+    /// (`--audit-sync-outcomes`). Off by default: see [`AuditLog::record_outcome`].
+    pub sync_outcomes: bool,
 }
 
 impl AuditOptions {
@@ -228,6 +258,11 @@ impl AuditOptions {
             checkpoint_interval: Duration::from_secs(10),
             retry_interval: Duration::from_secs(1),
             queue_capacity: 8192,
+            sync_outcomes: false,
+            rotate_bytes: Some(DEFAULT_ROTATE_BYTES),
+            rotate_interval: None,
+            retain_files: None,
+            retain_age: None,
         }
     }
 
@@ -253,6 +288,8 @@ pub struct AuditLog {
     slots: Arc<tokio::sync::Semaphore>,
     shared: Arc<writer::Shared>,
     thread: std::thread::JoinHandle<()>,
+    sync_outcomes: bool,
+    key: chain::AuditKey,
 }
 
 impl AuditLog {
@@ -273,7 +310,8 @@ impl AuditLog {
         let shared = Arc::new(writer::Shared::default());
         let path = options.path.clone();
         let capacity = options.queue_capacity.max(1);
-        let writer = writer::Writer::open(options, key, shared.clone())?;
+        let sync_outcomes = options.sync_outcomes;
+        let writer = writer::Writer::open(options, key.clone(), shared.clone())?;
         let (queue, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -288,6 +326,8 @@ impl AuditLog {
             slots: Arc::new(tokio::sync::Semaphore::new(capacity)),
             shared,
             thread,
+            sync_outcomes,
+            key,
         })
     }
 
@@ -295,6 +335,11 @@ impl AuditLog {
     pub fn close(self) {
         drop(self.queue);
         let _ = self.thread.join();
+    }
+
+    /// The short keyed hash that stands for `token` in records ([`redact::token_hash`]).
+    pub fn token_hash(&self, token: &str) -> String {
+        redact::token_hash(&self.key, token)
     }
 
     /// Where records go.
@@ -309,8 +354,44 @@ impl AuditLog {
 
     /// Append one record; resolves once it is durable (or with the reason it is not).
     pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
+        let done = self.enqueue(Some(event)).await?;
+        done.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Resolve once every record queued before this call is durable (readers call it so they
+    /// see every outcome already answered); the receipt names the last durable record.
+    pub async fn sync(&self) -> Result<Receipt, AuditError> {
+        let done = self.enqueue(None).await?;
+        done.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Append the outcome record of a call whose intent record is already durable.
+    ///
+    /// By default this resolves once the record is queued (waiting for a queue slot when the
+    /// queue is full), not once it is synced: the writer handles the queue in order, so the
+    /// record is written in the next batch and is durable before any record queued after it
+    /// (in particular the next call's intent) is acknowledged. A crash can therefore lose only
+    /// outcomes answered within the last unsynced batch, never a decision: the intent shows the
+    /// call was allowed and sent. A batch that fails to write puts the log in the failed state,
+    /// and the `audit_gap` record counts the lost records. With
+    /// [`AuditOptions::sync_outcomes`] it waits like [`AuditLog::record`].
+    pub async fn record_outcome(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let done = self.enqueue(Some(event)).await?;
+        if self.sync_outcomes {
+            done.await.map_err(|_| AuditError::Closed)??;
+        }
+        Ok(())
+    }
+
+    /// Queue a record (waiting for a slot); the receiver resolves when it is durable.
+    async fn enqueue(
+        &self,
+        event: Option<AuditEvent>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Receipt, AuditError>>, AuditError> {
         if self.is_failed() {
-            self.shared.refused.fetch_add(1, Ordering::SeqCst);
+            if event.is_some() {
+                self.shared.refused.fetch_add(1, Ordering::SeqCst);
+            }
             return Err(self.shared.unavailable(&self.path));
         }
         let permit = self
@@ -327,24 +408,17 @@ impl AuditLog {
                 _permit: permit,
             })
             .map_err(|_| AuditError::Closed)?;
-        done.await.map_err(|_| AuditError::Closed)?
+        Ok(done)
     }
 
-    /// Read records matching `query` (see [`AuditQuery`] for the semantics).
-    pub fn read(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => {
-                return Err(AuditError::Io {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
+    /// Read one page of records matching `query` (see [`AuditQuery`] for the semantics).
+    /// Seeks through the in-memory index: the cost is the page, not the file.
+    pub fn page(&self, query: &AuditQuery) -> Result<Page, AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
         };
-        Ok(query.apply(
-            text.lines()
-                .filter_map(|line| serde_json::from_str(line).ok()),
-        ))
+        let file = std::fs::File::open(&self.path).map_err(io)?;
+        query.page(&file, &self.shared.index).map_err(io)
     }
 }

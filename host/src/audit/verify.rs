@@ -47,6 +47,16 @@ pub enum Reason {
         /// Highest checkpointed seq.
         checkpoint: u64,
     },
+    /// A rotated file between two others is missing.
+    #[error("file {file} starts after seq {resumes_after} but the previous file ends at seq {last}: a rotated file is missing")]
+    MissingFile {
+        /// The file that does not follow.
+        file: String,
+        /// Last seq of the previous file.
+        last: u64,
+        /// What the file's rotation record says came before it.
+        resumes_after: u64,
+    },
     /// The last line has no newline (a crash mid-write; the server truncates it on start).
     #[error("torn last line ({bytes} bytes without a newline)")]
     TornTail {
@@ -76,6 +86,10 @@ pub struct VerifyReport {
     pub last_chain: String,
     /// Checkpoints checked.
     pub checkpoints: usize,
+    /// First seq present (above 1 when older rotated files were removed by retention).
+    pub first_seq: u64,
+    /// Files checked (the rotated set plus the current file).
+    pub files: usize,
 }
 
 /// One checkpoint line: `{"seq":N,"chain":"..","at":"..","mac":".."}`.
@@ -168,10 +182,48 @@ fn record_seq(body: &[u8]) -> Option<u64> {
     serde_json::from_slice::<Seq>(body).ok().map(|s| s.seq)
 }
 
+/// `(previousLastSeq, previousChain)` when `body` is a `rotation` record: the first record of a
+/// rotated-to file, chained to the previous file's last record.
+pub fn rotation_origin(body: &[u8]) -> Option<(u64, String)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Origin {
+        previous_last_seq: u64,
+        previous_chain: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Record {
+        event_type: String,
+        detail: Option<Origin>,
+    }
+    let record: Record = serde_json::from_slice(body).ok()?;
+    let origin = record.detail.filter(|_| record.event_type == "rotation")?;
+    Some((origin.previous_last_seq, origin.previous_chain))
+}
+
+fn origin_of_line(line: &[u8]) -> Option<(u64, String)> {
+    rotation_origin(&unseal(line)?.body)
+}
+
 /// Verify a whole log and (when given) its checkpoint file.
 pub fn verify(
     key: &AuditKey,
     log: &[u8],
+    checkpoints: Option<&[u8]>,
+) -> Result<VerifyReport, VerifyFailure> {
+    verify_set(key, &[("log", log)], checkpoints)
+}
+
+/// Verify a rotated set, oldest file first, the current file last. The chain runs across files:
+/// each file after the first must start with the `rotation` record that continues the previous
+/// file (a missing middle file is reported as [`Reason::MissingFile`]). The oldest file may
+/// start with a `rotation` record (older files removed by retention); the chain then starts
+/// from what it names, which the record's own MAC vouches for. Checkpoints below the first
+/// present record are skipped; only the current file may end in a torn line.
+pub fn verify_set(
+    key: &AuditKey,
+    logs: &[(&str, &[u8])],
     checkpoints: Option<&[u8]>,
 ) -> Result<VerifyReport, VerifyFailure> {
     let mut marks = Vec::new();
@@ -193,16 +245,52 @@ pub fn verify(
     }
     marks.sort_by_key(|m| m.seq);
     let mut cursor = ChainCursor::new(key, 0, String::new());
+    let mut first_seq = None;
     let mut next_mark = marks.iter().peekable();
-    let (complete, torn) = split_torn(log);
-    for line in complete.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        cursor.step(line)?;
-        while let Some(mark) = next_mark.next_if(|m| m.seq <= cursor.last_seq) {
-            if mark.seq == cursor.last_seq && mark.chain != cursor.prev {
-                return Err(VerifyFailure {
-                    seq: mark.seq,
-                    reason: Reason::CheckpointMismatch,
-                });
+    let mut torn = 0;
+    for (position, (name, log)) in logs.iter().enumerate() {
+        let (complete, torn_here) = split_torn(log);
+        if torn_here > 0 && position + 1 < logs.len() {
+            return Err(VerifyFailure {
+                seq: cursor.last_seq + 1,
+                reason: Reason::TornTail { bytes: torn_here },
+            });
+        }
+        torn = torn_here;
+        for (i, line) in complete
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            if i == 0 {
+                if let Some((last, chain)) = origin_of_line(line) {
+                    if first_seq.is_none() {
+                        cursor = ChainCursor::new(key, last, chain);
+                    } else if last != cursor.last_seq {
+                        return Err(VerifyFailure {
+                            seq: cursor.last_seq + 1,
+                            reason: Reason::MissingFile {
+                                file: (*name).to_owned(),
+                                last: cursor.last_seq,
+                                resumes_after: last,
+                            },
+                        });
+                    }
+                }
+            }
+            cursor.step(line)?;
+            if first_seq.is_none() {
+                first_seq = Some(cursor.last_seq);
+                // Checkpoints of records removed by retention cannot be checked.
+                while next_mark.next_if(|m| m.seq < cursor.last_seq).is_some() {}
+            }
+            while let Some(mark) = next_mark.next_if(|m| m.seq <= cursor.last_seq) {
+                if mark.seq == cursor.last_seq && mark.chain != cursor.prev {
+                    return Err(VerifyFailure {
+                        seq: mark.seq,
+                        reason: Reason::CheckpointMismatch,
+                    });
+                }
             }
         }
     }
@@ -221,27 +309,79 @@ pub fn verify(
             reason: Reason::TornTail { bytes: torn },
         });
     }
+    let first_seq = first_seq.unwrap_or(0);
     Ok(VerifyReport {
-        records: cursor.last_seq,
+        records: if first_seq == 0 {
+            0
+        } else {
+            cursor.last_seq + 1 - first_seq
+        },
         last_seq: cursor.last_seq,
         last_chain: cursor.prev,
         checkpoints: marks.len(),
+        first_seq,
+        files: logs.len(),
     })
 }
 
-/// Read the files and [`verify`] them; a missing checkpoint file counts as no checkpoints.
+/// Rotated files of the log at `path` (`<name>.<20-digit first seq>`), oldest first.
+pub fn rotated_files(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(Vec::new());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .and_then(|n| n.strip_prefix(&prefix).map(str::to_owned))
+                    .is_some_and(|rest| {
+                        rest.len() == 20 && rest.bytes().all(|b| b.is_ascii_digit())
+                    })
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    files.sort();
+    Ok(files)
+}
+
+/// Read the rotated set and the current file and [`verify_set`] them; a missing checkpoint file
+/// counts as no checkpoints.
 pub fn verify_files(
     key: &AuditKey,
     log: &Path,
     checkpoints: &Path,
 ) -> Result<Result<VerifyReport, VerifyFailure>, std::io::Error> {
-    let log = std::fs::read(log)?;
+    let mut paths = rotated_files(log)?;
+    paths.push(log.to_owned());
+    let mut contents = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        contents.push((name, std::fs::read(path)?));
+    }
+    let logs: Vec<(&str, &[u8])> = contents
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect();
     let marks = match std::fs::read(checkpoints) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    Ok(verify(key, &log, marks.as_deref()))
+    Ok(verify_set(key, &logs, marks.as_deref()))
 }
 
 /// `(complete lines, length of a final partial line)`.
@@ -293,7 +433,8 @@ pub fn inspect_tail(key: &AuditKey, log: &[u8]) -> Result<Tail, VerifyFailure> {
             })?;
             (seq, unsealed.chain.to_owned())
         }
-        None => (0, String::new()),
+        // The only line of a rotated-to file: it names what came before it.
+        None => origin_of_line(last).unwrap_or((0, String::new())),
     };
     let mut cursor = ChainCursor::new(key, prev_seq, prev_chain);
     cursor.step(last)?;

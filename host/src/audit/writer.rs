@@ -18,10 +18,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::chain::AuditKey;
+use super::index::Index;
 use super::verify::{inspect_tail, Checkpoint};
 use super::{now_rfc3339, AuditDecision, AuditError, AuditEvent, AuditOptions, Receipt};
 
@@ -39,6 +40,8 @@ pub struct Shared {
     pub refused: AtomicU64,
     /// Why the log failed (for errors returned to callers).
     pub failure: Mutex<Option<String>>,
+    /// Offsets of durable records, for readers.
+    pub index: RwLock<Index>,
 }
 
 impl Shared {
@@ -56,9 +59,10 @@ impl Shared {
     }
 }
 
-/// One queued record.
+/// One queued record, or a barrier (`None`) acknowledged once everything queued before it is
+/// durable.
 pub struct Submission {
-    pub event: AuditEvent,
+    pub event: Option<AuditEvent>,
     pub ack: tokio::sync::oneshot::Sender<Result<Receipt, AuditError>>,
     /// Released when the writer takes the record (bounded queue).
     pub _permit: tokio::sync::OwnedSemaphorePermit,
@@ -76,6 +80,8 @@ pub struct Writer {
     last_checkpoint: Instant,
     failed_at: Option<(String, Instant)>,
     last_retry: Instant,
+    /// When the current file was started (for time-based rotation).
+    file_started: Instant,
 }
 
 fn io_error(options: &AuditOptions, source: std::io::Error) -> AuditError {
@@ -107,8 +113,28 @@ impl Writer {
             last_checkpoint: Instant::now(),
             failed_at: None,
             last_retry: Instant::now(),
+            file_started: Instant::now(),
         };
         let torn = writer.reopen()?;
+        if writer.durable_len == 0 {
+            // An empty file after a rotation (or a crash right after one): continue the chain
+            // of the newest rotated file.
+            if let Some(last) = super::verify::rotated_files(&writer.options.path)
+                .map_err(|e| io_error(&writer.options, e))?
+                .last()
+            {
+                let bytes = std::fs::read(last).map_err(|e| io_error(&writer.options, e))?;
+                let tail =
+                    inspect_tail(&writer.key, &bytes).map_err(|failure| AuditError::Tail {
+                        path: last.clone(),
+                        failure,
+                    })?;
+                writer.next_seq = tail.last_seq + 1;
+                writer.prev_chain = tail.last_chain;
+                let name = last.file_name().map(|n| n.to_string_lossy().into_owned());
+                writer.commit_events(vec![writer.rotation_record(name)])?;
+            }
+        }
         if torn > 0 {
             tracing::warn!(path = %writer.options.path.display(), bytes = torn, "audit log had a torn last line; truncated");
             let mut event = AuditEvent::new(
@@ -163,6 +189,17 @@ impl Writer {
             failure,
         })?;
         let good_len = start + skip as u64 + found.good_len;
+        // A rotation that renamed the file but failed to start the new one leaves it empty:
+        // the chain continues from the state we hold.
+        let found = if resumed && good_len == 0 && self.next_seq > 1 {
+            super::verify::Tail {
+                last_seq: self.next_seq - 1,
+                last_chain: self.prev_chain.clone(),
+                ..found
+            }
+        } else {
+            found
+        };
         if resumed && found.last_seq + 1 != self.next_seq {
             // Durable records disappeared while we were failing: do not paper over it.
             return Err(AuditError::Tail {
@@ -182,6 +219,11 @@ impl Writer {
                 .and_then(|_| file.sync_all())
                 .map_err(|e| io_error(&self.options, e))?;
         }
+        let mut index = self.shared.index.write().unwrap_or_else(|p| p.into_inner());
+        if index.end() != good_len {
+            *index = Index::build(&mut file, good_len).map_err(|e| io_error(&self.options, e))?;
+        }
+        drop(index);
         self.next_seq = found.last_seq + 1;
         self.prev_chain = found.last_chain;
         self.durable_len = good_len;
@@ -193,6 +235,8 @@ impl Writer {
     fn commit_events(&mut self, events: Vec<AuditEvent>) -> Result<Vec<Receipt>, AuditError> {
         let mut buffer = Vec::with_capacity(events.len() * 512);
         let mut receipts = Vec::with_capacity(events.len());
+        let mut line_lens = Vec::with_capacity(events.len());
+        let first_seq = self.next_seq;
         let mut seq = self.next_seq;
         let mut chain = self.prev_chain.clone();
         let count = events.len() as u64;
@@ -201,8 +245,10 @@ impl Writer {
             event.chain = None;
             let body = serde_json::to_vec(&event)
                 .map_err(|e| io_error(&self.options, std::io::Error::other(e)))?;
+            let body = super::sanitize::escape_controls(&body);
             let (line, sealed) = self.key.seal(&chain, &body);
             buffer.extend_from_slice(&line);
+            line_lens.push(line.len() as u64);
             chain = sealed;
             receipts.push(Receipt {
                 seq,
@@ -221,11 +267,129 @@ impl Writer {
         if self.options.durable {
             file.sync_data().map_err(|e| io_error(&self.options, e))?;
         }
+        self.shared
+            .index
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(first_seq, self.durable_len, &line_lens);
         self.next_seq = seq;
         self.prev_chain = chain;
         self.durable_len += buffer.len() as u64;
         self.since_checkpoint += count;
         Ok(receipts)
+    }
+
+    /// The first record of a rotated-to file: names and chains to the previous file's end.
+    fn rotation_record(&self, previous_file: Option<String>) -> AuditEvent {
+        let mut event = AuditEvent::new(
+            "rotation",
+            "runtime.audit",
+            AuditDecision::Allowed,
+            "rotation",
+        );
+        event.detail = Some(serde_json::json!({
+            "previousFile": previous_file,
+            "previousLastSeq": self.next_seq - 1,
+            "previousChain": self.prev_chain,
+        }));
+        event
+    }
+
+    /// Rotate when the current file is big or old enough: rename it to
+    /// `<name>.<20-digit first seq>`, start a new file whose first record is a `rotation` record
+    /// chained to the last one, then apply retention. Called between batches, so every record
+    /// of the old file is durable.
+    fn rotate_if_due(&mut self) {
+        if self.failed_at.is_some() || self.durable_len == 0 {
+            return;
+        }
+        let by_size = self
+            .options
+            .rotate_bytes
+            .is_some_and(|limit| self.durable_len >= limit);
+        let by_age = self
+            .options
+            .rotate_interval
+            .is_some_and(|every| self.file_started.elapsed() >= every);
+        if !(by_size || by_age) {
+            return;
+        }
+        if let Err(error) = self.rotate() {
+            self.enter_failed(&error);
+        }
+    }
+
+    fn rotate(&mut self) -> Result<(), AuditError> {
+        let first_seq = self
+            .shared
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .first_seq();
+        let mut rotated = self.options.path.clone().into_os_string();
+        rotated.push(format!(".{first_seq:020}"));
+        let rotated = std::path::PathBuf::from(rotated);
+        std::fs::rename(&self.options.path, &rotated).map_err(|e| io_error(&self.options, e))?;
+        let mut options = OpenOptions::new();
+        options.create(true).read(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
+            .open(&self.options.path)
+            .map_err(|e| io_error(&self.options, e))?;
+        if let Some(dir) = self.options.path.parent() {
+            // Make the rename and the new name durable.
+            if let Ok(dir) = File::open(dir) {
+                let _ = dir.sync_all();
+            }
+        }
+        self.file = Some(file);
+        self.durable_len = 0;
+        self.file_started = Instant::now();
+        *self.shared.index.write().unwrap_or_else(|p| p.into_inner()) = Index::default();
+        let name = rotated
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        self.commit_events(vec![self.rotation_record(name)])?;
+        tracing::info!(rotated = %rotated.display(), "audit log rotated");
+        self.apply_retention();
+        Ok(())
+    }
+
+    /// Remove rotated files beyond the configured count or age (oldest first). Failures are
+    /// logged; they never stop the log.
+    fn apply_retention(&self) {
+        if self.options.retain_files.is_none() && self.options.retain_age.is_none() {
+            return;
+        }
+        let files = match super::verify::rotated_files(&self.options.path) {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::error!("audit retention: cannot list rotated files: {e}");
+                return;
+            }
+        };
+        let excess = self
+            .options
+            .retain_files
+            .map_or(0, |keep| files.len().saturating_sub(keep));
+        for (i, file) in files.iter().enumerate() {
+            let too_old = self.options.retain_age.is_some_and(|age| {
+                std::fs::metadata(file)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|elapsed| elapsed > age)
+            });
+            if i < excess || too_old {
+                match std::fs::remove_file(file) {
+                    Ok(()) => {
+                        tracing::info!(file = %file.display(), "audit retention removed a rotated file")
+                    }
+                    Err(e) => tracing::error!(file = %file.display(), "audit retention: {e}"),
+                }
+            }
+        }
     }
 
     fn enter_failed(&mut self, error: &AuditError) {
@@ -267,7 +431,12 @@ impl Writer {
                 "refusedRecords": self.shared.refused.load(Ordering::SeqCst),
                 "error": self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             }));
-            self.commit_events(vec![gap])
+            if self.durable_len == 0 && self.next_seq > 1 {
+                let rotation = self.rotation_record(None);
+                self.commit_events(vec![rotation, gap])
+            } else {
+                self.commit_events(vec![gap])
+            }
         });
         match attempt {
             Ok(_) => {
@@ -337,6 +506,7 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {
                     self.try_recover();
                     self.checkpoint_if_due(false);
+                    self.rotate_if_due();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -350,27 +520,45 @@ impl Writer {
             }
             self.try_recover();
             // Move the events out; the permits drop here, freeing queue slots.
-            let (events, acks): (Vec<AuditEvent>, Vec<_>) =
-                batch.into_iter().map(|s| (s.event, s.ack)).unzip();
-            let refused = acks.len() as u64;
+            let mut events = Vec::with_capacity(batch.len());
+            let mut acks = Vec::with_capacity(batch.len());
+            for submission in batch {
+                let position = submission.event.map(|event| {
+                    events.push(event);
+                    events.len() - 1
+                });
+                acks.push((submission.ack, position));
+            }
+            let refused = events.len() as u64;
             let outcome = if self.failed_at.is_some() {
                 Err(self.unavailable())
+            } else if events.is_empty() {
+                Ok(Vec::new())
             } else {
                 self.commit_events(events)
             };
             match outcome {
                 Ok(receipts) => {
-                    for (ack, receipt) in acks.into_iter().zip(receipts) {
+                    for (ack, position) in acks {
+                        let receipt = match position {
+                            Some(i) => receipts[i].clone(),
+                            // A barrier: everything before it is durable.
+                            None => Receipt {
+                                seq: self.next_seq - 1,
+                                chain: self.prev_chain.clone(),
+                            },
+                        };
                         let _ = ack.send(Ok(receipt));
                     }
                     self.checkpoint_if_due(false);
+                    self.rotate_if_due();
                 }
                 Err(error) => {
                     if self.failed_at.is_none() {
                         self.enter_failed(&error);
                     }
                     self.shared.refused.fetch_add(refused, Ordering::SeqCst);
-                    for ack in acks {
+                    for (ack, _) in acks {
                         let _ = ack.send(Err(self.unavailable()));
                     }
                 }

@@ -14,7 +14,8 @@
 //! Failure mode: a config that cannot be enforced is refused at startup, naming the field
 //! ([`settings`]); at request time anything unverifiable is rejected (401), and an identity
 //! provider that cannot be reached fails closed (503). Tokens never reach logs, errors or
-//! audit records: [`header::BearerToken`] redacts itself and audit gets a 12-hex-digit hash.
+//! audit records: [`header::BearerToken`] redacts itself; logs get a 12-hex-digit sha256 prefix and
+//! audit records a keyed hash (`crate::audit::redact::token_hash`).
 
 pub mod claims;
 pub mod header;

@@ -11,18 +11,28 @@
 //! Startup: the JWKS URL is `jwksURL`, else discovered from `<issuer>/.well-known/
 //! openid-configuration`, whose `issuer` must equal the configured one exactly (OIDC Discovery
 //! section 4.3); otherwise the config is refused.
+//!
+//! Warm path: a token that verified is remembered by its SHA-256 digest (never the token itself)
+//! together with the exact key set it verified against ([`VerifiedCache`]). A later request with
+//! the same token skips parsing and the signature check only while that key set is still the
+//! current one and `exp` (plus leeway) has not passed; any JWKS refetch, rotation or key removal
+//! makes it verify in full again. Scopes are re-derived by the caller per request, so only
+//! verified claims are cached, never an authorization decision.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::claims::{self, ScopeClaim};
-use super::jwks::{self, JwksCache, JwksError};
+use super::jwks::{self, JwksCache, JwksError, KeySet};
 use super::settings::{check_url, ServerAuth, SettingsError, DEFAULT_ALGORITHMS};
 use super::{Caller, Rejection};
 
 /// Verified claims plus what was derived from them.
+#[derive(Clone)]
 pub struct Verified {
     /// The caller.
     pub caller: Caller,
@@ -41,6 +51,68 @@ pub struct OidcValidator {
     max_lifetime: Option<u64>,
     /// The issuer's keys.
     pub jwks: JwksCache,
+    verified: VerifiedCache,
+}
+
+/// Most tokens remembered at once; beyond it expired entries are dropped, then everything.
+const VERIFIED_CACHE_CAPACITY: usize = 16_384;
+
+/// One remembered verification.
+struct VerifiedEntry {
+    verified: Verified,
+    kid: Option<String>,
+    keys: Arc<KeySet>,
+}
+
+/// Tokens that verified, keyed by SHA-256 of the token (see the module docs for the rules).
+#[derive(Default)]
+pub struct VerifiedCache {
+    entries: Mutex<HashMap<[u8; 32], VerifiedEntry>>,
+}
+
+impl VerifiedCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], VerifiedEntry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many tokens are remembered (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<(Verified, Option<String>, Arc<KeySet>)> {
+        self.lock()
+            .get(digest)
+            .map(|e| (e.verified.clone(), e.kid.clone(), e.keys.clone()))
+    }
+
+    fn insert(&self, digest: [u8; 32], entry: VerifiedEntry, now: u64, leeway: u64) {
+        let mut entries = self.lock();
+        if entries.len() >= VERIFIED_CACHE_CAPACITY {
+            entries.retain(|_, e| e.verified.exp.saturating_add(leeway) >= now);
+            if entries.len() >= VERIFIED_CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(digest, entry);
+    }
+
+    fn remove(&self, digest: &[u8; 32]) {
+        self.lock().remove(digest);
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    );
+    out
 }
 
 fn err(field: &'static str, message: impl Into<String>) -> SettingsError {
@@ -152,6 +224,7 @@ impl OidcValidator {
             scope_claim,
             max_lifetime: settings.max_token_lifetime_seconds,
             jwks,
+            verified: VerifiedCache::default(),
         })
     }
 
@@ -160,8 +233,43 @@ impl OidcValidator {
         &self.issuer
     }
 
-    /// Validate a token completely.
+    /// Tokens remembered after a full verification.
+    pub fn verified_cache(&self) -> &VerifiedCache {
+        &self.verified
+    }
+
+    /// Validate a token: from the verified-token cache when the rules allow, else completely.
     pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
+        let digest = digest(token);
+        if let Some((verified, kid, keys)) = self.verified.get(&digest) {
+            let now = jsonwebtoken::get_current_timestamp();
+            let current = self.jwks.keys_for(kid.as_deref()).await;
+            let same_keys = current.as_ref().is_ok_and(|c| Arc::ptr_eq(c, &keys));
+            if same_keys && verified.exp.saturating_add(self.leeway) >= now {
+                return Ok(verified);
+            }
+            self.verified.remove(&digest);
+        }
+        let (verified, kid, keys) = self.verify_fully(token).await?;
+        let entry = VerifiedEntry {
+            verified: verified.clone(),
+            kid,
+            keys,
+        };
+        self.verified.insert(
+            digest,
+            entry,
+            jsonwebtoken::get_current_timestamp(),
+            self.leeway,
+        );
+        Ok(verified)
+    }
+
+    /// Validate a token completely, returning the key set it verified against.
+    async fn verify_fully(
+        &self,
+        token: &str,
+    ) -> Result<(Verified, Option<String>, Arc<KeySet>), Rejection> {
         let invalid = Rejection::Invalid;
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed header"))?;
         if !self.algorithms.contains(&header.alg) {
@@ -201,13 +309,14 @@ impl OidcValidator {
         claims::check_issuer(&claims, &self.issuer).map_err(invalid)?;
         claims::check_audience(&claims, &self.audience).map_err(invalid)?;
         let exp = claims.get("exp").and_then(Value::as_f64).unwrap_or(0.0) as u64;
-        Ok(Verified {
+        let verified = Verified {
             caller: Caller {
                 principal: Some(claims::principal(&claims).map_err(invalid)?),
                 scopes: claims::scopes(&claims, self.scope_claim).map_err(invalid)?,
                 lineage: claims::lineage(&claims),
             },
             exp,
-        })
+        };
+        Ok((verified, header.kid, keys))
     }
 }

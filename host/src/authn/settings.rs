@@ -110,6 +110,12 @@ pub struct ServerAuth {
     /// `oidc_jwks` only: also ask `introspectionURL` whether the token was revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<RevocationConfig>,
+    /// Failed authentications (401) allowed per client IP address per minute before further
+    /// requests from that address get 429 with `Retry-After` until the minute ends, without
+    /// validating anything (default 120; 0 turns the limit off). Slows token scanning and keeps
+    /// it from reaching the identity provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failed_auth_per_minute: Option<u32>,
 }
 
 /// `runtime.server.auth.revocation`.
@@ -213,6 +219,11 @@ impl ServerAuth {
     /// Leeway in seconds.
     pub fn leeway(&self) -> u64 {
         self.leeway_seconds.unwrap_or(60)
+    }
+
+    /// Failed authentications allowed per client address per minute (0 = unlimited).
+    pub fn failed_auth_limit(&self) -> u32 {
+        self.max_failed_auth_per_minute.unwrap_or(120)
     }
 
     /// The scope prefixes `[bundle, profile, tool]`.

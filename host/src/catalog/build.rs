@@ -5,8 +5,11 @@
 //! segment of the lexicographically first path, else of `info.title`, else of the URI's file
 //! name). Failure mode: a source that cannot be read, parsed or normalized, or whose tool ids
 //! collide with an earlier source's, is recorded as a [`SourceError`] and contributes nothing;
-//! every other source still loads. `mcp`, `serviceRoot` and `apiCatalog` sources are reported
-//! as not supported yet. Parsing and normalization run on the blocking pool.
+//! every other source still loads. `mcp` sources list their tools through the instance's pooled
+//! sessions ([`crate::mcp::McpPool`], synced to the config first) and are mapped by
+//! [`super::mcp`]; an MCP server that is down fails only its own source. `serviceRoot` and
+//! `apiCatalog` sources are reported as not supported yet. Parsing and normalization run on
+//! the blocking pool.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -24,6 +27,7 @@ use super::openapi;
 use super::slug::slugify;
 use super::views::effective_views;
 use crate::config::{LoadedConfig, Source, SourceType};
+use crate::mcp::{McpPool, SourceSettings};
 
 /// Options for one build.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +36,8 @@ pub struct BuildOptions {
     pub cache_dir: Option<PathBuf>,
     /// Revalidate every remote document instead of trusting fresh cache entries (`/v1/refresh`).
     pub force_refresh: bool,
+    /// The instance's MCP sessions; `None` = open temporary sessions for this build only.
+    pub mcp: Option<Arc<McpPool>>,
 }
 
 /// A source that failed to load; the other sources are unaffected.
@@ -124,6 +130,26 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
         }
     }
 
+    let (pool, temporary_pool) = match &options.mcp {
+        Some(pool) => (pool.clone(), false),
+        None => (Arc::new(McpPool::new()), true),
+    };
+    let mut mcp_settings = HashMap::new();
+    for planned in plan
+        .iter()
+        .filter(|p| p.source.kind == Some(SourceType::Mcp))
+    {
+        let parsed = SourceSettings::from_config(planned.source_id, planned.source, cfg);
+        mcp_settings.insert(planned.source_id, parsed);
+    }
+    pool.sync(
+        mcp_settings
+            .values()
+            .filter_map(|s| s.as_ref().ok().cloned())
+            .collect(),
+    )
+    .await;
+
     let cache = options.cache_dir.as_deref().map(Cache::new);
     let mut client = None;
     let mut digests = Vec::new();
@@ -157,48 +183,37 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             source_id: planned.source_id.to_owned(),
             message,
         };
-        if kind != SourceType::Openapi {
-            out.errors.push(fail(format!(
-                "source type {kind_name} is not supported yet"
-            )));
-            continue;
-        }
-        let loaded = load_bytes(
-            planned.source_id,
-            planned.source,
-            &uri,
-            config,
-            options,
-            &cache,
-            &mut client,
-            &mut out,
-        )
-        .await;
-        let (bytes, spec_url) = match loaded {
+        let built = match kind {
+            SourceType::Openapi => {
+                build_openapi(
+                    &planned,
+                    &uri,
+                    config,
+                    options,
+                    &cache,
+                    &mut client,
+                    &mut out,
+                )
+                .await
+            }
+            SourceType::Mcp => {
+                let service_id = planned.service.map_or(planned.source_id, |(id, _)| id);
+                match mcp_settings.get(planned.source_id) {
+                    Some(Ok(settings)) => build_mcp(&pool, settings, service_id, cfg).await,
+                    Some(Err(message)) => Err(message.clone()),
+                    None => Err("mcp source has no settings".to_owned()),
+                }
+            }
+            _ => Err(format!("source type {kind_name} is not supported yet")),
+        };
+        let (service_id, tools, digest) = match built {
             Ok(v) => v,
             Err(message) => {
                 out.errors.push(fail(message));
                 continue;
             }
         };
-        digests.push(Sha256::digest(&bytes));
-        let explicit = planned.service.map(|(id, _)| id.to_owned());
-        let uri_for_id = uri.clone();
-        let job = tokio::task::spawn_blocking(move || {
-            build_service(&bytes, explicit, spec_url.as_ref(), &uri_for_id)
-        });
-        let (service_id, tools) = match job.await {
-            Ok(Ok(v)) => v,
-            Ok(Err(message)) => {
-                out.errors.push(fail(message));
-                continue;
-            }
-            Err(e) => {
-                out.errors
-                    .push(fail(format!("document processing failed: {e}")));
-                continue;
-            }
-        };
+        digests.push(digest);
         if let Some(err) = collision(&owners, &service_id, &tools) {
             out.errors.push(fail(err));
             continue;
@@ -226,6 +241,9 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
         });
         catalog.tools.extend(tools.tools);
     }
+    if temporary_pool {
+        pool.shutdown().await;
+    }
     catalog.services.sort_by(|a, b| a.id.cmp(&b.id));
     catalog.tools.sort_by(|a, b| a.id.cmp(&b.id));
     let mut fingerprint = Sha256::new();
@@ -236,6 +254,63 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
     catalog.effective_views = effective_views(cfg, &catalog.tools);
     out.catalog = catalog;
     out
+}
+
+type Built = (String, ServiceTools, sha2::digest::Output<Sha256>);
+
+/// Load, parse and normalize one OpenAPI source.
+async fn build_openapi(
+    planned: &Planned<'_>,
+    uri: &str,
+    config: &LoadedConfig,
+    options: &BuildOptions,
+    cache: &Option<Cache>,
+    client: &mut Option<reqwest::Client>,
+    out: &mut BuildOutcome,
+) -> Result<Built, String> {
+    let (bytes, spec_url) = load_bytes(
+        planned.source_id,
+        planned.source,
+        uri,
+        config,
+        options,
+        cache,
+        client,
+        out,
+    )
+    .await?;
+    let digest = Sha256::digest(&bytes);
+    let explicit = planned.service.map(|(id, _)| id.to_owned());
+    let uri_for_id = uri.to_owned();
+    let job = tokio::task::spawn_blocking(move || {
+        build_service(&bytes, explicit, spec_url.as_ref(), &uri_for_id)
+    });
+    match job.await {
+        Ok(Ok((service_id, tools))) => Ok((service_id, tools, digest)),
+        Ok(Err(message)) => Err(message),
+        Err(e) => Err(format!("document processing failed: {e}")),
+    }
+}
+
+/// List an MCP source's tools through its pooled session and map them.
+async fn build_mcp(
+    pool: &McpPool,
+    settings: &SourceSettings,
+    service_id: &str,
+    config: &crate::config::Config,
+) -> Result<Built, String> {
+    let session = pool.session(&settings.id).map_err(|e| e.to_string())?;
+    let listed = session.list_tools().await.map_err(|e| e.to_string())?;
+    let digest = Sha256::digest(serde_json::to_vec(&listed).unwrap_or_default());
+    let tools = super::mcp::map_tools(
+        service_id,
+        &settings.id,
+        settings.transport_name(),
+        &listed,
+        &settings.disabled_tools,
+        config,
+    )?;
+    Ok((service_id.to_owned(), tools, digest))
 }
 
 /// A tool-id collision with an earlier source, naming both operations.

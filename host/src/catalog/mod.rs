@@ -10,11 +10,13 @@
 //! | `fetch`, `cache` | reading documents: files, HTTP, on-disk revalidating cache |
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
+//! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
 //! | `views` | `discover` and per-profile effective views |
 
 pub mod build;
 mod cache;
 mod fetch;
+pub mod mcp;
 pub mod model;
 mod normalize;
 mod openapi;

@@ -204,7 +204,7 @@ pub enum SourceType {
 }
 
 /// `sources.<id>`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Source {
     /// Source kind.
@@ -226,9 +226,63 @@ pub struct Source {
     /// MCP tools hidden from the catalog (MCP sources only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_tools: Option<Vec<String>>,
-    /// MCP transport OAuth (MCP sources only).
+    /// MCP transport OAuth (MCP sources with streamable-http only). Kept as JSON so every
+    /// problem is reported with its path by the MCP rules; typed as [`McpOAuth`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<McpOAuth>")]
     pub oauth: Option<serde_json::Value>,
+}
+
+/// `sources.<id>.oauth`: client-credentials OAuth for an MCP transport. The runtime obtains
+/// the access token and owns the `Authorization` header of every request to the server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct McpOAuth {
+    /// Must be `clientCredentials` (checked by the MCP rules, which name the problem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Issuer whose OIDC discovery document names the token endpoint (when `tokenURL` is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Token endpoint.
+    #[serde(default, rename = "tokenURL", skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// Client id reference (a secret: `env`, `file`, `literal`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Secret>,
+    /// Client secret reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// Scopes requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Audience, also sent as the RFC 8707 `resource` indicator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Accepted for compatibility; tokens are held in memory per source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["instance", "memory"]))]
+    pub token_storage: Option<String>,
+    /// Not allowed (interactive flows are not offered for MCP transports); rejected by name.
+    #[serde(
+        default,
+        rename = "authorizationURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorization_url: Option<String>,
+    /// Not allowed; rejected by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    /// Not allowed; rejected by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_port: Option<u16>,
+    /// Not allowed; rejected by name.
+    #[serde(
+        default,
+        rename = "redirectURI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub redirect_uri: Option<String>,
 }
 
 /// `sources.<id>.refresh`.
@@ -244,7 +298,7 @@ pub struct RefreshConfig {
 }
 
 /// MCP transport settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct McpTransport {
     /// `stdio`, `sse` or `streamable-http`.
@@ -272,7 +326,7 @@ pub struct McpTransport {
 }
 
 /// `mcpServers.<name>` shorthand.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct McpServer {
     /// `stdio`, `sse` or `streamable-http` (default `stdio`).
@@ -300,8 +354,9 @@ pub struct McpServer {
     /// MCP tools hidden from the catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_tools: Option<Vec<String>>,
-    /// Transport OAuth.
+    /// Transport OAuth (streamable-http only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<McpOAuth>")]
     pub oauth: Option<serde_json::Value>,
 }
 
@@ -502,6 +557,66 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Debug output for config that may hold credentials as plain values: MCP `env` overrides,
+/// static `headers` and source-local `oauth` (whose `clientSecret` may be a literal) show their
+/// keys only, so `{:?}` of a config never prints a value an operator may consider secret.
+fn keys_only(map: &Option<BTreeMap<String, String>>) -> Option<Vec<&str>> {
+    map.as_ref().map(|m| m.keys().map(String::as_str).collect())
+}
+
+/// Keys of a JSON object kept as raw `Value` (see [`keys_only`]).
+fn object_keys_only(value: &Option<serde_json::Value>) -> Option<Vec<&str>> {
+    value.as_ref().map(|v| {
+        v.as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    })
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("kind", &self.kind)
+            .field("uri", &self.uri)
+            .field("enabled", &self.enabled)
+            .field("refresh", &self.refresh)
+            .field("transport", &self.transport)
+            .field("disabled_tools", &self.disabled_tools)
+            .field("oauth_keys", &object_keys_only(&self.oauth))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for McpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpTransport")
+            .field("kind", &self.kind)
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env_keys", &keys_only(&self.env))
+            .field("url", &self.url)
+            .field("header_names", &keys_only(&self.headers))
+            .field("header_secrets", &self.header_secrets)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("kind", &self.kind)
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env_keys", &keys_only(&self.env))
+            .field("url", &self.url)
+            .field("header_names", &keys_only(&self.headers))
+            .field("header_secrets", &self.header_secrets)
+            .field("disabled_tools", &self.disabled_tools)
+            .field("oauth_keys", &object_keys_only(&self.oauth))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod debug_tests {
     use super::*;
@@ -519,6 +634,23 @@ mod debug_tests {
         .expect("valid");
         let printed = format!("{config:?}");
         assert!(!printed.contains("CANARY"), "{printed}");
+        let mcp: Config = serde_json::from_value(serde_json::json!({
+            "sources": { "m": { "type": "mcp",
+                "transport": { "type": "streamable-http", "url": "https://mcp.test/mcp",
+                               "env": { "API_TOKEN": "CANARY-3" },
+                               "headers": { "Authorization": "Bearer CANARY-4" } },
+                "oauth": { "tokenURL": "https://idp.test/token",
+                           "clientSecret": { "type": "literal", "value": "CANARY-5" } } } },
+            "mcpServers": { "s": { "command": "srv", "env": { "TOKEN": "CANARY-6" },
+                                   "headers": { "X-Key": "CANARY-7" } } }
+        }))
+        .expect("valid");
+        let mcp_printed = format!("{mcp:?}");
+        assert!(!mcp_printed.contains("CANARY"), "{mcp_printed}");
+        assert!(
+            mcp_printed.contains("API_TOKEN") && mcp_printed.contains("Authorization"),
+            "names stay visible: {mcp_printed}"
+        );
         assert!(
             printed.contains("CLIENT_ID_VAR"),
             "references stay visible: {printed}"

@@ -40,6 +40,11 @@ pub struct CredentialError {
 pub struct SecretValue(String);
 
 impl SecretValue {
+    /// Wrap a value obtained elsewhere (an OAuth token).
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
     /// The value, for applying to a request only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -197,7 +202,12 @@ impl SecretResolver {
     }
 }
 
-/// Resolve a static secret reference.
+/// Resolve a static secret reference (also used for MCP `headerSecrets` and OAuth clients).
+/// The error names the reference, never a value.
+pub fn resolve_secret(secret: &Secret) -> Result<SecretValue, String> {
+    resolve(secret)
+}
+
 fn resolve(secret: &Secret) -> Result<SecretValue, String> {
     let value = secret.value.as_deref().unwrap_or_default();
     let raw = match secret.kind {

@@ -10,12 +10,15 @@
 //! | `GET /v1/auth/browser-config` | [`routes::browser_config`] |
 //! | `GET /.well-known/oauth-protected-resource` | [`routes::protected_resource`] |
 //!
-//! Limits: request bodies over 10 MiB are refused (413); a handler panic becomes a generic 500
+//! Limits: request bodies over 10 MiB are refused (413), header blocks over 64 KiB or an
+//! `Authorization` header over 16 KiB with 431, and an address over its failed-authentication
+//! budget with 429 ([`limits`]); a handler panic becomes a generic 500
 //! and the server keeps serving; shutdown on SIGINT/SIGTERM lets in-flight requests finish for
 //! up to [`SHUTDOWN_GRACE`].
 
 pub mod binding;
 pub mod error;
+pub mod limits;
 pub mod request_id;
 pub mod routes;
 pub mod runtime;
@@ -63,6 +66,14 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            (
+                runtime.clone(),
+                Arc::new(limits::FailedAuthLimiter::default()),
+            ),
+            limits::failed_auth,
+        ))
+        .layer(axum::middleware::from_fn(limits::header_size))
         .layer(panic_to_500)
         .layer(axum::middleware::from_fn(error::negotiate))
         .layer(axum::middleware::from_fn(request_id::assign))
@@ -78,6 +89,7 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> std::io::Res
         axum::serve(listener, app).with_graceful_shutdown(async move { stop.notified().await })
     };
     let watcher = tokio::spawn(runtime.clone().watch_sources());
+    let mcp_follower = tokio::spawn(runtime.clone().follow_mcp_changes());
     let serving = graceful.into_future();
     tokio::pin!(serving);
     let result = tokio::select! {
@@ -95,6 +107,8 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> std::io::Res
         }
     };
     watcher.abort();
+    mcp_follower.abort();
+    runtime.mcp.shutdown().await;
     runtime.shutdown();
     result
 }

@@ -32,6 +32,17 @@ fn acceptable(value: &HeaderValue) -> Option<String> {
     ok.then(|| text.to_owned())
 }
 
+tokio::task_local! {
+    /// The id of the request the current task is serving, so audit records made anywhere in the
+    /// request pipeline (including authentication failures) carry it without threading it through.
+    static CURRENT: String;
+}
+
+/// The id of the request being served by this task, if any.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
 /// Middleware: attach a [`RequestId`] and echo it.
 pub async fn assign(mut request: Request, next: Next) -> Response {
     let id = request
@@ -40,7 +51,7 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .and_then(acceptable)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
+    let mut response = CURRENT.scope(id.clone(), next.run(request)).await;
     if let Ok(value) = HeaderValue::try_from(id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
 use crate::audit::{AuditError, AuditEvent, AuditLog, AuditOptions, Receipt};
 use crate::config::ScopePaths;
+use crate::mcp::McpPool;
 
 /// How often watched files are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,6 +39,8 @@ pub struct Runtime {
     /// The audit log.
     pub audit: AuditLog,
     rebuild: tokio::sync::Mutex<()>,
+    /// MCP sessions, kept across snapshots.
+    pub mcp: Arc<McpPool>,
     last_seen: std::sync::Mutex<Vec<(PathBuf, FileStamp)>>,
 }
 
@@ -76,8 +79,14 @@ impl Runtime {
             path: options.state_dir.clone(),
             source,
         })?;
-        let snapshot =
-            Snapshot::build(&options.scopes, Some(options.cache_dir.clone()), false).await?;
+        let mcp = Arc::new(McpPool::new());
+        let snapshot = Snapshot::build(
+            &options.scopes,
+            Some(options.cache_dir.clone()),
+            false,
+            mcp.clone(),
+        )
+        .await?;
         let audit = AuditLog::open_with(audit)?;
         let last_seen = std::sync::Mutex::new(snapshot.watched.clone());
         let runtime = Arc::new(Self {
@@ -85,6 +94,7 @@ impl Runtime {
             snapshot: ArcSwap::from_pointee(snapshot),
             audit,
             rebuild: tokio::sync::Mutex::new(()),
+            mcp,
             last_seen,
         });
         runtime.write_runtime_file();
@@ -103,6 +113,7 @@ impl Runtime {
             &self.options.scopes,
             Some(self.options.cache_dir.clone()),
             force_refresh,
+            self.mcp.clone(),
         )
         .await?;
         let fresh = Arc::new(fresh);
@@ -155,10 +166,35 @@ impl Runtime {
         }
     }
 
+    /// Rebuild the catalog whenever an MCP server sends `notifications/tools/list_changed`.
+    /// Bursts are coalesced: one rebuild covers every change announced before it starts.
+    pub async fn follow_mcp_changes(self: Arc<Self>) {
+        while let Some(source) = self.mcp.next_change().await {
+            // Let a burst of announcements settle into one rebuild.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while let Ok(Some(_)) =
+                tokio::time::timeout(Duration::ZERO, self.mcp.next_change()).await
+            {}
+            if let Err(error) = self.rebuild(false).await {
+                tracing::error!(source = %source, "MCP tool list changed but the rebuild failed; still serving the previous catalog: {error}");
+            }
+        }
+    }
+
     /// Append an audit record.
     /// Resolves once the record is durable.
-    pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
+    ///
+    /// Events recorded while serving a request carry its request id unless they set one.
+    pub async fn record(&self, mut event: AuditEvent) -> Result<Receipt, AuditError> {
+        if event.request_id.is_none() {
+            event.request_id = super::request_id::current();
+        }
         self.audit.record(event).await
+    }
+
+    /// Append the outcome record of an executed call (see [`AuditLog::record_outcome`]).
+    pub async fn record_outcome(&self, event: AuditEvent) -> Result<(), AuditError> {
+        self.audit.record_outcome(event).await
     }
 
     fn runtime_file(&self) -> PathBuf {

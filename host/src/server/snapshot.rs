@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use crate::authn::{Authenticator, AuthnSetupError};
 use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool};
 use crate::config::{self, ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
+use crate::mcp::McpPool;
 use crate::plugins::{PluginError, PluginSet};
 use crate::policy::pattern::PatternError;
 use crate::policy::PolicySet;
@@ -67,6 +68,8 @@ pub struct Snapshot {
     pub plugins: PluginSet,
     /// Upstream HTTP client.
     pub upstream: Upstream,
+    /// The instance's MCP sessions (shared by every snapshot).
+    pub mcp: Arc<McpPool>,
     /// Sources that failed to load.
     pub source_errors: Vec<SourceError>,
     /// Per-source fetch report of the build.
@@ -75,6 +78,18 @@ pub struct Snapshot {
     pub watched: Vec<(PathBuf, FileStamp)>,
     /// Pre-rendered `/v1/catalog/effective` bodies, one per effective view.
     rendered: Vec<OnceLock<RenderedView>>,
+    /// Bodies rendered for restricted callers (see [`Snapshot::filtered_view`]).
+    filtered: Mutex<FilteredRenders>,
+}
+
+/// Most bytes kept in filtered renders before the cache starts over.
+const FILTERED_RENDER_BUDGET: usize = 64 << 20;
+
+/// Catalog bodies rendered for restricted callers, keyed by view and the caller's scopes.
+#[derive(Default)]
+struct FilteredRenders {
+    entries: HashMap<(usize, Vec<String>), RenderedView>,
+    bytes: usize,
 }
 
 /// A catalog response rendered once: as is, and gzip-compressed for clients that accept it
@@ -117,11 +132,13 @@ async fn load_plugins(loaded: &LoadedConfig) -> Result<PluginSet, PluginError> {
 }
 
 impl Snapshot {
-    /// Load config and build the catalog.
+    /// Load config and build the catalog; MCP sources are listed through `mcp`, which is
+    /// synced to the new config (sessions of changed or removed sources are closed).
     pub async fn build(
         paths: &ScopePaths,
         cache_dir: Option<PathBuf>,
         force_refresh: bool,
+        mcp: Arc<McpPool>,
     ) -> Result<Self, SnapshotError> {
         let loaded = config::load(paths)?;
         let plugins = load_plugins(&loaded).await?;
@@ -142,6 +159,7 @@ impl Snapshot {
             &BuildOptions {
                 cache_dir,
                 force_refresh,
+                mcp: Some(mcp.clone()),
             },
         )
         .await;
@@ -184,10 +202,12 @@ impl Snapshot {
             authenticator,
             plugins,
             upstream,
+            mcp,
             source_errors: outcome.errors,
             fetches: outcome.fetches,
             watched: watched.collect(),
             rendered,
+            filtered: Mutex::default(),
         })
     }
 
@@ -201,6 +221,42 @@ impl Snapshot {
         for index in 0..self.rendered.len() {
             self.rendered_view(index);
         }
+    }
+
+    /// The catalog body for a restricted caller: rendered by `render` the first time a view is
+    /// asked for with this set of scopes, then served from memory (plain and gzip) until the
+    /// snapshot is replaced. Sound because the envelope is a pure function of the scopes and the
+    /// snapshot; the audit events of each request are still recorded by the caller. At most
+    /// 64 MiB of bodies are kept; beyond that the cache starts over.
+    pub fn filtered_view(
+        &self,
+        index: usize,
+        scopes: &[String],
+        render: impl FnOnce() -> Vec<u8>,
+    ) -> RenderedView {
+        let mut key_scopes = scopes.to_vec();
+        key_scopes.sort_unstable();
+        key_scopes.dedup();
+        let key = (index, key_scopes);
+        let lock = || self.filtered.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = lock().entries.get(&key) {
+            return hit.clone();
+        }
+        let identity = render();
+        let view = RenderedView {
+            gzip: gzip(&identity),
+            identity: Bytes::from(identity),
+        };
+        let size = view.identity.len() + view.gzip.len();
+        let mut cache = lock();
+        if cache.bytes + size > FILTERED_RENDER_BUDGET {
+            cache.entries.clear();
+            cache.bytes = 0;
+        }
+        if size <= FILTERED_RENDER_BUDGET && cache.entries.insert(key, view.clone()).is_none() {
+            cache.bytes += size;
+        }
+        view
     }
 
     /// The `{"catalog":...,"view":...}` body for the view at `index`, rendered once.

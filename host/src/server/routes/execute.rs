@@ -3,7 +3,8 @@
 //! config binding (409) -> authenticate (401) -> tool lookup (404) -> scope envelope (403
 //! `authz_denied`) -> policy (403 with its reason) -> credentials (502 `credential_unavailable`)
 //! -> request building (400) -> upstream (200 carrying the upstream status, or 502 with a
-//! classified reason when no upstream response exists) -> audit.
+//! classified reason when no upstream response exists) -> audit. MCP tools leave the pipeline
+//! after policy for their pooled session ([`super::mcp_call`]); HTTP credentials do not apply.
 //!
 //! `body` is accepted both as the contract's base64 string and as a plain JSON value (object,
 //! array, number, boolean), which is sent as its JSON text. A JSON string is always base64.
@@ -19,7 +20,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{admit, json_response, parse_mode};
+use super::{admit, json_response, mcp_call, parse_mode};
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::authn::Caller;
 use crate::catalog::Tool;
@@ -94,15 +95,16 @@ fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiErro
 }
 
 /// Everything an audit record of this call shares.
-struct CallContext<'a> {
-    runtime: &'a Runtime,
+pub(super) struct CallContext<'a> {
+    pub(super) runtime: &'a Runtime,
     caller: &'a Caller,
     agent_profile: Option<&'a str>,
     request_id: &'a str,
+    token_hash: Option<String>,
 }
 
 impl CallContext<'_> {
-    fn event(
+    pub(super) fn event(
         &self,
         tool: &Tool,
         event_type: &str,
@@ -118,16 +120,53 @@ impl CallContext<'_> {
         event.method = Some(tool.method.clone());
         event.path = Some(tool.path.clone());
         event.request_id = Some(self.request_id.to_owned());
+        event.token_hash = self.token_hash.clone();
         event
     }
 
+    /// Write-ahead: make the intent record of an allowed call durable before anything leaves
+    /// for the upstream (HTTP or MCP); 503 when it cannot be written.
+    pub(super) async fn record_intent(
+        &self,
+        tool: &Tool,
+        request_size: Option<u64>,
+        arguments: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let mut intent = self.event(
+            tool,
+            "tool_execution_intent",
+            AuditDecision::Allowed,
+            "allowed",
+        );
+        intent.request_size = request_size;
+        intent.arguments = Some(arguments);
+        self.runtime
+            .record(intent)
+            .await
+            .map(|_| ())
+            .map_err(|e| audit_unavailable(&e))
+    }
+
     /// Record a refusal; if even that cannot be recorded, say so instead (503).
-    async fn refuse(
+    pub(super) async fn refuse(
         &self,
         tool: &Tool,
         event_type: &str,
         reason: &str,
         error: ApiError,
+    ) -> ApiError {
+        self.refuse_with(tool, event_type, reason, error, None)
+            .await
+    }
+
+    /// [`Self::refuse`] with event-specific facts in `detail` (e.g. the policy rule).
+    async fn refuse_with(
+        &self,
+        tool: &Tool,
+        event_type: &str,
+        reason: &str,
+        error: ApiError,
+        detail: Option<serde_json::Value>,
     ) -> ApiError {
         let decision = if event_type == "execution_error" {
             AuditDecision::Error
@@ -136,6 +175,7 @@ impl CallContext<'_> {
         };
         let mut event = self.event(tool, event_type, decision, reason);
         event.status_code = Some(error.status().as_u16());
+        event.detail = detail;
         match self.runtime.record(event).await {
             Ok(_) => error,
             Err(audit_error) => audit_unavailable(&audit_error),
@@ -143,7 +183,7 @@ impl CallContext<'_> {
     }
 }
 
-fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
+pub(super) fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
     // The writer logs the failure once; per-request refusals stay at debug.
     tracing::debug!("refusing request: {error}");
     ApiError::new(
@@ -178,6 +218,7 @@ pub async fn execute(
         caller: &caller,
         agent_profile: request.agent_profile.as_deref(),
         request_id: request_id.as_str(),
+        token_hash: super::token_hash(&runtime, &headers),
     };
 
     if !crate::authz::grants(&caller, &snapshot.authenticator, tool, &snapshot.policy) {
@@ -202,7 +243,21 @@ pub async fn execute(
             reason,
             format!("denied by policy ({reason}, rule {rule:?})"),
         );
-        return Err(context.refuse(tool, "authz_denial", reason, error).await);
+        let detail = serde_json::json!({ "ruleId": rule });
+        return Err(context
+            .refuse_with(tool, "authz_denial", reason, error, Some(detail))
+            .await);
+    }
+    let body = match decode_body(request.body) {
+        Ok(body) => body,
+        Err(error) => {
+            return Err(context
+                .refuse(tool, "execution_error", "invalid_request", error)
+                .await)
+        }
+    };
+    if mcp_call::backend(tool).is_some() {
+        return mcp_call::execute(&context, &snapshot, tool, body).await;
     }
     if !snapshot.policy.plugins().is_empty() {
         let query = policy_query(tool, &request, &caller, request_id.as_str(), mode);
@@ -239,26 +294,22 @@ pub async fn execute(
                 .await);
         }
     };
-    let body = match decode_body(request.body) {
-        Ok(body) => body,
-        Err(error) => {
-            return Err(context
-                .refuse(tool, "execution_error", "invalid_request", error)
-                .await)
-        }
-    };
     let request_size = body.as_ref().map(|b| b.len() as u64);
+    let path_args: Vec<String> = request
+        .path_args
+        .into_iter()
+        .map(Scalar::into_string)
+        .collect();
+    let flags: BTreeMap<String, String> = request
+        .flags
+        .into_iter()
+        .map(|(k, v)| (k, v.into_string()))
+        .collect();
+    let arguments =
+        crate::audit::redact::arguments(&tool.path, &path_args, &flags, body.as_deref());
     let args = ExecuteArgs {
-        path_args: request
-            .path_args
-            .into_iter()
-            .map(Scalar::into_string)
-            .collect(),
-        flags: request
-            .flags
-            .into_iter()
-            .map(|(k, v)| (k, v.into_string()))
-            .collect(),
+        path_args,
+        flags,
         body,
     };
     let upstream_request = match build_request(tool, &args, &credentials) {
@@ -270,17 +321,7 @@ pub async fn execute(
                 .await);
         }
     };
-    // Write-ahead: the intent is durable before anything leaves for the upstream.
-    let mut intent = context.event(
-        tool,
-        "tool_execution_intent",
-        AuditDecision::Allowed,
-        "allowed",
-    );
-    intent.request_size = request_size;
-    if let Err(audit_error) = runtime.record(intent).await {
-        return Err(audit_unavailable(&audit_error));
-    }
+    context.record_intent(tool, request_size, arguments).await?;
 
     match snapshot.upstream.send(upstream_request).await {
         Ok(response) => {
@@ -290,9 +331,11 @@ pub async fn execute(
             event.latency_ms = Some(response.latency.as_millis() as u64);
             event.retry_count = Some(response.attempts.saturating_sub(1)).filter(|&n| n > 0);
             event.request_size = request_size;
-            if let Err(audit_error) = runtime.record(event).await {
-                // The call ran (its intent record is durable) but the outcome is not recorded:
-                // nothing is acknowledged unrecorded, so the caller gets 503, not the result.
+            // The decision (intent) is durable; the outcome is queued and written before the
+            // next batch is acknowledged (see `AuditLog::record_outcome`).
+            if let Err(audit_error) = runtime.record_outcome(event).await {
+                // The call ran (its intent record is durable) but the outcome cannot be queued:
+                // the log has failed, so the caller gets 503, not the result.
                 tracing::error!(tool = %tool.id, "executed call's outcome could not be audited: {audit_error}");
                 return Err(audit_unavailable(&audit_error));
             }

@@ -1,6 +1,7 @@
 //! Route handlers. Each one is thin: bind config, authenticate, then call into the pipeline.
 
 mod execute;
+mod mcp_call;
 
 use std::sync::Arc;
 
@@ -16,8 +17,8 @@ pub use execute::execute;
 use super::binding;
 use super::error::ApiError;
 use super::runtime::Runtime;
-use super::snapshot::Snapshot;
-use crate::audit::{AuditDecision, AuditEvent, AuditQuery};
+use super::snapshot::{RenderedView, Snapshot};
+use crate::audit::{AuditDecision, AuditEvent, AuditQuery, QueryParams};
 use crate::authn::{AuthnFailure, Caller};
 use crate::authz::Envelope;
 use crate::config::Mode;
@@ -36,6 +37,11 @@ pub struct GetParams {
     since: Option<String>,
     tool_id: Option<String>,
     event_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    principal: Option<String>,
+    decision: Option<String>,
+    cursor: Option<String>,
 }
 
 /// Bind the config, then authenticate: nothing expensive happens before both pass. A failure
@@ -49,7 +55,7 @@ async fn admit(
     binding::check(selector, &snapshot.loaded.project_path)?;
     match snapshot.authenticator.authenticate(headers).await {
         Ok(caller) => Ok((snapshot, caller)),
-        Err(failure) => Err(reject(runtime, &failure).await),
+        Err(failure) => Err(reject(runtime, headers, &failure).await),
     }
 }
 
@@ -69,7 +75,7 @@ pub(super) fn challenge(runtime: &Runtime, error: Option<&str>) -> String {
 
 /// The response to a failed authentication, after auditing it. The client sees only a generic
 /// code; the reason is in the audit record and the log (with a token hash, never the token).
-async fn reject(runtime: &Runtime, failure: &AuthnFailure) -> ApiError {
+async fn reject(runtime: &Runtime, headers: &HeaderMap, failure: &AuthnFailure) -> ApiError {
     let error = match failure {
         AuthnFailure::NoCredentials => ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -103,6 +109,7 @@ async fn reject(runtime: &Runtime, failure: &AuthnFailure) -> ApiError {
         "authn_failed",
     );
     event.status_code = Some(error.status().as_u16());
+    event.token_hash = token_hash(runtime, headers);
     record_or_refuse(runtime, event)
         .await
         .err()
@@ -125,10 +132,26 @@ async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), Ap
     }
 }
 
-fn caller_event(caller: &Caller, event_type: &str, tool_id: &str, reason: &str) -> AuditEvent {
+/// The keyed hash of the request's bearer token for audit records (never the token itself).
+pub(super) fn token_hash(runtime: &Runtime, headers: &HeaderMap) -> Option<String> {
+    match crate::authn::credentials(headers) {
+        crate::authn::Credentials::Bearer(token) => Some(runtime.audit.token_hash(token.expose())),
+        _ => None,
+    }
+}
+
+fn caller_event(
+    runtime: &Runtime,
+    headers: &HeaderMap,
+    caller: &Caller,
+    event_type: &str,
+    tool_id: &str,
+    reason: &str,
+) -> AuditEvent {
     let mut event = AuditEvent::new(event_type, tool_id, AuditDecision::Allowed, reason);
     event.principal = caller.principal.clone();
     event.lineage = caller.lineage.clone();
+    event.token_hash = token_hash(runtime, headers);
     event
 }
 
@@ -209,15 +232,12 @@ pub async fn catalog(
     let (snapshot, caller) = admit(&runtime, params.config.as_deref(), &headers).await?;
     let mode = parse_mode(params.mode.as_deref())?;
     let index = select_view(&snapshot, mode, params.agent_profile.as_deref());
-    let envelope = Envelope::for_caller(
-        &caller,
-        &snapshot.authenticator,
-        &snapshot.catalog,
-        &snapshot.policy,
-    );
-    // A restricted caller never gets the pre-rendered (unfiltered) bytes.
-    if let Some(filtered) = envelope.filter(&snapshot.catalog) {
+    // A restricted caller never gets the pre-rendered (unfiltered) bytes. Its envelope is a pure
+    // function of its scopes, so the filtered body is rendered once per scope set and snapshot.
+    if snapshot.authenticator.required() {
         let connect = caller_event(
+            &runtime,
+            &headers,
             &caller,
             "authenticated_connect",
             "runtime.authenticated_connect",
@@ -227,6 +247,8 @@ pub async fn catalog(
         event.status_code = Some(200);
         record_or_refuse(&runtime, event).await?;
         let filtered_event = caller_event(
+            &runtime,
+            &headers,
             &caller,
             "catalog_filtered",
             "catalog.effective",
@@ -238,12 +260,21 @@ pub async fn catalog(
             catalog: &'a crate::catalog::Catalog,
             view: Option<&'a crate::catalog::EffectiveView>,
         }
-        let body = serde_json::to_vec(&Body {
-            catalog: &filtered,
-            view: filtered.effective_views.get(index),
-        })
-        .unwrap_or_default();
-        return Ok(json_response(Bytes::from(body)));
+        let rendered = snapshot.filtered_view(index, &caller.scopes, || {
+            let envelope = Envelope::for_caller(
+                &caller,
+                &snapshot.authenticator,
+                &snapshot.catalog,
+                &snapshot.policy,
+            );
+            let filtered = envelope.filter(&snapshot.catalog).unwrap_or_default();
+            serde_json::to_vec(&Body {
+                catalog: &filtered,
+                view: filtered.effective_views.get(index),
+            })
+            .unwrap_or_default()
+        });
+        return Ok(rendered_response(rendered, &headers));
     }
     let rendered = snapshot.rendered_view(index).ok_or_else(|| {
         ApiError::new(
@@ -252,14 +283,19 @@ pub async fn catalog(
             "catalog has no views",
         )
     })?;
-    if accepts_gzip(&headers) {
+    Ok(rendered_response(rendered, &headers))
+}
+
+/// A rendered catalog body, gzip-encoded when the client accepts it.
+fn rendered_response(rendered: RenderedView, headers: &HeaderMap) -> Response {
+    if accepts_gzip(headers) {
         let mut response = json_response(rendered.gzip);
         let response_headers = response.headers_mut();
         response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        return Ok(response);
+        return response;
     }
-    Ok(json_response(rendered.identity))
+    json_response(rendered.identity)
 }
 
 /// Whether the client accepts a gzip body (`gzip` or `*` listed without `q=0`).
@@ -345,22 +381,63 @@ pub async fn refresh(
     Ok(Json(body).into_response())
 }
 
-/// `GET /v1/audit/events`: filtered records (`limit`, `since`, `toolId`, `eventType`).
+/// The scope that lets a caller read the audit log when runtime auth is on.
+pub const AUDIT_READ_SCOPE: &str = "audit:read";
+
+/// `GET /v1/audit/events`: filtered records, paged by cursor (see [`AuditQuery`]).
+///
+/// With runtime auth on, the caller needs the `audit:read` scope (403 `insufficient_scope`,
+/// audited as `authz_denial` on `runtime.audit`). Without `cursor` the body is the open-cli
+/// array (most recent `limit` matches) and `X-Next-Cursor` resumes after the newest record;
+/// with `cursor` (empty = from the start) it is `{"events","nextCursor","hasMore"}`.
 pub async fn audit(
     State(runtime): State<Arc<Runtime>>,
     Query(params): Query<GetParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    admit(&runtime, params.config.as_deref(), &headers).await?;
-    let query = AuditQuery::parse(
-        params.limit.as_deref(),
-        params.since.as_deref(),
-        params.tool_id.as_deref(),
-        params.event_type.as_deref(),
-    )
+    let (snapshot, caller) = admit(&runtime, params.config.as_deref(), &headers).await?;
+    if snapshot.authenticator.required() && !caller.scopes.iter().any(|s| s == AUDIT_READ_SCOPE) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("reading the audit log needs the {AUDIT_READ_SCOPE} scope"),
+        )
+        .with_challenge(format!(
+            "{}, scope=\"{AUDIT_READ_SCOPE}\"",
+            challenge(&runtime, Some("insufficient_scope"))
+        ));
+        let mut event = caller_event(
+            &runtime,
+            &headers,
+            &caller,
+            "authz_denial",
+            "runtime.audit",
+            "insufficient_scope",
+        );
+        event.decision = AuditDecision::Denied;
+        event.status_code = Some(403);
+        record_or_refuse(&runtime, event).await?;
+        return Err(error);
+    }
+    let query = AuditQuery::parse(QueryParams {
+        limit: params.limit.as_deref(),
+        since: params.since.as_deref(),
+        from: params.from.as_deref(),
+        to: params.to.as_deref(),
+        principal: params.principal.as_deref(),
+        tool_id: params.tool_id.as_deref(),
+        event_type: params.event_type.as_deref(),
+        decision: params.decision.as_deref(),
+        cursor: params.cursor.as_deref(),
+    })
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Read-your-writes: outcomes answered before this read are queued, not yet synced.
+    if let Err(e) = runtime.audit.sync().await {
+        tracing::debug!("reading the audit log while it is failing: {e}");
+    }
     let audit = runtime.clone();
-    let events = tokio::task::spawn_blocking(move || audit.audit.read(&query))
+    let paged = query.is_paged();
+    let page = tokio::task::spawn_blocking(move || audit.audit.page(&query))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -378,7 +455,14 @@ pub async fn audit(
             )
             .with_retry_after(5)
         })?;
-    Ok(Json(events).into_response())
+    if paged {
+        return Ok(Json(page).into_response());
+    }
+    let mut response = Json(page.events).into_response();
+    if let Ok(cursor) = HeaderValue::from_str(&page.next_cursor) {
+        response.headers_mut().insert("x-next-cursor", cursor);
+    }
+    Ok(response)
 }
 
 /// `GET /v1/auth/browser-config`: browser login metadata (contract 1.6); 404 unless

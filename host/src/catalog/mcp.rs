@@ -1,0 +1,359 @@
+//! MCP tools -> catalog tools (contract 6.4, plus annotations).
+//!
+//! | MCP | catalog tool |
+//! |---|---|
+//! | `name` | id `<serviceId>:<name>`, operationId `<name>`, command `slug(name)` |
+//! | — | method `POST`, path `/_mcp/<slug(service)>/<slug(name)>` (`-<8 hex of sha256(name)>` on collision) |
+//! | `description` | summary and description |
+//! | `inputSchema` of type object | request body schema as is (an empty schema becomes `{type: object}`) |
+//! | any other `inputSchema` | wrapped as `{type: object, properties: {input: S}, required: [input]}`, `inputWrapped: true` |
+//! | `annotations.readOnlyHint` | `safety.readOnly` (default false) |
+//! | `annotations.destructiveHint` | `safety.destructive` = not read-only and the hint (MCP default true) |
+//! | `annotations.idempotentHint` | `safety.idempotent` = read-only or the hint (default false) |
+//!
+//! Annotations are hints from the server; they only ever make policy *stricter* by default
+//! (an unannotated tool is treated as destructive). Names are assigned to surviving tools
+//! first, so a disabled tool never claims a name a surviving tool would have had. Failure
+//! mode (fail closed): a tool without a name, or an approval/managed-deny/tool-set pattern that
+//! matches only disabled tools of the source, makes the whole source fail.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::model::{ContentType, RequestBody, Safety, Tool};
+use super::normalize::ServiceTools;
+use super::slug::slugify;
+use crate::config::Config;
+use crate::policy::pattern::Pattern;
+
+/// Map the tools a server listed into catalog tools of `service_id`.
+pub fn map_tools(
+    service_id: &str,
+    source_id: &str,
+    transport: &str,
+    listed: &[rmcp::model::Tool],
+    disabled: &[String],
+    config: &Config,
+) -> Result<ServiceTools, String> {
+    let is_disabled = |t: &&rmcp::model::Tool| disabled.iter().any(|d| d == t.name.as_ref());
+    if listed.iter().any(|t| t.name.is_empty()) {
+        return Err(format!(
+            "service {service_id:?}: an MCP tool has an empty name"
+        ));
+    }
+    let mut names = Names::default();
+    let mut tools = Vec::new();
+    for tool in listed.iter().filter(|t| !is_disabled(t)) {
+        tools.push(map_tool(service_id, source_id, transport, tool, &mut names));
+    }
+    // Disabled tools are named after every survivor; only their ids are kept, to check
+    // the config's patterns against.
+    let disabled_ids: Vec<String> = listed
+        .iter()
+        .filter(is_disabled)
+        .map(|t| names.operation(&t.name))
+        .map(|op| format!("{service_id}:{op}"))
+        .collect();
+    check_patterns(service_id, source_id, config, &tools, &disabled_ids)?;
+    Ok(ServiceTools {
+        title: service_id.to_owned(),
+        servers: Vec::new(),
+        tools,
+    })
+}
+
+#[derive(Default)]
+struct Names {
+    operations: HashSet<String>,
+    paths: HashSet<String>,
+}
+
+fn hash8(name: &str) -> String {
+    hex::encode(Sha256::digest(name.as_bytes()))[..8].to_owned()
+}
+
+impl Names {
+    fn unique(taken: &mut HashSet<String>, base: String, name: &str) -> String {
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while taken.contains(&candidate) {
+            candidate = if n == 1 {
+                format!("{base}-{}", hash8(name))
+            } else {
+                format!("{base}-{}-{n}", hash8(name))
+            };
+            n += 1;
+        }
+        taken.insert(candidate.clone());
+        candidate
+    }
+
+    fn operation(&mut self, name: &str) -> String {
+        Self::unique(&mut self.operations, name.to_owned(), name)
+    }
+
+    fn path(&mut self, service_id: &str, name: &str) -> String {
+        let service = Some(slugify(service_id)).filter(|s| !s.is_empty());
+        let tool = Some(slugify(name)).filter(|s| !s.is_empty());
+        let base = format!(
+            "/_mcp/{}/{}",
+            service.as_deref().unwrap_or("service"),
+            tool.as_deref().unwrap_or("tool")
+        );
+        Self::unique(&mut self.paths, base, name)
+    }
+}
+
+fn map_tool(
+    service_id: &str,
+    source_id: &str,
+    transport: &str,
+    tool: &rmcp::model::Tool,
+    names: &mut Names,
+) -> Tool {
+    let operation_id = names.operation(&tool.name);
+    let path = names.path(service_id, &tool.name);
+    let (schema, wrapped) = input_schema(&tool.input_schema);
+    let hints = tool.annotations.as_ref();
+    let read_only = hints.and_then(|a| a.read_only_hint).unwrap_or(false);
+    let safety = Safety {
+        read_only,
+        destructive: !read_only && hints.and_then(|a| a.destructive_hint).unwrap_or(true),
+        idempotent: read_only || hints.and_then(|a| a.idempotent_hint).unwrap_or(false),
+        requires_approval: false,
+    };
+    let description = tool.description.as_deref().unwrap_or_default().to_owned();
+    let mut backend = json!({
+        "kind": "mcp",
+        "sourceId": source_id,
+        "toolName": tool.name,
+        "transport": transport,
+    });
+    if wrapped {
+        backend["inputWrapped"] = Value::Bool(true);
+    }
+    Tool {
+        id: format!("{service_id}:{operation_id}"),
+        service_id: service_id.to_owned(),
+        operation_id,
+        method: "POST".to_owned(),
+        path,
+        group: slugify(service_id),
+        command: slugify(&tool.name),
+        summary: description.clone(),
+        description,
+        request_body: Some(RequestBody {
+            required: true,
+            content_types: vec![ContentType {
+                media_type: "application/json".to_owned(),
+                schema: Some(schema),
+            }],
+        }),
+        safety,
+        backend: Some(backend),
+        ..Tool::default()
+    }
+}
+
+/// The request-body schema for an MCP input schema, and whether it was wrapped.
+fn input_schema(schema: &Map<String, Value>) -> (Value, bool) {
+    if schema.is_empty() {
+        return (json!({"type": "object"}), false);
+    }
+    if schema.get("type").and_then(Value::as_str) == Some("object") {
+        return (Value::Object(schema.clone()), false);
+    }
+    let wrapped = json!({
+        "type": "object",
+        "properties": { "input": Value::Object(schema.clone()) },
+        "required": ["input"],
+    });
+    (wrapped, true)
+}
+
+/// Fail closed when a pattern that must mean something matches only disabled tools.
+fn check_patterns(
+    service_id: &str,
+    source_id: &str,
+    config: &Config,
+    surviving: &[Tool],
+    disabled_ids: &[String],
+) -> Result<(), String> {
+    if disabled_ids.is_empty() {
+        return Ok(());
+    }
+    let policy = config.policy.as_ref();
+    let mut artifacts: Vec<(String, &String)> = Vec::new();
+    for p in policy
+        .and_then(|p| p.approval_required.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        artifacts.push(("policy.approvalRequired".to_owned(), p));
+    }
+    for p in policy.map(|p| &p.managed_deny).into_iter().flatten() {
+        artifacts.push(("managed policy.deny".to_owned(), p));
+    }
+    let sets = config.curation.as_ref().and_then(|c| c.tool_sets.as_ref());
+    for (name, set) in sets.into_iter().flatten() {
+        for p in set.allow.iter().flatten() {
+            artifacts.push((format!("curation.toolSets.{name}.allow"), p));
+        }
+        for p in set.deny.iter().flatten() {
+            artifacts.push((format!("curation.toolSets.{name}.deny"), p));
+        }
+    }
+    for (artifact, raw) in artifacts {
+        let Ok(pattern) = Pattern::parse(raw) else {
+            continue;
+        };
+        let Some(hit) = disabled_ids.iter().find(|id| pattern.matches(id)) else {
+            continue;
+        };
+        if !surviving.iter().any(|t| pattern.matches(&t.id)) {
+            let name = hit.split_once(':').map_or(hit.as_str(), |(_, n)| n);
+            return Err(format!(
+                "source {source_id:?} service {service_id:?}: {artifact} pattern {raw:?} references disabled MCP tool {name:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str, schema: Value, annotations: Value) -> rmcp::model::Tool {
+        serde_json::from_value(json!({
+            "name": name, "description": format!("{name} tool"),
+            "inputSchema": schema, "annotations": annotations,
+        }))
+        .unwrap()
+    }
+
+    fn config(json: Value) -> Config {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn tools_map_to_post_operations_with_wrapped_non_object_inputs() {
+        let listed = [
+            tool(
+                "read_file",
+                json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+                json!({}),
+            ),
+            tool("echo", json!({"type": "string"}), json!({})),
+            tool("noop", json!({}), json!({})),
+        ];
+        let out = map_tools("fs", "fs", "stdio", &listed, &[], &Config::default()).unwrap();
+        let by_id = |id: &str| out.tools.iter().find(|t| t.id == id).unwrap();
+        let read = by_id("fs:read_file");
+        assert_eq!(
+            (
+                read.method.as_str(),
+                read.path.as_str(),
+                read.command.as_str()
+            ),
+            ("POST", "/_mcp/fs/read-file", "read-file")
+        );
+        assert_eq!(read.backend.as_ref().unwrap()["toolName"], "read_file");
+        let echo = by_id("fs:echo");
+        let schema = echo.request_body.as_ref().unwrap().content_types[0]
+            .schema
+            .clone()
+            .unwrap();
+        assert_eq!(schema["properties"]["input"]["type"], "string");
+        assert_eq!(echo.backend.as_ref().unwrap()["inputWrapped"], true);
+        let noop = by_id("fs:noop");
+        assert_eq!(
+            noop.request_body.as_ref().unwrap().content_types[0].schema,
+            Some(json!({"type": "object"}))
+        );
+    }
+
+    #[test]
+    fn annotations_set_safety_and_unannotated_tools_count_as_destructive() {
+        let listed = [
+            tool(
+                "get",
+                json!({"type": "object"}),
+                json!({"readOnlyHint": true}),
+            ),
+            tool(
+                "put",
+                json!({"type": "object"}),
+                json!({"destructiveHint": false, "idempotentHint": true}),
+            ),
+            tool("plain", json!({"type": "object"}), json!({})),
+        ];
+        let out = map_tools("s", "s", "stdio", &listed, &[], &Config::default()).unwrap();
+        let safety: Vec<(bool, bool, bool)> = out
+            .tools
+            .iter()
+            .map(|t| {
+                (
+                    t.safety.read_only,
+                    t.safety.destructive,
+                    t.safety.idempotent,
+                )
+            })
+            .collect();
+        assert_eq!(
+            safety,
+            [
+                (true, false, true),
+                (false, false, true),
+                (false, true, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn colliding_slugs_get_a_hash_suffix_and_disabled_tools_never_claim_a_name() {
+        // "a-b" is disabled and listed first; the surviving "a_b" still gets the plain path.
+        let listed = [
+            tool("a-b", json!({"type": "object"}), json!({})),
+            tool("a_b", json!({"type": "object"}), json!({})),
+            tool("a.b", json!({"type": "object"}), json!({})),
+        ];
+        let out = map_tools(
+            "s",
+            "s",
+            "stdio",
+            &listed,
+            &["a-b".into()],
+            &Config::default(),
+        )
+        .unwrap();
+        let paths: Vec<&str> = out.tools.iter().map(|t| t.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/_mcp/s/a-b", &format!("/_mcp/s/a-b-{}", hash8("a.b"))]
+        );
+    }
+
+    #[test]
+    fn a_pattern_naming_only_a_disabled_tool_fails_the_source() {
+        let listed = [
+            tool("keep", json!({"type": "object"}), json!({})),
+            tool("drop", json!({"type": "object"}), json!({})),
+        ];
+        let strict = config(json!({"policy": {"approvalRequired": ["s:drop"]}}));
+        let err = map_tools("s", "src", "stdio", &listed, &["drop".into()], &strict).unwrap_err();
+        assert!(
+            err.contains(
+                "policy.approvalRequired pattern \"s:drop\" references disabled MCP tool \"drop\""
+            ),
+            "{err}"
+        );
+        let set = config(json!({"curation": {"toolSets": {"t": {"allow": ["s:d*"]}}}}));
+        assert!(map_tools("s", "src", "stdio", &listed, &["drop".into()], &set).is_err());
+        // A pattern that still matches a surviving tool is fine.
+        let broad = config(json!({"policy": {"approvalRequired": ["s:*"]}}));
+        assert!(map_tools("s", "src", "stdio", &listed, &["drop".into()], &broad).is_ok());
+    }
+}

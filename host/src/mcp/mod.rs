@@ -1,0 +1,177 @@
+//! MCP sources: pooled client sessions to MCP servers over stdio, streamable HTTP and the
+//! legacy HTTP+SSE transport.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`settings`] | what a source needs to connect, read from the validated config |
+//! | [`session`] | one live session per source: connect, reuse, reconnect with backoff |
+//! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
+//! | [`oauth`] | transport OAuth: client credentials, single-flight refresh, fail closed |
+//! | [`sse`] | the `text/event-stream` decoder both HTTP transports use |
+//!
+//! The [`McpPool`] belongs to the running instance, not to a snapshot: a rebuild keeps the
+//! session of every source whose settings did not change and closes the others (a stdio child
+//! is killed), so a catalog rebuild triggered by `notifications/tools/list_changed` does not
+//! restart the server that sent it. Catalog builds and tool calls share the same sessions.
+
+pub mod oauth;
+pub mod remote;
+pub mod session;
+pub mod settings;
+pub mod sse;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use session::Session;
+pub use settings::SourceSettings;
+
+/// Why an MCP request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum McpError {
+    /// No session could be established (the server is down, failed to start, or refused us).
+    #[error("MCP server unavailable: {0}")]
+    Unavailable(String),
+    /// The session broke during the request.
+    #[error("MCP transport failed: {0}")]
+    Transport(String),
+    /// The server answered with a JSON-RPC error.
+    #[error("MCP server error: {0}")]
+    Protocol(String),
+    /// The request took longer than the limit.
+    #[error("MCP request timed out after {} s", .0.as_secs())]
+    Timeout(Duration),
+    /// Transport OAuth used its one refresh for this expiry and it failed: fail closed.
+    #[error("MCP transport oauth: reauthorization required")]
+    ReauthorizationRequired,
+    /// The source is not an MCP source of this snapshot.
+    #[error("no MCP session for source {0:?}")]
+    UnknownSource(String),
+}
+
+impl McpError {
+    /// The contract reason code for audit and error bodies.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ReauthorizationRequired => "reauthorization_required",
+            Self::Unavailable(_) | Self::UnknownSource(_) => "upstream_unavailable",
+            Self::Transport(_) | Self::Protocol(_) => "upstream_error",
+            Self::Timeout(_) => "upstream_timeout",
+        }
+    }
+}
+
+/// The live MCP sessions of a running instance, keyed by source id.
+pub struct McpPool {
+    http: reqwest::Client,
+    sessions: std::sync::Mutex<HashMap<String, Arc<Session>>>,
+    changes_tx: mpsc::UnboundedSender<String>,
+    changes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
+}
+
+impl std::fmt::Debug for McpPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpPool").finish_non_exhaustive()
+    }
+}
+
+impl McpPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            // Credentials are attached per request; never follow a redirect with them.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        Self {
+            http,
+            sessions: std::sync::Mutex::new(HashMap::new()),
+            changes_tx,
+            changes_rx: tokio::sync::Mutex::new(changes_rx),
+        }
+    }
+
+    /// Make the pool match `sources`: unchanged sources keep their live session, changed ones
+    /// get a new one, and sessions of sources no longer configured are closed.
+    pub async fn sync(&self, sources: Vec<SourceSettings>) {
+        let mut retired = Vec::new();
+        {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = HashMap::new();
+            for settings in sources {
+                let id = settings.id.clone();
+                let session = match sessions.remove(&id) {
+                    Some(existing) if *existing.settings() == settings => existing,
+                    old => {
+                        retired.extend(old);
+                        Arc::new(Session::new(
+                            settings,
+                            self.http.clone(),
+                            self.changes_tx.clone(),
+                        ))
+                    }
+                };
+                next.insert(id, session);
+            }
+            retired.extend(sessions.drain().map(|(_, s)| s));
+            *sessions = next;
+        }
+        for session in retired {
+            session.close().await;
+        }
+    }
+
+    /// The session of one source.
+    pub fn session(&self, source_id: &str) -> Result<Arc<Session>, McpError> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(source_id)
+            .cloned()
+            .ok_or_else(|| McpError::UnknownSource(source_id.to_owned()))
+    }
+
+    /// Wait for a server to announce a changed tool list; yields its source id.
+    pub async fn next_change(&self) -> Option<String> {
+        self.changes_rx.lock().await.recv().await
+    }
+
+    /// Close every session (runtime shutdown): stdio children are killed.
+    pub async fn shutdown(&self) {
+        let all: Vec<_> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for session in all {
+            session.close().await;
+        }
+    }
+}
+
+/// The first error of type `T` in `error`'s source chain.
+pub(crate) fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
+impl Default for McpPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,203 @@
+//! What one MCP source needs to connect, read from the validated config.
+//!
+//! The config was validated before this runs ([`crate::config`] MCP rules), so a shape problem
+//! here is reported as a source error rather than a panic. Secret *references* are kept, never
+//! values: `headerSecrets` and OAuth client credentials are resolved at connect time, so a
+//! rotated secret is picked up by the next connection.
+
+use std::collections::BTreeMap;
+
+use url::Url;
+
+use crate::config::{Config, Secret, Source, SourceType};
+
+/// How to reach the server. `Debug` shows env and header names, never their values.
+#[derive(Clone, PartialEq)]
+pub enum Transport {
+    /// A supervised child process speaking newline-delimited JSON-RPC on stdin/stdout.
+    Stdio {
+        /// Program.
+        command: String,
+        /// Arguments.
+        args: Vec<String>,
+        /// Overrides on top of the runtime's own environment.
+        env: BTreeMap<String, String>,
+    },
+    /// MCP streamable HTTP (`POST`/`GET`/`DELETE` on one URL).
+    StreamableHttp(Remote),
+    /// The legacy HTTP+SSE transport (`GET` event stream, `POST` to the announced endpoint).
+    Sse(Remote),
+}
+
+/// Settings shared by the two HTTP transports.
+#[derive(Clone, PartialEq)]
+pub struct Remote {
+    /// Endpoint.
+    pub url: Url,
+    /// Static headers.
+    pub headers: BTreeMap<String, String>,
+    /// Header name -> key of `secrets`.
+    pub header_secrets: BTreeMap<String, Secret>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stdio { command, args, env } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", args)
+                .field("env_keys", &env.keys().collect::<Vec<_>>())
+                .finish(),
+            Self::StreamableHttp(remote) => f.debug_tuple("StreamableHttp").field(remote).finish(),
+            Self::Sse(remote) => f.debug_tuple("Sse").field(remote).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.url.as_str())
+            .field("header_names", &self.headers.keys().collect::<Vec<_>>())
+            .field("header_secrets", &self.header_secrets)
+            .finish()
+    }
+}
+
+/// Transport OAuth (client credentials).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OAuth {
+    /// Token endpoint; when absent it is discovered from `issuer`.
+    pub token_url: Option<Url>,
+    /// OIDC issuer for discovery.
+    pub issuer: Option<Url>,
+    /// Client id reference.
+    pub client_id: Secret,
+    /// Client secret reference.
+    pub client_secret: Secret,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// Audience / RFC 8707 resource.
+    pub audience: Option<String>,
+}
+
+/// Everything needed to open a session with one MCP source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSettings {
+    /// Source id (= service id).
+    pub id: String,
+    /// Transport.
+    pub transport: Transport,
+    /// Transport OAuth (streamable-http only).
+    pub oauth: Option<OAuth>,
+    /// Tool names hidden from the catalog.
+    pub disabled_tools: Vec<String>,
+}
+
+impl SourceSettings {
+    /// The transport's name as written in config.
+    pub fn transport_name(&self) -> &'static str {
+        match self.transport {
+            Transport::Stdio { .. } => "stdio",
+            Transport::StreamableHttp(_) => "streamable-http",
+            Transport::Sse(_) => "sse",
+        }
+    }
+
+    /// Read an MCP source from the merged config.
+    pub fn from_config(id: &str, source: &Source, config: &Config) -> Result<Self, String> {
+        if source.kind != Some(SourceType::Mcp) {
+            return Err(format!("source {id:?} is not an mcp source"));
+        }
+        let t = source
+            .transport
+            .as_ref()
+            .ok_or("mcp source has no transport")?;
+        let url = || -> Result<Url, String> {
+            let raw = t.url.as_deref().ok_or("transport.url is required")?;
+            let url = Url::parse(raw).map_err(|e| format!("transport.url: {e}"))?;
+            match url.scheme() {
+                "http" | "https" => Ok(url),
+                other => Err(format!("transport.url: unsupported scheme {other:?}")),
+            }
+        };
+        let remote = || -> Result<Remote, String> {
+            let mut header_secrets = BTreeMap::new();
+            for (header, key) in t.header_secrets.iter().flatten() {
+                let secret = config
+                    .secrets
+                    .as_ref()
+                    .and_then(|s| s.get(key))
+                    .ok_or_else(|| format!("transport header secret {key:?} not found"))?;
+                header_secrets.insert(header.clone(), secret.clone());
+            }
+            Ok(Remote {
+                url: url()?,
+                headers: t.headers.clone().unwrap_or_default(),
+                header_secrets,
+            })
+        };
+        let transport = match t.kind.as_deref() {
+            Some("stdio") => Transport::Stdio {
+                command: t.command.clone().ok_or("transport.command is required")?,
+                args: t.args.clone().unwrap_or_default(),
+                env: t.env.clone().unwrap_or_default(),
+            },
+            Some("streamable-http") => Transport::StreamableHttp(remote()?),
+            Some("sse") => Transport::Sse(remote()?),
+            other => return Err(format!("unsupported mcp transport {other:?}")),
+        };
+        let oauth = match &source.oauth {
+            None => None,
+            Some(value) => Some(oauth(value)?),
+        };
+        Ok(Self {
+            id: id.to_owned(),
+            transport,
+            oauth,
+            disabled_tools: source.disabled_tools.clone().unwrap_or_default(),
+        })
+    }
+}
+
+fn oauth(value: &serde_json::Value) -> Result<OAuth, String> {
+    let typed: crate::config::McpOAuth =
+        serde_json::from_value(value.clone()).map_err(|e| format!("oauth: {e}"))?;
+    let parse = |field: &str, raw: Option<String>| -> Result<Option<Url>, String> {
+        raw.map(|r| Url::parse(&r).map_err(|e| format!("oauth.{field}: {e}")))
+            .transpose()
+    };
+    Ok(OAuth {
+        token_url: parse("tokenURL", typed.token_url)?,
+        issuer: parse("issuer", typed.issuer)?,
+        client_id: typed.client_id.ok_or("oauth.clientId is required")?,
+        client_secret: typed
+            .client_secret
+            .ok_or("oauth.clientSecret is required")?,
+        scopes: typed.scopes.unwrap_or_default(),
+        audience: typed.audience,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_env_and_header_names_but_never_their_values() {
+        let stdio = Transport::Stdio {
+            command: "srv".into(),
+            args: vec![],
+            env: BTreeMap::from([("API_TOKEN".to_owned(), "CANARY-1".to_owned())]),
+        };
+        let remote = Transport::StreamableHttp(Remote {
+            url: Url::parse("https://mcp.test/mcp").unwrap(),
+            headers: BTreeMap::from([("Authorization".to_owned(), "Bearer CANARY-2".to_owned())]),
+            header_secrets: BTreeMap::new(),
+        });
+        let printed = format!("{stdio:?} {remote:?}");
+        assert!(!printed.contains("CANARY"), "{printed}");
+        assert!(printed.contains("API_TOKEN") && printed.contains("Authorization"));
+    }
+}

@@ -1,0 +1,135 @@
+//! MCP peers for the tests: the npm `@modelcontextprotocol/server-everything` over its three
+//! transports, and `tests/peers/mcp/bearer-server.mjs` (an SDK server that requires bearer
+//! tokens from the test identity provider). Each is started on a free loopback port, waited
+//! for with a bounded timeout, and killed (by its own process id) when dropped.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common;
+
+/// The server-everything binary installed by `tests/run` (npm ci in tests/peers).
+pub fn everything_bin() -> PathBuf {
+    let bin = common::peers_dir().join(".bin/mcp-server-everything");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `npm ci --prefix tests/peers` (tests/run does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node MCP server listening on `port`.
+pub struct NodeServer {
+    child: Child,
+    pub port: u16,
+    spawn: Box<dyn Fn(u16) -> Child + Send + Sync>,
+}
+
+impl NodeServer {
+    fn start(spawn: Box<dyn Fn(u16) -> Child + Send + Sync>) -> Self {
+        let port = free_port();
+        let child = spawn(port);
+        let mut server = Self { child, port, spawn };
+        server.wait_ready();
+        server
+    }
+
+    /// server-everything in `mode` (`sse` or `streamableHttp`).
+    pub fn everything(mode: &'static str) -> Self {
+        Self::start(Box::new(move |port| {
+            Command::new(everything_bin())
+                .arg(mode)
+                .env("PORT", port.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("node is required for the MCP tests")
+        }))
+    }
+
+    /// The bearer-token MCP server trusting `issuer`.
+    pub fn bearer(issuer: &str) -> Self {
+        let issuer = issuer.to_owned();
+        Self::start(Box::new(move |port| {
+            Command::new("node")
+                .arg(common::peers_dir().join("../mcp/bearer-server.mjs"))
+                .env("PORT", port.to_string())
+                .env("ISSUER", &issuer)
+                .env("NODE_PATH", common::peers_dir())
+                .current_dir(common::peers_dir().join(".."))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("node is required for the MCP tests")
+        }))
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("MCP server exited ({status}); is tests/peers installed (npm ci)?");
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "MCP server did not listen on port {} within 30 s",
+            self.port
+        );
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Kill the server (as if it crashed).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start it again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = (self.spawn)(self.port);
+        self.wait_ready();
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A config with one MCP source `everything` on `transport`.
+pub fn everything_config(transport: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "sources": { "everything": { "type": "mcp", "transport": transport } },
+    })
+}
+
+pub fn stdio_transport() -> serde_json::Value {
+    serde_json::json!({
+        "type": "stdio",
+        "command": everything_bin(),
+        "args": ["stdio"],
+        "env": { "PORTCULLIS_TEST_MARK": "set-by-config" },
+    })
+}
