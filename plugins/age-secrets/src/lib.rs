@@ -142,7 +142,11 @@ pub fn decrypt(
     let decryptor = age::Decryptor::new(age::armor::ArmoredReader::new(encrypted))
         .map_err(|error| failed(&error))?;
     let mut reader = decryptor
-        .decrypt(identities.iter().map(|identity| identity as &dyn age::Identity))
+        .decrypt(
+            identities
+                .iter()
+                .map(|identity| identity as &dyn age::Identity),
+        )
         .map_err(|error| failed(&error))?;
     let mut plaintext = Zeroizing::new(Vec::new());
     reader

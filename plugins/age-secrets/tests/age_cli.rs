@@ -8,7 +8,8 @@ use std::process::Command;
 use age_secrets::AgeSecrets;
 use portcullis_sdk::{init_from_json, InitError, SecretError, SecretRequest, SecretSource};
 
-const PLAINTEXT: &str = "# tickets service\nTICKETS_API_KEY=tk_live_0123456789\nDB_URL=postgres://app:p=w@db/app\n";
+const PLAINTEXT: &str =
+    "# tickets service\nTICKETS_API_KEY=tk_live_0123456789\nDB_URL=postgres://app:p=w@db/app\n";
 
 /// A fresh directory for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -45,7 +46,11 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
 fn encrypt(dir: &Path, recipient: &str, armor: bool) -> PathBuf {
     let plain = dir.join("secrets.env");
     std::fs::write(&plain, PLAINTEXT).unwrap();
-    let encrypted = dir.join(if armor { "secrets.env.age.asc" } else { "secrets.env.age" });
+    let encrypted = dir.join(if armor {
+        "secrets.env.age.asc"
+    } else {
+        "secrets.env.age"
+    });
     let mut command = Command::new("age");
     command.arg("-r").arg(recipient).arg("-o").arg(&encrypted);
     if armor {
@@ -70,10 +75,19 @@ fn file_encrypted_by_the_age_cli_is_decrypted_with_an_identity_file() {
     let (identity, recipient) = keygen(&dir, "identity.txt");
     let secrets = encrypt(&dir, &recipient, false);
 
-    let plugin: AgeSecrets =
-        init_from_json(&config(&secrets, ("identityFile", identity.to_str().unwrap()))).unwrap();
-    assert_eq!(resolve(&plugin, "TICKETS_API_KEY").unwrap(), "tk_live_0123456789");
-    assert_eq!(resolve(&plugin, "DB_URL").unwrap(), "postgres://app:p=w@db/app");
+    let plugin: AgeSecrets = init_from_json(&config(
+        &secrets,
+        ("identityFile", identity.to_str().unwrap()),
+    ))
+    .unwrap();
+    assert_eq!(
+        resolve(&plugin, "TICKETS_API_KEY").unwrap(),
+        "tk_live_0123456789"
+    );
+    assert_eq!(
+        resolve(&plugin, "DB_URL").unwrap(),
+        "postgres://app:p=w@db/app"
+    );
 }
 
 #[test]
@@ -85,7 +99,10 @@ fn armored_file_is_decrypted_with_an_identity_from_an_env_var() {
     std::env::set_var(var, std::fs::read_to_string(&identity).unwrap());
 
     let plugin: AgeSecrets = init_from_json(&config(&secrets, ("identityEnv", var))).unwrap();
-    assert_eq!(resolve(&plugin, "TICKETS_API_KEY").unwrap(), "tk_live_0123456789");
+    assert_eq!(
+        resolve(&plugin, "TICKETS_API_KEY").unwrap(),
+        "tk_live_0123456789"
+    );
 }
 
 #[test]
@@ -93,10 +110,16 @@ fn unknown_and_malformed_references_are_typed_errors() {
     let dir = scratch("refs");
     let (identity, recipient) = keygen(&dir, "identity.txt");
     let secrets = encrypt(&dir, &recipient, false);
-    let plugin: AgeSecrets =
-        init_from_json(&config(&secrets, ("identityFile", identity.to_str().unwrap()))).unwrap();
+    let plugin: AgeSecrets = init_from_json(&config(
+        &secrets,
+        ("identityFile", identity.to_str().unwrap()),
+    ))
+    .unwrap();
 
-    assert!(matches!(resolve(&plugin, "MISSING"), Err(SecretError::NotFound(_))));
+    assert!(matches!(
+        resolve(&plugin, "MISSING"),
+        Err(SecretError::NotFound(_))
+    ));
     assert!(matches!(
         resolve(&plugin, "../etc/passwd"),
         Err(SecretError::InvalidReference(_))
@@ -110,15 +133,22 @@ fn a_wrong_identity_fails_init_without_leaking_key_material() {
     let (wrong, _) = keygen(&dir, "wrong.txt");
     let secrets = encrypt(&dir, &recipient, false);
 
-    let error = init_from_json::<AgeSecrets>(&config(&secrets, ("identityFile", wrong.to_str().unwrap())))
-        .err()
-        .unwrap();
+    let error =
+        init_from_json::<AgeSecrets>(&config(&secrets, ("identityFile", wrong.to_str().unwrap())))
+            .err()
+            .unwrap();
     let InitError::Failed(message) = &error else {
         panic!("expected Failed, got {error:?}")
     };
-    assert!(message.starts_with("cannot decrypt secretsFile"), "{message}");
+    assert!(
+        message.starts_with("cannot decrypt secretsFile"),
+        "{message}"
+    );
     let key = std::fs::read_to_string(&wrong).unwrap();
-    let key_line = key.lines().find(|line| line.starts_with("AGE-SECRET-KEY-")).unwrap();
+    let key_line = key
+        .lines()
+        .find(|line| line.starts_with("AGE-SECRET-KEY-"))
+        .unwrap();
     assert!(!message.contains(key_line));
 }
 
@@ -128,24 +158,31 @@ fn init_errors_name_the_missing_grant_or_config_key() {
     let (identity, recipient) = keygen(&dir, "identity.txt");
     let secrets = encrypt(&dir, &recipient, false);
 
-    let unset = init_from_json::<AgeSecrets>(&config(&secrets, ("identityEnv", "AGE_SECRETS_TEST_UNSET")))
-        .err()
-        .unwrap();
+    let unset =
+        init_from_json::<AgeSecrets>(&config(&secrets, ("identityEnv", "AGE_SECRETS_TEST_UNSET")))
+            .err()
+            .unwrap();
     assert!(matches!(&unset, InitError::Failed(m) if m.contains("AGE_SECRETS_TEST_UNSET")));
 
     let missing_file = serde_json::json!({
         "secretsFile": dir.join("nope.age"), "identityFile": identity
     });
-    let error = init_from_json::<AgeSecrets>(&missing_file.to_string()).err().unwrap();
+    let error = init_from_json::<AgeSecrets>(&missing_file.to_string())
+        .err()
+        .unwrap();
     assert!(matches!(&error, InitError::Failed(m) if m.contains("grants.files")));
 
     let both = serde_json::json!({
         "secretsFile": secrets, "identityFile": identity, "identityEnv": "X"
     });
-    let error = init_from_json::<AgeSecrets>(&both.to_string()).err().unwrap();
+    let error = init_from_json::<AgeSecrets>(&both.to_string())
+        .err()
+        .unwrap();
     assert!(matches!(error, InitError::InvalidConfig(_)));
 
     let typo = serde_json::json!({ "secretFile": secrets, "identityFile": identity });
-    let error = init_from_json::<AgeSecrets>(&typo.to_string()).err().unwrap();
+    let error = init_from_json::<AgeSecrets>(&typo.to_string())
+        .err()
+        .unwrap();
     assert!(matches!(&error, InitError::InvalidConfig(m) if m.contains("secretFile")));
 }

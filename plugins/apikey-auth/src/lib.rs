@@ -89,13 +89,18 @@ impl Plugin for ApiKeyAuth {
 
     fn init(config: Config) -> Result<Self, InitError> {
         if config.keys.is_empty() {
-            return Err(InitError::InvalidConfig("`keys` must not be empty".to_owned()));
+            return Err(InitError::InvalidConfig(
+                "`keys` must not be empty".to_owned(),
+            ));
         }
         let mut keys: Vec<Key> = Vec::with_capacity(config.keys.len());
         for (index, entry) in config.keys.into_iter().enumerate() {
             let at = |field: &str| format!("`keys[{index}].{field}`");
             if entry.id.is_empty() {
-                return Err(InitError::InvalidConfig(format!("{} must not be empty", at("id"))));
+                return Err(InitError::InvalidConfig(format!(
+                    "{} must not be empty",
+                    at("id")
+                )));
             }
             if keys.iter().any(|key| key.id == entry.id) {
                 return Err(InitError::InvalidConfig(format!(
@@ -143,7 +148,10 @@ impl AuthProfile for ApiKeyAuth {
             .ok_or_else(|| AuthError::Rejected("unknown API key".to_owned()))?;
         if let Some(expires_at) = key.expires_at {
             if clock::now_unix_secs() >= expires_at {
-                return Err(AuthError::Rejected(format!("API key `{}` has expired", key.id)));
+                return Err(AuthError::Rejected(format!(
+                    "API key `{}` has expired",
+                    key.id
+                )));
             }
         }
         Ok(Identity {

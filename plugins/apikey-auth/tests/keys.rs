@@ -48,16 +48,31 @@ fn a_configured_key_authenticates_as_its_principal_with_its_scopes() {
     assert_eq!(identity.principal, "svc:ci");
     assert_eq!(identity.scopes, ["bundle:tickets"]);
     assert_eq!(identity.expires_at, None);
-    assert_eq!(validate(&plugin, "another-key").unwrap().principal, "svc:other");
+    assert_eq!(
+        validate(&plugin, "another-key").unwrap().principal,
+        "svc:other"
+    );
 }
 
 #[test]
 fn a_wrong_key_is_rejected() {
     let plugin = plugin(vec![entry("ci", SALT, KEY, "svc:ci")]);
-    for token in ["pk_live_4xT9qLw2ZrVb8nKd", "", &KEY[..KEY.len() - 1], &format!("{KEY} ")] {
-        assert!(matches!(validate(&plugin, token), Err(AuthError::Rejected(_))), "{token:?}");
+    let padded = format!("{KEY} ");
+    for token in [
+        "pk_live_4xT9qLw2ZrVb8nKd",
+        "",
+        &KEY[..KEY.len() - 1],
+        padded.as_str(),
+    ] {
+        assert!(
+            matches!(validate(&plugin, token), Err(AuthError::Rejected(_))),
+            "{token:?}"
+        );
     }
-    assert!(matches!(validate(&plugin, &"k".repeat(5000)), Err(AuthError::Rejected(_))));
+    assert!(matches!(
+        validate(&plugin, &"k".repeat(5000)),
+        Err(AuthError::Rejected(_))
+    ));
 }
 
 #[test]
@@ -65,7 +80,10 @@ fn a_hash_made_with_another_salt_does_not_match() {
     let mut wrong_salt = entry("ci", SALT, KEY, "svc:ci");
     wrong_salt["salt"] = "0000000000000000".into();
     let plugin = plugin(vec![wrong_salt]);
-    assert!(matches!(validate(&plugin, KEY), Err(AuthError::Rejected(_))));
+    assert!(matches!(
+        validate(&plugin, KEY),
+        Err(AuthError::Rejected(_))
+    ));
 }
 
 #[test]
@@ -85,7 +103,10 @@ fn an_expired_key_is_rejected_and_a_live_one_carries_its_expiry() {
     let plugin = plugin(vec![expiring]);
 
     testing::set_now_unix_ms(Some(1_999_999_999_000));
-    assert_eq!(validate(&plugin, KEY).unwrap().expires_at, Some(2_000_000_000));
+    assert_eq!(
+        validate(&plugin, KEY).unwrap().expires_at,
+        Some(2_000_000_000)
+    );
     testing::set_now_unix_ms(Some(2_000_000_000_000));
     let Err(AuthError::Rejected(message)) = validate(&plugin, KEY) else {
         panic!("expected a rejection")
@@ -97,7 +118,10 @@ fn an_expired_key_is_rejected_and_a_live_one_carries_its_expiry() {
 #[test]
 fn bad_entries_are_invalid_config_naming_the_field() {
     let cases = [
-        (serde_json::json!({ "keys": [] }), "`keys` must not be empty"),
+        (
+            serde_json::json!({ "keys": [] }),
+            "`keys` must not be empty",
+        ),
         (
             serde_json::json!({ "keys": [{ "id": "a", "salt": "short", "sha256": "00".repeat(32), "principal": "p" }] }),
             "`keys[0].salt`",
@@ -112,7 +136,9 @@ fn bad_entries_are_invalid_config_naming_the_field() {
         ),
     ];
     for (config, expected) in cases {
-        let error = init_from_json::<ApiKeyAuth>(&config.to_string()).err().unwrap();
+        let error = init_from_json::<ApiKeyAuth>(&config.to_string())
+            .err()
+            .unwrap();
         assert!(
             matches!(&error, InitError::InvalidConfig(m) if m.contains(expected)),
             "{error:?} should mention {expected}"

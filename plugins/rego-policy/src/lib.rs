@@ -72,7 +72,9 @@ impl Plugin for RegoPolicy {
         }
         if let Some(data) = config.data {
             if !data.is_object() {
-                return Err(InitError::InvalidConfig("`data` must be an object".to_owned()));
+                return Err(InitError::InvalidConfig(
+                    "`data` must be an object".to_owned(),
+                ));
             }
             let data = regorus::Value::from_json_str(&data.to_string())
                 .map_err(|error| InitError::InvalidConfig(format!("`data`: {error}")))?;
@@ -169,7 +171,9 @@ fn decision_from(rule: &str, value: &Value) -> Result<Decision, String> {
             .and_then(Value::as_str)
             .filter(|reason| !reason.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| format!("`{rule}` must give a non-empty string `reason` with that effect"))
+            .ok_or_else(|| {
+                format!("`{rule}` must give a non-empty string `reason` with that effect")
+            })
     };
     match effect {
         Some("allow") => Ok(Decision::Allow),
