@@ -157,6 +157,9 @@ impl<P: AuthProfile> wit::Guest for AuthProfileExport<P> {
 #[macro_export]
 macro_rules! export_auth_profile {
     ($plugin:ty) => {
+        // Only a component has exports: natively (unit tests) the `export_name`s, which contain
+        // `:` and `/`, would reach the native linker as exported symbols and fail the build.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __PortcullisExport = $crate::auth::AuthProfileExport<$plugin>;
             $crate::bindings::base::export_base!(

@@ -133,6 +133,9 @@ impl<P: PolicyEvaluator> wit::Guest for PolicyEvaluatorExport<P> {
 #[macro_export]
 macro_rules! export_policy_evaluator {
     ($plugin:ty) => {
+        // Only a component has exports: natively (unit tests) the `export_name`s, which contain
+        // `:` and `/`, would reach the native linker as exported symbols and fail the build.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __PortcullisExport = $crate::policy::PolicyEvaluatorExport<$plugin>;
             $crate::bindings::base::export_base!(
