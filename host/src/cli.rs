@@ -42,6 +42,8 @@ enum PluginCommand {
     Inspect(PluginInspectArgs),
     /// Load every plugin a config names and call its `init` (exit 0 = all loaded).
     Check(PluginCheckArgs),
+    /// Create a plugin crate (builds as is: `cargo build --release --target wasm32-wasip2`).
+    New(PluginNewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +57,23 @@ struct PluginCheckArgs {
     /// The project `.cli.json`.
     #[arg(long)]
     config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct PluginNewArgs {
+    /// `secret-source`, `policy-evaluator` or `auth-profile`.
+    kind: String,
+    /// Plugin and crate name: lowercase letters, digits and `-` (`vault-secrets`).
+    name: String,
+    /// Directory to create (default `./<name>`); must not exist or be empty.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Depend on this `sdk/` directory (default: the checkout this binary was built from).
+    #[arg(long, conflicts_with = "sdk_version")]
+    sdk_path: Option<PathBuf>,
+    /// Depend on this crates.io version of `portcullis-sdk` instead of a path.
+    #[arg(long)]
+    sdk_version: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +217,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Plugin(PluginCommand::Inspect(args)) => plugin_inspect(&args).await,
         Command::Plugin(PluginCommand::Check(args)) => plugin_check(&args).await,
         Command::Audit(AuditCommand::Tail(args)) => audit_tail(&args),
+        Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(
@@ -277,6 +297,29 @@ async fn plugin_check(args: &PluginCheckArgs) -> Result<ExitCode, Box<dyn std::e
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `plugin new`: write the crate and say how to build it.
+fn plugin_new(args: &PluginNewArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use portcullis::plugins_scaffold::{scaffold, ScaffoldKind, SdkDependency};
+    let kind: ScaffoldKind = args.kind.parse()?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    let sdk = match (&args.sdk_path, &args.sdk_version) {
+        (Some(path), _) => SdkDependency::Path(absolute(path)?),
+        (None, Some(version)) => SdkDependency::Version(version.clone()),
+        (None, None) => SdkDependency::for_this_build(),
+    };
+    scaffold(kind, &args.name, &dir, &sdk)?;
+    println!("created {kind} plugin `{}` in {}", args.name, dir.display());
+    println!("  cd {} && cargo test", dir.display());
+    println!(
+        "  cargo build --release --target wasm32-wasip2   # -> target/wasm32-wasip2/release/{}.wasm",
+        args.name.replace('-', "_")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `audit verify`: exit 0 with a summary, or 1 naming the first bad record.

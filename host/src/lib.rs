@@ -17,7 +17,8 @@
 //!
 //! [`plugins`] hosts the WebAssembly components that steps 3, 5 and 6 may delegate to.
 //!
-//! [`dev`] is the embedded demo (`portcullis serve --dev`).
+//! [`dev`] is the embedded demo (`portcullis serve --dev`); [`plugins_scaffold`] writes new plugin
+//! crates (`portcullis plugin new`).
 #![deny(missing_docs)]
 
 pub mod audit;
@@ -28,6 +29,7 @@ pub mod config;
 pub mod dev;
 pub mod mcp;
 pub mod plugins;
+pub mod plugins_scaffold;
 pub mod policy;
 pub mod secrets;
 pub mod server;
