@@ -50,7 +50,7 @@ fn encrypt_with_age_cli(dir: &std::path::Path) {
 }
 
 fn key_entry(id: &str, key: &str, scopes: &[&str]) -> serde_json::Value {
-    let salt = format!("salt-for-{id}");
+    let salt = format!("salt-for-the-{id}-key");
     let digest = Sha256::digest(format!("{salt}{key}").as_bytes());
     json!({
         "id": id, "salt": salt, "sha256": hex(&digest),
@@ -185,7 +185,7 @@ async fn apikey_auth_rego_policy_and_age_secrets_serve_calls_together() {
 
     // The audit names the principals the auth plugin returned and the policy plugin's denial,
     // and never contains an API key or the decrypted upstream key.
-    let audit = rt.audit().await;
+    let audit = rt.audit_file().await;
     assert!(audit
         .iter()
         .any(|e| e["principal"] == "svc:reader" && e["reasonCode"] == "plugin_deny"));

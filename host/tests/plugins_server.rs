@@ -338,7 +338,7 @@ async fn an_auth_profile_plugin_authenticates_rejects_and_fails_closed() {
     let started = Instant::now();
     assert_eq!(call("loop").await, (503, true));
     assert!(started.elapsed() < Duration::from_secs(2));
-    let audit = s.rt.audit().await;
+    let audit = s.rt.audit_file().await;
     let executed: Vec<_> = audit
         .iter()
         .filter(|e| e["eventType"] == "tool_execution")

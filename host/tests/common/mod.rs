@@ -138,6 +138,16 @@ impl TestRuntime {
         let (_, text) = self.get("/v1/audit/events").await;
         serde_json::from_str(&text).unwrap()
     }
+
+    /// Every record in the audit file, for runtimes whose audit API needs a token. Outcome
+    /// records are queued, so this waits briefly for the writer to drain.
+    pub async fn audit_file(&self) -> Vec<serde_json::Value> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = std::fs::read_to_string(self.dir.path().join("state/audit.log")).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
 }
 
 /// Write `files` (name -> contents) and `.cli.json` into a temp dir and start a runtime on it.

@@ -248,17 +248,7 @@ pub async fn execute(
             .refuse_with(tool, "authz_denial", reason, error, Some(detail))
             .await);
     }
-    let body = match decode_body(request.body) {
-        Ok(body) => body,
-        Err(error) => {
-            return Err(context
-                .refuse(tool, "execution_error", "invalid_request", error)
-                .await)
-        }
-    };
-    if mcp_call::backend(tool).is_some() {
-        return mcp_call::execute(&context, &snapshot, tool, body).await;
-    }
+    // Policy plugins run for every tool, HTTP and MCP alike, before anything is sent.
     if !snapshot.policy.plugins().is_empty() {
         let query = policy_query(tool, &request, &caller, request_id.as_str(), mode);
         if let PluginDecision::Deny {
@@ -276,6 +266,17 @@ pub async fn execute(
             let error = ApiError::new(StatusCode::FORBIDDEN, reason, message);
             return Err(context.refuse(tool, "authz_denial", reason, error).await);
         }
+    }
+    let body = match decode_body(request.body) {
+        Ok(body) => body,
+        Err(error) => {
+            return Err(context
+                .refuse(tool, "execution_error", "invalid_request", error)
+                .await)
+        }
+    };
+    if mcp_call::backend(tool).is_some() {
+        return mcp_call::execute(&context, &snapshot, tool, body).await;
     }
     let call = CallInfo {
         request_id: request_id.as_str().to_owned(),

@@ -1,4 +1,4 @@
-//! A policy evaluator whose verdict is chosen by the tool id: `...deny...` denies,
+//! A policy evaluator whose verdict is chosen by the tool id (ASCII case-insensitive): `...deny...` denies,
 //! `...approve...` requires approval, `...trap...` panics, `...loop...` spins forever, anything
 //! else is allowed. `config.denyAll: true` denies everything.
 
@@ -36,7 +36,7 @@ impl Evaluator for Plugin {
         if unsafe { DENY_ALL } {
             return Ok(Decision::Deny("denyAll is set".into()));
         }
-        let id = input.tool.id.as_str();
+        let id = input.tool.id.to_ascii_lowercase();
         if id.contains("deny") {
             Ok(Decision::Deny(format!("{id} is denied by test-policy")))
         } else if id.contains("approve") {
