@@ -1,15 +1,16 @@
 //! `POST /v1/tools/execute`: the whole pipeline for one tool call.
 //!
 //! config binding (409) -> authenticate (401) -> tool lookup (404) -> scope envelope (403
-//! `authz_denied`) -> policy (403 with its reason) -> credentials (502 `credential_unavailable`)
-//! -> request building (400) -> upstream (200 carrying the upstream status, or 502 with a
-//! classified reason when no upstream response exists) -> audit. MCP tools leave the pipeline
-//! after policy for their pooled session ([`super::mcp_call`]); HTTP credentials do not apply.
+//! `authz_denied`) -> policy (403 with its reason; [`crate::policy::PolicySet::evaluate`], a
+//! grant is taken here in grant mode) -> credentials (502 `credential_unavailable`) -> request
+//! building (400) -> upstream (200 carrying the upstream status, or 502 with a classified reason
+//! when no upstream response exists) -> audit. MCP tools leave the pipeline after policy for
+//! their pooled session ([`super::mcp_call`]); HTTP credentials do not apply.
 //!
-//! `body` is accepted both as the contract's base64 string and as a plain JSON value (object,
-//! array, number, boolean), which is sent as its JSON text. A JSON string is always base64.
+//! The policy decision is recorded once: in the refusal record when it denies, in the
+//! write-ahead intent record when it allows (`detail`: deciding rule, steps, grant, ignored
+//! approval-looking fields).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -18,78 +19,29 @@ use axum::response::Response;
 use axum::Extension;
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::Deserialize;
 
+use super::request::{CallArgs, ExecuteRequest};
 use super::{admit, json_response, mcp_call, parse_mode};
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::authn::Caller;
 use crate::catalog::Tool;
-use crate::policy::{Decision, PolicyRequest};
+use crate::config::Mode;
+use crate::policy::{Approval, Call, Decision, Explanation};
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
 use crate::server::runtime::Runtime;
+use crate::server::snapshot::Snapshot;
 use crate::upstream::{build_request, ExecuteArgs, UpstreamResponse};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExecuteRequest {
-    #[serde(default)]
-    config_path: Option<String>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    agent_profile: Option<String>,
-    tool_id: String,
-    #[serde(default)]
-    path_args: Vec<Scalar>,
-    #[serde(default)]
-    flags: BTreeMap<String, Scalar>,
-    #[serde(default)]
-    body: Option<serde_json::Value>,
-    #[serde(default)]
-    approval: bool,
-}
-
-/// Argument values may be sent as strings (the contract), numbers or booleans.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Text(String),
-    Number(serde_json::Number),
-    Bool(bool),
-}
-
-impl Scalar {
-    fn into_string(self) -> String {
-        match self {
-            Self::Text(s) => s,
-            Self::Number(n) => n.to_string(),
-            Self::Bool(b) => b.to_string(),
-        }
-    }
-}
-
-fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiError> {
-    match body {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_bytes())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.as_bytes()))
-            .map(|bytes| Some(Bytes::from(bytes)))
-            .map_err(|_| ApiError::bad_request("body must be base64 text or a JSON object/array")),
-        Some(value) => Ok(Some(Bytes::from(
-            serde_json::to_vec(&value).unwrap_or_default(),
-        ))),
-    }
-}
 
 /// Everything an audit record of this call shares.
 pub(super) struct CallContext<'a> {
     pub(super) runtime: &'a Runtime,
-    caller: &'a Caller,
-    agent_profile: Option<&'a str>,
-    request_id: &'a str,
-    token_hash: Option<String>,
+    pub(super) caller: &'a Caller,
+    pub(super) agent_profile: Option<&'a str>,
+    pub(super) request_id: &'a str,
+    pub(super) token_hash: Option<String>,
+    /// The allowing policy decision, recorded in the intent record.
+    pub(super) policy: Option<serde_json::Value>,
 }
 
 impl CallContext<'_> {
@@ -129,6 +81,7 @@ impl CallContext<'_> {
         );
         intent.request_size = request_size;
         intent.arguments = Some(arguments);
+        intent.detail = self.policy.clone();
         self.runtime
             .record(intent)
             .await
@@ -149,7 +102,7 @@ impl CallContext<'_> {
     }
 
     /// [`Self::refuse`] with event-specific facts in `detail` (e.g. the policy rule).
-    async fn refuse_with(
+    pub(super) async fn refuse_with(
         &self,
         tool: &Tool,
         event_type: &str,
@@ -183,6 +136,119 @@ pub(super) fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
     .with_retry_after(5)
 }
 
+/// Look a tool up in the snapshot (404 when absent; not audited: there is no tool to name).
+pub(super) fn lookup<'s>(snapshot: &'s Snapshot, tool_id: &str) -> Result<&'s Tool, ApiError> {
+    snapshot.tool(tool_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "tool_not_found",
+            format!("no tool {tool_id:?} in the catalog"),
+        )
+        .with_plain("tool not found")
+    })
+}
+
+/// The scope envelope: 403 `authz_denied` (audited) when the caller's scopes do not grant `tool`.
+pub(super) async fn check_envelope(
+    context: &CallContext<'_>,
+    snapshot: &Snapshot,
+    tool: &Tool,
+) -> Result<(), ApiError> {
+    if crate::authz::grants(
+        context.caller,
+        &snapshot.authenticator,
+        tool,
+        &snapshot.policy,
+    ) {
+        return Ok(());
+    }
+    let error = ApiError::new(
+        StatusCode::FORBIDDEN,
+        "authz_denied",
+        "the caller's scopes do not grant this tool",
+    )
+    .with_challenge(super::challenge(
+        context.runtime,
+        Some("insufficient_scope"),
+    ));
+    Err(context
+        .refuse(tool, "authz_denial", "authz_denied", error)
+        .await)
+}
+
+/// Run the policy pipeline for one call. `consume` takes a grant that approves it (execution);
+/// explain only looks.
+pub(super) async fn decide(
+    context: &CallContext<'_>,
+    snapshot: &Snapshot,
+    tool: &Tool,
+    request: &ExecuteRequest,
+    mode: Option<Mode>,
+    args: &CallArgs,
+    consume: bool,
+) -> Explanation {
+    let call = Call {
+        tool,
+        mode,
+        agent_profile: request.agent_profile.as_deref(),
+        principal: context.caller.principal.as_deref(),
+        scopes: &context.caller.scopes,
+        request_id: context.request_id,
+        arguments: &args.canonical,
+    };
+    let approval = if snapshot.policy.approvals().grants() {
+        Approval::Grant {
+            store: &context.runtime.approvals,
+            consume,
+        }
+    } else {
+        Approval::Flag(request.approval)
+    };
+    snapshot.policy.evaluate(&call, approval).await
+}
+
+/// The audit `detail` of a policy decision.
+fn policy_detail(
+    explanation: &Explanation,
+    request: &ExecuteRequest,
+    args: &CallArgs,
+    grant_mode: bool,
+) -> serde_json::Value {
+    let mut detail = serde_json::json!({
+        "ruleId": explanation.rule(),
+        "steps": explanation.steps,
+    });
+    if let Some(grant) = &explanation.grant {
+        detail["grantId"] = grant.id.clone().into();
+    }
+    let mut ignored = args.approval_claims.clone();
+    if grant_mode && request.approval {
+        ignored.insert(0, "request:approval".into());
+    }
+    if !ignored.is_empty() {
+        detail["ignoredApprovalClaims"] = ignored.into();
+    }
+    detail
+}
+
+/// The caller-facing message of a policy refusal. A failing evaluator's message stays in the
+/// log and the audit record; the caller learns only which evaluator refused.
+fn deny_message(explanation: &Explanation, reason: &str, rule: &str) -> String {
+    match reason {
+        "policy_error" => format!("denied: policy evaluator {rule:?} failed"),
+        "plugin_deny" => {
+            let why = explanation
+                .steps
+                .iter()
+                .find(|s| s.rule == rule)
+                .map(|s| s.detail.as_str())
+                .unwrap_or_default();
+            format!("denied by policy evaluator {rule:?}: {why}")
+        }
+        _ => format!("denied by policy ({reason}, rule {rule:?})"),
+    }
+}
+
 /// `POST /v1/tools/execute`.
 pub async fn execute(
     State(runtime): State<Arc<Runtime>>,
@@ -190,54 +256,42 @@ pub async fn execute(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: ExecuteRequest = serde_json::from_slice(&raw)
+    let mut request: ExecuteRequest = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::bad_request(format!("invalid execute request: {e}")))?;
     let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers).await?;
     let mode = parse_mode(request.mode.as_deref())?;
-    let tool = snapshot.tool(&request.tool_id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "tool_not_found",
-            format!("no tool {:?} in the catalog", request.tool_id),
-        )
-        .with_plain("tool not found")
-    })?;
-    let context = CallContext {
+    let tool = lookup(&snapshot, &request.tool_id)?;
+    let args = request.take_args(&headers);
+    let mut context = CallContext {
         runtime: &runtime,
         caller: &caller,
         agent_profile: request.agent_profile.as_deref(),
         request_id: request_id.as_str(),
         token_hash: super::token_hash(&runtime, &headers),
+        policy: None,
     };
-
-    if !crate::authz::grants(&caller, &snapshot.authenticator, tool, &snapshot.policy) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "authz_denied",
-            "the caller's scopes do not grant this tool",
-        )
-        .with_challenge(super::challenge(&runtime, Some("insufficient_scope")));
-        return Err(context
-            .refuse(tool, "authz_denial", "authz_denied", error)
-            .await);
-    }
-    let policy_request = PolicyRequest {
-        mode,
-        agent_profile: request.agent_profile.as_deref(),
-        approval: request.approval,
-    };
-    if let Decision::Deny { reason, rule } = snapshot.policy.decide(tool, &policy_request) {
+    check_envelope(&context, &snapshot, tool).await?;
+    let explanation = decide(&context, &snapshot, tool, &request, mode, &args, true).await;
+    let grant_mode = snapshot.policy.approvals().grants();
+    let detail = policy_detail(&explanation, &request, &args, grant_mode);
+    if let Decision::Deny { reason, rule } = &explanation.decision {
         let error = ApiError::new(
             StatusCode::FORBIDDEN,
             reason,
-            format!("denied by policy ({reason}, rule {rule:?})"),
+            deny_message(&explanation, reason, rule),
         );
-        let detail = serde_json::json!({ "ruleId": rule });
         return Err(context
             .refuse_with(tool, "authz_denial", reason, error, Some(detail))
             .await);
     }
-    let body = match decode_body(request.body) {
+    context.policy = Some(detail);
+    let CallArgs {
+        path_args,
+        flags,
+        body,
+        ..
+    } = args;
+    let body = match body {
         Ok(body) => body,
         Err(error) => {
             return Err(context
@@ -262,16 +316,6 @@ pub async fn execute(
         }
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);
-    let path_args: Vec<String> = request
-        .path_args
-        .into_iter()
-        .map(Scalar::into_string)
-        .collect();
-    let flags: BTreeMap<String, String> = request
-        .flags
-        .into_iter()
-        .map(|(k, v)| (k, v.into_string()))
-        .collect();
     let arguments =
         crate::audit::redact::arguments(&tool.path, &path_args, &flags, body.as_deref());
     let args = ExecuteArgs {
@@ -377,19 +421,5 @@ mod tests {
         assert_eq!(text["contentType"], "text/plain");
         assert_eq!(rendered(&[0xff, 0x00], None)["bodyBase64"], "/wA=");
         assert_eq!(rendered(b"", None), serde_json::json!({"statusCode": 200}));
-    }
-
-    #[test]
-    fn body_accepts_base64_and_plain_json() {
-        let b64 = decode_body(Some(serde_json::json!("eyJhIjoxfQ==")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(&b64[..], br#"{"a":1}"#);
-        let plain = decode_body(Some(serde_json::json!({"a": 1})))
-            .unwrap()
-            .unwrap();
-        assert_eq!(&plain[..], br#"{"a":1}"#);
-        assert!(decode_body(Some(serde_json::json!("not base64!"))).is_err());
-        assert!(decode_body(None).unwrap().is_none());
     }
 }
