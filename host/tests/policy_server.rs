@@ -91,6 +91,13 @@ impl Fixture {
         )
     }
 
+    /// Bob (an approver) approves `principal`'s `svc:createItem` with no arguments.
+    async fn approve(&self, principal: &str) -> u16 {
+        let request = json!({ "toolId": "svc:createItem", "principal": principal });
+        let bob = self.token("bob", APPROVER);
+        self.post("/v1/approvals", &bob, request).await.0
+    }
+
     async fn audit(&self) -> Vec<Value> {
         self.rt.runtime.audit.sync().await.unwrap();
         let raw = std::fs::read_to_string(self.rt.dir.path().join("state/audit.log")).unwrap();
@@ -218,14 +225,7 @@ async fn p07_expired_grant_is_refused() {
     let f = fixture(json!({ "approvalRequired": ["svc:createItem"],
         "approvals": { "mode": "grant", "ttlSeconds": 1 } }))
     .await;
-    let (status, _) = f
-        .post(
-            "/v1/approvals",
-            &f.token("bob", APPROVER),
-            json!({ "toolId": "svc:createItem", "principal": "alice" }),
-        )
-        .await;
-    assert_eq!(status, 201);
+    assert_eq!(f.approve("alice").await, 201);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, _) = f
         .post(
@@ -280,14 +280,7 @@ async fn self_approval_is_allowed_when_configured() {
         "approvals": { "mode": "grant", "forbidSelfApproval": false } }))
     .await;
     let bob = f.token("bob", APPROVER);
-    let (status, _) = f
-        .post(
-            "/v1/approvals",
-            &bob,
-            json!({ "toolId": "svc:createItem", "principal": "bob" }),
-        )
-        .await;
-    assert_eq!(status, 201);
+    assert_eq!(f.approve("bob").await, 201);
     let (status, _) = f
         .post(
             "/v1/tools/execute",
@@ -302,14 +295,7 @@ async fn self_approval_is_allowed_when_configured() {
 #[tokio::test]
 async fn concurrent_executions_use_a_grant_exactly_once() {
     let f = fixture(grant_policy()).await;
-    let (status, _) = f
-        .post(
-            "/v1/approvals",
-            &f.token("bob", APPROVER),
-            json!({ "toolId": "svc:createItem", "principal": "alice" }),
-        )
-        .await;
-    assert_eq!(status, 201);
+    assert_eq!(f.approve("alice").await, 201);
     let alice = f.token("alice", ALICE);
     let calls = (0..16).map(|_| {
         f.post(
@@ -390,14 +376,7 @@ async fn explain_shows_every_step_without_executing_or_taking_a_grant() {
     );
     assert_eq!(body["steps"][3]["outcome"], "deny");
 
-    let (status, _) = f
-        .post(
-            "/v1/approvals",
-            &f.token("bob", APPROVER),
-            json!({ "toolId": "svc:createItem", "principal": "alice" }),
-        )
-        .await;
-    assert_eq!(status, 201);
+    assert_eq!(f.approve("alice").await, 201);
     for _ in 0..2 {
         let (_, body) = f
             .post(
@@ -441,7 +420,7 @@ async fn explain_shows_every_step_without_executing_or_taking_a_grant() {
 /// Every decision is one audit record with its reason and deciding rule: a refusal in its
 /// `authz_denial` record, an allow in the intent record written before the upstream call.
 #[tokio::test]
-async fn allowed_and_denied_decisions_are_audited_with_rule_and_steps() {
+async fn p12_every_decision_is_one_audit_record_with_rule_and_steps() {
     // (`policy.deny` would already take the tool out of the scope envelope: `authz_denied`.)
     let f = fixture(json!({ "approvalRequired": ["svc:getItem"] })).await;
     let alice = f.token("alice", ALICE);
@@ -470,6 +449,11 @@ async fn allowed_and_denied_decisions_are_audited_with_rule_and_steps() {
     assert_eq!(denied["detail"]["ruleId"], "svc:getItem");
     assert_eq!(denied["detail"]["steps"][3]["outcome"], "deny");
     assert!(denied["requestId"].is_string());
+    assert_eq!(
+        f.upstream.requests().len(),
+        1,
+        "only the allowed call reached the upstream"
+    );
     let intent = audit
         .iter()
         .find(|r| r["eventType"] == "tool_execution_intent")
@@ -477,4 +461,43 @@ async fn allowed_and_denied_decisions_are_audited_with_rule_and_steps() {
     assert_eq!(intent["reasonCode"], "allowed");
     assert_eq!(intent["detail"]["ruleId"], Value::Null);
     assert_eq!(intent["detail"]["steps"].as_array().unwrap().len(), 4);
+}
+
+/// P09: a broken policy refuses to start, and a broken reload keeps the last good policy.
+#[tokio::test]
+async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_good_one() {
+    let upstream = common::start_upstream().await;
+    let paths = json!({ "/items": { "post": { "operationId": "createItem", "security": [] } } });
+    let document = common::openapi(&upstream.url, paths, json!({}));
+    let broken = common::config_for("a.json", json!({ "policy": { "deny": ["svc:***"] } }));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.json"), &document).unwrap();
+    std::fs::write(dir.path().join(".cli.json"), broken.to_string()).unwrap();
+    let options = portcullis::server::RuntimeOptions {
+        scopes: portcullis::config::ScopePaths {
+            project: dir.path().join(".cli.json"),
+            ..Default::default()
+        },
+        instance_id: "p09".into(),
+        state_dir: dir.path().join("state"),
+        audit_path: dir.path().join("state/audit.log"),
+        cache_dir: dir.path().join("state/cache"),
+        url: "http://127.0.0.1:0".into(),
+    };
+    assert!(portcullis::server::Runtime::start(options).await.is_err());
+
+    let good = common::config_for("a.json", json!({ "policy": { "deny": ["svc:create*"] } }));
+    let rt = common::start_runtime(good, &[("a.json", document)]).await;
+    let (status, _) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
+    assert_eq!(status, 403);
+    std::fs::write(rt.config_path(), broken.to_string()).unwrap();
+    let (status, _) = rt.get("/v1/refresh").await;
+    assert_eq!(status, 400);
+    let (status, body) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
+    assert_eq!(
+        (status, body.trim()),
+        (403, "policy_deny"),
+        "the last good policy still denies"
+    );
+    assert!(upstream.requests().is_empty());
 }

@@ -7,9 +7,10 @@
 //! when no upstream response exists) -> audit. MCP tools leave the pipeline after policy for
 //! their pooled session ([`super::mcp_call`]); HTTP credentials do not apply.
 //!
-//! The policy decision is recorded once: in the refusal record when it denies, in the
-//! write-ahead intent record when it allows (`detail`: deciding rule, steps, grant, ignored
-//! approval-looking fields).
+//! The policy decision (`detail`: deciding rule, steps, grant, ignored approval-looking fields)
+//! is in the one record that answers the call's decision: the refusal when policy denies, the
+//! write-ahead intent when it allows, or the `execution_error` of a failure between the two
+//! (bad body, credentials).
 
 use std::sync::Arc;
 
@@ -37,14 +38,32 @@ use crate::upstream::{build_request, ExecuteArgs, UpstreamResponse};
 pub(super) struct CallContext<'a> {
     pub(super) runtime: &'a Runtime,
     pub(super) caller: &'a Caller,
-    pub(super) agent_profile: Option<&'a str>,
+    agent_profile: Option<&'a str>,
     pub(super) request_id: &'a str,
-    pub(super) token_hash: Option<String>,
+    token_hash: Option<String>,
     /// The allowing policy decision, recorded in the intent record.
     pub(super) policy: Option<serde_json::Value>,
 }
 
-impl CallContext<'_> {
+impl<'a> CallContext<'a> {
+    /// The context of one call by `caller`.
+    pub(super) fn new(
+        runtime: &'a Runtime,
+        caller: &'a Caller,
+        agent_profile: Option<&'a str>,
+        request_id: &'a RequestId,
+        headers: &HeaderMap,
+    ) -> Self {
+        Self {
+            runtime,
+            caller,
+            agent_profile,
+            request_id: request_id.as_str(),
+            token_hash: super::token_hash(runtime, headers),
+            policy: None,
+        }
+    }
+
     pub(super) fn event(
         &self,
         tool: &Tool,
@@ -117,7 +136,8 @@ impl CallContext<'_> {
         };
         let mut event = self.event(tool, event_type, decision, reason);
         event.status_code = Some(error.status().as_u16());
-        event.detail = detail;
+        // After an allowing decision, a later failure's record still names it.
+        event.detail = detail.or_else(|| self.policy.clone());
         match self.runtime.record(event).await {
             Ok(_) => error,
             Err(audit_error) => audit_unavailable(&audit_error),
@@ -262,14 +282,13 @@ pub async fn execute(
     let mode = parse_mode(request.mode.as_deref())?;
     let tool = lookup(&snapshot, &request.tool_id)?;
     let args = request.take_args(&headers);
-    let mut context = CallContext {
-        runtime: &runtime,
-        caller: &caller,
-        agent_profile: request.agent_profile.as_deref(),
-        request_id: request_id.as_str(),
-        token_hash: super::token_hash(&runtime, &headers),
-        policy: None,
-    };
+    let mut context = CallContext::new(
+        &runtime,
+        &caller,
+        request.agent_profile.as_deref(),
+        &request_id,
+        &headers,
+    );
     check_envelope(&context, &snapshot, tool).await?;
     let explanation = decide(&context, &snapshot, tool, &request, mode, &args, true).await;
     let grant_mode = snapshot.policy.approvals().grants();

@@ -47,14 +47,13 @@ pub async fn explain(
     let mode = parse_mode(request.mode.as_deref())?;
     let tool = lookup(&snapshot, &request.tool_id)?;
     let args = request.take_args(&headers);
-    let context = CallContext {
-        runtime: &runtime,
-        caller: &caller,
-        agent_profile: request.agent_profile.as_deref(),
-        request_id: request_id.as_str(),
-        token_hash: super::token_hash(&runtime, &headers),
-        policy: None,
-    };
+    let context = CallContext::new(
+        &runtime,
+        &caller,
+        request.agent_profile.as_deref(),
+        &request_id,
+        &headers,
+    );
     check_envelope(&context, &snapshot, tool).await?;
     let explanation = decide(&context, &snapshot, tool, &request, mode, &args, false).await;
     let mut body = explanation.to_json();
@@ -86,14 +85,13 @@ pub async fn approve(
         .ok_or_else(|| ApiError::bad_request("principal (who may execute) is required"))?;
     let tool = lookup(&snapshot, &request.tool_id)?;
     let args = request.take_args(&headers);
-    let context = CallContext {
-        runtime: &runtime,
-        caller: &caller,
-        agent_profile: request.agent_profile.as_deref(),
-        request_id: request_id.as_str(),
-        token_hash: super::token_hash(&runtime, &headers),
-        policy: None,
-    };
+    let context = CallContext::new(
+        &runtime,
+        &caller,
+        request.agent_profile.as_deref(),
+        &request_id,
+        &headers,
+    );
     let scope = settings.approver_scope.as_str();
     let approver = caller
         .principal
