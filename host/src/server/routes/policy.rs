@@ -2,7 +2,8 @@
 //!
 //! Explain runs the same admission (binding, authentication, tool lookup, scope envelope) and
 //! the same policy pipeline as execute, and answers `{decision, reason, rule, steps}` without
-//! executing anything or taking a grant. Approvals issues a grant in `policy.approvals.mode:
+//! executing anything or taking a grant. Explaining is not a decision and is not audited (a
+//! refusal at the envelope is, as for execute); a failing evaluator's message is not shown. Approvals issues a grant in `policy.approvals.mode:
 //! grant`; the caller must hold the approver scope.
 //!
 //! | approvals refusal | status, code | audited as |
@@ -26,6 +27,7 @@ use super::request::ExecuteRequest;
 use super::{admit, parse_mode};
 use crate::audit::AuditDecision;
 use crate::policy::approvals::{arguments_digest, GrantError, GrantKey};
+use crate::policy::Outcome;
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
 use crate::server::runtime::Runtime;
@@ -55,7 +57,13 @@ pub async fn explain(
         &headers,
     );
     check_envelope(&context, &snapshot, tool).await?;
-    let explanation = decide(&context, &snapshot, tool, &request, mode, &args, false).await;
+    let mut explanation = decide(&context, &snapshot, tool, &request, mode, &args, false).await;
+    // As for execute: a failing evaluator's message stays in the server log.
+    for step in &mut explanation.steps {
+        if step.outcome == Outcome::Error {
+            step.detail = "the evaluator failed; the reason is in the server log".into();
+        }
+    }
     let mut body = explanation.to_json();
     body["toolId"] = tool.id.clone().into();
     Ok(Json(body).into_response())
