@@ -91,6 +91,25 @@ fn check_warns_about_every_pattern_that_matches_no_tool() {
 }
 
 #[test]
+fn check_warns_that_grant_mode_without_runtime_auth_blocks_approval_required_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        json!({ "policy": { "approvalRequired": ["svc:b"], "approvals": { "mode": "grant" } } }),
+        None,
+        None,
+    );
+    let (code, stdout, _) = run(dir.path(), &["check"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("warning:")
+            && l.contains("policy.approvals.mode")
+            && l.contains("runtime auth")),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn check_refuses_an_invalid_pattern_in_any_scope() {
     let dir = tempfile::tempdir().unwrap();
     project(

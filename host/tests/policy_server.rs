@@ -91,6 +91,10 @@ impl Fixture {
         )
     }
 
+    async fn execute(&self, token: &str, body: Value) -> (u16, Value) {
+        self.post("/v1/tools/execute", token, body).await
+    }
+
     /// Bob (an approver) approves `principal`'s `svc:createItem` with no arguments.
     async fn approve(&self, principal: &str) -> u16 {
         let request = json!({ "toolId": "svc:createItem", "principal": principal });
@@ -176,7 +180,7 @@ async fn p06_p07_grants_are_bound_single_use_and_caller_approval_fields_are_igno
             json!({ "toolId": "svc:getItem", "pathArgs": ["1"], "approval": true }),
         ),
     ] {
-        let (status, body) = f.post("/v1/tools/execute", token, request.clone()).await;
+        let (status, body) = f.execute(token, request.clone()).await;
         if request["toolId"] == "svc:getItem" {
             assert_eq!(status, 200, "a tool without approval rules is not affected");
         } else {
@@ -191,13 +195,9 @@ async fn p06_p07_grants_are_bound_single_use_and_caller_approval_fields_are_igno
 
     // The same arguments in the contract's base64 form are the same call: allowed, once.
     let encoded = base64::engine::general_purpose::STANDARD.encode(br#"{"title":"x"}"#);
-    let (status, body) = f
-        .post("/v1/tools/execute", &alice, create(json!(encoded)))
-        .await;
+    let (status, body) = f.execute(&alice, create(json!(encoded))).await;
     assert_eq!(status, 200, "{body}");
-    let (status, _) = f
-        .post("/v1/tools/execute", &alice, create(json!({ "title": "x" })))
-        .await;
+    let (status, _) = f.execute(&alice, create(json!({ "title": "x" }))).await;
     assert_eq!(status, 403, "single use");
     assert_eq!(f.upstream.requests().len(), 2);
 
@@ -228,8 +228,7 @@ async fn p07_expired_grant_is_refused() {
     assert_eq!(f.approve("alice").await, 201);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, _) = f
-        .post(
-            "/v1/tools/execute",
+        .execute(
             &f.token("alice", ALICE),
             json!({ "toolId": "svc:createItem" }),
         )
@@ -265,8 +264,7 @@ async fn p08_self_approval_and_approval_without_the_scope_are_refused_and_audite
         .collect();
     assert_eq!(reasons, ["self_approval_forbidden", "insufficient_scope"]);
     let (status, _) = f
-        .post(
-            "/v1/tools/execute",
+        .execute(
             &f.token("bob", APPROVER),
             json!({ "toolId": "svc:createItem" }),
         )
@@ -281,13 +279,7 @@ async fn self_approval_is_allowed_when_configured() {
     .await;
     let bob = f.token("bob", APPROVER);
     assert_eq!(f.approve("bob").await, 201);
-    let (status, _) = f
-        .post(
-            "/v1/tools/execute",
-            &bob,
-            json!({ "toolId": "svc:createItem" }),
-        )
-        .await;
+    let (status, _) = f.execute(&bob, json!({ "toolId": "svc:createItem" })).await;
     assert_eq!(status, 200);
 }
 
@@ -297,13 +289,7 @@ async fn concurrent_executions_use_a_grant_exactly_once() {
     let f = fixture(grant_policy()).await;
     assert_eq!(f.approve("alice").await, 201);
     let alice = f.token("alice", ALICE);
-    let calls = (0..16).map(|_| {
-        f.post(
-            "/v1/tools/execute",
-            &alice,
-            json!({ "toolId": "svc:createItem" }),
-        )
-    });
+    let calls = (0..16).map(|_| f.execute(&alice, json!({ "toolId": "svc:createItem" })));
     let statuses: Vec<u16> = futures_util::future::join_all(calls)
         .await
         .into_iter()
@@ -334,8 +320,7 @@ async fn approvals_endpoint_is_refused_in_flag_mode() {
     );
     // Flag mode keeps the contract: `approval: true` is the approval.
     let (status, _) = f
-        .post(
-            "/v1/tools/execute",
+        .execute(
             &f.token("alice", ALICE),
             json!({ "toolId": "svc:createItem", "approval": true }),
         )
@@ -390,11 +375,7 @@ async fn explain_shows_every_step_without_executing_or_taking_a_grant() {
     }
     assert!(f.upstream.requests().is_empty(), "explain executes nothing");
     let (status, _) = f
-        .post(
-            "/v1/tools/execute",
-            &alice,
-            json!({ "toolId": "svc:createItem" }),
-        )
+        .execute(&alice, json!({ "toolId": "svc:createItem" }))
         .await;
     assert_eq!(status, 200, "explain did not take the grant");
 
@@ -425,19 +406,14 @@ async fn p12_every_decision_is_one_audit_record_with_rule_and_steps() {
     let f = fixture(json!({ "approvalRequired": ["svc:getItem"] })).await;
     let alice = f.token("alice", ALICE);
     let (status, _) = f
-        .post(
-            "/v1/tools/execute",
+        .execute(
             &alice,
             json!({ "toolId": "svc:getItem", "pathArgs": ["1"] }),
         )
         .await;
     assert_eq!(status, 403);
     let (status, _) = f
-        .post(
-            "/v1/tools/execute",
-            &alice,
-            json!({ "toolId": "svc:createItem" }),
-        )
+        .execute(&alice, json!({ "toolId": "svc:createItem" }))
         .await;
     assert_eq!(status, 200);
     let audit = f.audit().await;
