@@ -87,7 +87,18 @@ pub fn grants(
     policy: &PolicySet,
 ) -> bool {
     !authenticator.required()
-        || Grants::parse(&caller.scopes, &authenticator.prefixes()).grants(tool, policy)
+        || scopes_grant(&caller.scopes, &authenticator.prefixes(), tool, policy)
+}
+
+/// Whether `scopes`, read with the envelope `prefixes`, grant `tool` (runtime auth on). Used
+/// offline by `portcullis policy explain`, where no authenticator is built.
+pub fn scopes_grant(
+    scopes: &[String],
+    prefixes: &[String; 3],
+    tool: &Tool,
+    policy: &PolicySet,
+) -> bool {
+    Grants::parse(scopes, prefixes).grants(tool, policy)
 }
 
 impl Envelope {

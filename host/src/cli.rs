@@ -1,5 +1,7 @@
 //! Command-line interface: argument parsing and the commands themselves.
 
+mod policy;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +33,9 @@ enum Command {
     /// Audit log utilities.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Policy utilities.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// WebAssembly plugin utilities.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -218,6 +223,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Plugin(PluginCommand::Check(args)) => plugin_check(&args).await,
         Command::Audit(AuditCommand::Tail(args)) => audit_tail(&args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
+        Command::Policy(command) => policy::run(command).await,
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(
@@ -429,6 +435,7 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
     for error in &outcome.errors {
         println!("sources.{}: {}", error.source_id, error.message);
     }
+    policy::check_patterns(&loaded, &outcome.catalog, outcome.errors.is_empty());
     println!(
         "{} tools from {} services",
         outcome.catalog.tools.len(),

@@ -267,4 +267,14 @@ async fn mcp_calls_pass_through_the_same_policy_as_http_tools() {
         )
         .await;
     assert_eq!(status, 200);
+    // The allowing decision is in the MCP call's intent record, as for HTTP tools.
+    let (_, intents) = rt
+        .get("/v1/audit/events?eventType=tool_execution_intent")
+        .await;
+    let intents: Vec<Value> = serde_json::from_str(&intents).unwrap();
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    assert_eq!(
+        intents[0]["detail"]["ruleId"],
+        "request flag approval: true"
+    );
 }

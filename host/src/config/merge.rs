@@ -10,7 +10,8 @@
 //! | `curation.toolSets.X.allow/deny` | appended, duplicates dropped |
 //! | `agents` | last wins per field |
 //! | `policy.deny/approvalRequired` | appended, duplicates dropped; managed `deny` also kept in `managed_deny` |
-//! | `policy.allowExecSecrets` | last explicit value wins |
+//! | `policy.allowExecSecrets`, `policy.pluginBudgetMs` | last explicit value wins |
+//! | `policy.approvals` | only stricter: `mode: grant` and `forbidSelfApproval: true` stick, the shortest `ttlSeconds` wins, the first `approverScope` stays |
 //! | `secrets.X` | whole entry replaced |
 //! | `plugins.X` | whole entry replaced |
 //! | `policy.plugins` | appended, duplicates dropped |
@@ -25,7 +26,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::model::{
-    Agents, Config, Curation, McpTransport, Policy, RuntimeConfig, Service, Source, SourceType,
+    Agents, ApprovalMode, Approvals, Config, Curation, McpTransport, Policy, RuntimeConfig,
+    Service, Source, SourceType,
 };
 
 /// Which scope a document came from (precedence order).
@@ -297,4 +299,29 @@ fn merge_policy(into: &mut Policy, later: Policy, from: Scope) {
     union(&mut into.approval_required, later.approval_required);
     set(&mut into.allow_exec_secrets, later.allow_exec_secrets);
     union(&mut into.plugins, later.plugins);
+    set(&mut into.plugin_budget_ms, later.plugin_budget_ms);
+    if let Some(later) = later.approvals {
+        merge_approvals(into.approvals.get_or_insert_with(Default::default), later);
+    }
+}
+
+/// Approval settings only ever get stricter from scope to scope: `grant` mode and
+/// `forbidSelfApproval: true` cannot be undone by a later scope, the shortest TTL wins and the
+/// first scope to name `approverScope` keeps it.
+fn merge_approvals(into: &mut Approvals, later: Approvals) {
+    if into.mode != Some(ApprovalMode::Grant) {
+        set(&mut into.mode, later.mode);
+    }
+    // The first scope that names the approver scope keeps it: a project cannot swap the
+    // managed approver scope for one its own callers hold.
+    if into.approver_scope.is_none() {
+        into.approver_scope = later.approver_scope;
+    }
+    into.ttl_seconds = match (into.ttl_seconds, later.ttl_seconds) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if into.forbid_self_approval != Some(true) {
+        set(&mut into.forbid_self_approval, later.forbid_self_approval);
+    }
 }

@@ -440,14 +440,54 @@ pub struct Policy {
     /// Allow `exec` secret sources (default `false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_exec_secrets: Option<bool>,
-    /// Policy-evaluator plugins (keys of `plugins`) asked after the rules above; any deny
-    /// wins, and a plugin failure denies (`policy_error`).
+    /// Policy-evaluator plugins (keys of `plugins`) all asked after the built-in rules and
+    /// before approval; any deny wins, and a plugin failure denies (`policy_error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<Vec<String>>,
+    /// Time budget, in milliseconds, for all policy-evaluator plugins of one request together
+    /// (default 50). Running out of it denies the call (`policy_error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub plugin_budget_ms: Option<u64>,
+    /// How approval is given: the request's `approval: true` flag (default), or single-use
+    /// grants issued through `POST /v1/approvals`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Approvals>,
     /// Deny patterns contributed by the managed scope. Not serializable: set by the merge only.
     #[serde(skip)]
     #[schemars(skip)]
     pub managed_deny: Vec<String>,
+}
+
+/// How approval is given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ApprovalMode {
+    /// The request's `approval: true` flag (the open-cli contract).
+    #[default]
+    Flag,
+    /// A single-use grant issued by an approver through `POST /v1/approvals`; the flag alone
+    /// is not enough.
+    Grant,
+}
+
+/// `policy.approvals`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Approvals {
+    /// `flag` (default) or `grant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ApprovalMode>,
+    /// The scope an approver's token must hold to issue grants (default `approve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver_scope: Option<String>,
+    /// How long a grant stays usable, in seconds (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub ttl_seconds: Option<u64>,
+    /// Refuse a grant whose approver is the principal it is for (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbid_self_approval: Option<bool>,
 }
 
 /// Where a secret value comes from.

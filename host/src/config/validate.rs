@@ -110,6 +110,26 @@ pub fn warnings(config: &Config) -> Vec<Diagnostic> {
             });
         }
     }
+    let grant_mode = config
+        .policy
+        .as_ref()
+        .and_then(|p| p.approvals.as_ref())
+        .and_then(|a| a.mode)
+        == Some(super::model::ApprovalMode::Grant);
+    let auth_on = config
+        .runtime
+        .as_ref()
+        .and_then(|r| r.server.as_ref())
+        .is_some_and(|s| s.auth.is_some());
+    if grant_mode && !auth_on {
+        out.push(Diagnostic {
+            file: None,
+            path: JsonPath::of(&["policy", "approvals", "mode"]).to_string(),
+            message: "grants need runtime auth (an approver is an authenticated principal); \
+                      without runtime.server.auth no approval-required tool can run"
+                .into(),
+        });
+    }
     out
 }
 

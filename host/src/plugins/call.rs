@@ -24,6 +24,7 @@ use super::error::{CallErrorKind, PluginError};
 use super::load::{LoadedPlugin, Metadata, Pre};
 use super::state::CallState;
 use super::validate;
+use crate::policy::{PolicyEvaluator, PolicyQuery, PolicyVerdict};
 
 /// Data one guest→host call may copy (strings, lists): far more than any token or JSON input.
 const HOSTCALL_FUEL: usize = 1 << 20;
@@ -43,50 +44,6 @@ pub struct SecretQuery {
     pub request_id: String,
     /// Caller principal.
     pub principal: Option<String>,
-}
-
-/// A policy-evaluator request.
-#[derive(Debug, Clone, Default)]
-pub struct PolicyQuery {
-    /// Request id.
-    pub request_id: String,
-    /// Caller principal.
-    pub principal: Option<String>,
-    /// Caller scopes.
-    pub scopes: Vec<String>,
-    /// Tool id.
-    pub tool_id: String,
-    /// Tool's service.
-    pub service: String,
-    /// HTTP method (OpenAPI tools).
-    pub method: Option<String>,
-    /// Path template (OpenAPI tools).
-    pub path: Option<String>,
-    /// Safety facts: read-only, destructive, idempotent, requires-approval.
-    pub read_only: bool,
-    /// See `read_only`.
-    pub destructive: bool,
-    /// See `read_only`.
-    pub idempotent: bool,
-    /// See `read_only`.
-    pub requires_approval: bool,
-    /// Effective mode.
-    pub mode: String,
-    /// Agent profile.
-    pub profile: Option<String>,
-    /// `{"pathArgs":[...],"flags":{...},"body":...}`.
-    pub arguments_json: String,
-}
-
-/// A policy evaluator's (validated) verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PolicyVerdict {
-    /// No objection.
-    Allow,
-    /// Refuse, with the plugin's reason.
-    Deny(String),
-    /// Allow only with approval.
-    RequireApproval(String),
 }
 
 /// An auth-profile request.
@@ -528,5 +485,27 @@ impl LoadedPlugin {
     ) -> Result<AuthVerdict, PluginError> {
         self.blocking(move |p| p.validate_token(&query, &prefixes))
             .await
+    }
+}
+
+/// A policy-evaluator plugin in the policy pipeline's plugin slot.
+#[derive(Debug, Clone)]
+pub struct PolicyPlugin(pub Arc<LoadedPlugin>);
+
+impl PolicyEvaluator for PolicyPlugin {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        query: &'a PolicyQuery,
+    ) -> futures_util::future::BoxFuture<'a, Result<PolicyVerdict, String>> {
+        Box::pin(async move {
+            self.0
+                .evaluate_policy_async(query.clone())
+                .await
+                .map_err(|error| error.to_string())
+        })
     }
 }

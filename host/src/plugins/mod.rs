@@ -32,7 +32,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use call::{AuthQuery, AuthVerdict, PluginIdentity, PolicyQuery, PolicyVerdict, SecretQuery};
+pub use call::{AuthQuery, AuthVerdict, PluginIdentity, PolicyPlugin, SecretQuery};
+pub use crate::policy::{PolicyQuery, PolicyVerdict};
 pub use engine::PluginEngine;
 pub use error::{CallErrorKind, LoadErrorKind, PluginError};
 pub use load::{inspect, Inspection, Limits, LoadedPlugin, Metadata, PluginKind};

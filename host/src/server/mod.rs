@@ -5,6 +5,8 @@
 //! | `GET /v1/runtime/info` | [`routes::info`] |
 //! | `GET /v1/catalog/effective` | [`routes::catalog`] |
 //! | `POST /v1/tools/execute` | [`routes::execute`] |
+//! | `POST /v1/policy/explain` | [`routes::explain`] |
+//! | `POST /v1/approvals` | [`routes::approve`] |
 //! | `GET, POST /v1/refresh` | [`routes::refresh`] |
 //! | `GET /v1/audit/events` | [`routes::audit`] |
 //! | `GET /v1/auth/browser-config` | [`routes::browser_config`] |
@@ -56,6 +58,8 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/v1/runtime/info", get(routes::info))
         .route("/v1/catalog/effective", get(routes::catalog))
         .route("/v1/tools/execute", post(routes::execute))
+        .route("/v1/policy/explain", post(routes::explain))
+        .route("/v1/approvals", post(routes::approve))
         .route("/v1/refresh", get(routes::refresh).post(routes::refresh))
         .route("/v1/audit/events", get(routes::audit))
         .route("/v1/auth/browser-config", get(routes::browser_config))

@@ -10,6 +10,7 @@ use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
 use crate::audit::{AuditError, AuditEvent, AuditLog, AuditOptions, Receipt};
 use crate::config::ScopePaths;
 use crate::mcp::McpPool;
+use crate::policy::ApprovalStore;
 
 /// How often watched files are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -41,6 +42,8 @@ pub struct Runtime {
     rebuild: tokio::sync::Mutex<()>,
     /// MCP sessions, kept across snapshots.
     pub mcp: Arc<McpPool>,
+    /// Outstanding approval grants, kept across snapshots.
+    pub approvals: ApprovalStore,
     last_seen: std::sync::Mutex<Vec<(PathBuf, FileStamp)>>,
 }
 
@@ -95,6 +98,7 @@ impl Runtime {
             audit,
             rebuild: tokio::sync::Mutex::new(()),
             mcp,
+            approvals: ApprovalStore::default(),
             last_seen,
         });
         runtime.write_runtime_file();

@@ -143,7 +143,18 @@ impl Snapshot {
         let loaded = config::load(paths)?;
         let plugins = load_plugins(&loaded).await?;
         let authenticator = Authenticator::from_config(&loaded.config, &plugins).await?;
-        let policy = PolicySet::compile(&loaded.config)?.with_plugins(&loaded.config, &plugins);
+        let evaluators = loaded
+            .config
+            .policy
+            .iter()
+            .flat_map(|p| p.plugins.iter().flatten())
+            .filter_map(|name| plugins.get(name))
+            .map(|plugin| {
+                Arc::new(crate::plugins::PolicyPlugin(plugin.clone()))
+                    as Arc<dyn crate::policy::PolicyEvaluator>
+            })
+            .collect();
+        let policy = PolicySet::compile(&loaded.config)?.with_evaluators(evaluators);
         let limits = loaded
             .config
             .runtime

@@ -1,15 +1,17 @@
 //! `POST /v1/tools/execute`: the whole pipeline for one tool call.
 //!
 //! config binding (409) -> authenticate (401) -> tool lookup (404) -> scope envelope (403
-//! `authz_denied`) -> policy (403 with its reason) -> credentials (502 `credential_unavailable`)
-//! -> request building (400) -> upstream (200 carrying the upstream status, or 502 with a
-//! classified reason when no upstream response exists) -> audit. MCP tools leave the pipeline
-//! after policy for their pooled session ([`super::mcp_call`]); HTTP credentials do not apply.
+//! `authz_denied`) -> policy (403 with its reason; [`crate::policy::PolicySet::evaluate`], a
+//! grant is taken here in grant mode) -> credentials (502 `credential_unavailable`) -> request
+//! building (400) -> upstream (200 carrying the upstream status, or 502 with a classified reason
+//! when no upstream response exists) -> audit. MCP tools leave the pipeline after policy for
+//! their pooled session ([`super::mcp_call`]); HTTP credentials do not apply.
 //!
-//! `body` is accepted both as the contract's base64 string and as a plain JSON value (object,
-//! array, number, boolean), which is sent as its JSON text. A JSON string is always base64.
+//! The policy decision (`detail`: deciding rule, steps, grant, ignored approval-looking fields)
+//! is in the one record that answers the call's decision: the refusal when policy denies, the
+//! write-ahead intent when it allows, or the `execution_error` of a failure between the two
+//! (bad body, credentials).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -18,92 +20,51 @@ use axum::response::Response;
 use axum::Extension;
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::Deserialize;
 
+use super::request::{CallArgs, ExecuteRequest};
 use super::{admit, json_response, mcp_call, parse_mode};
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::authn::Caller;
 use crate::catalog::Tool;
-use crate::plugins::PolicyQuery;
-use crate::policy::plugins::PluginDecision;
-use crate::policy::{Decision, PolicyRequest};
+use crate::config::Mode;
+use crate::policy::{Approval, Call, Decision, Explanation};
 use crate::secrets::CallInfo;
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
 use crate::server::runtime::Runtime;
+use crate::server::snapshot::Snapshot;
 use crate::upstream::{build_request, ExecuteArgs, UpstreamResponse};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExecuteRequest {
-    #[serde(default)]
-    config_path: Option<String>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    agent_profile: Option<String>,
-    tool_id: String,
-    #[serde(default)]
-    path_args: Vec<Scalar>,
-    #[serde(default)]
-    flags: BTreeMap<String, Scalar>,
-    #[serde(default)]
-    body: Option<serde_json::Value>,
-    #[serde(default)]
-    approval: bool,
-}
-
-/// Argument values may be sent as strings (the contract), numbers or booleans.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Text(String),
-    Number(serde_json::Number),
-    Bool(bool),
-}
-
-impl Scalar {
-    fn as_json(&self) -> serde_json::Value {
-        match self {
-            Self::Text(s) => serde_json::Value::String(s.clone()),
-            Self::Number(n) => serde_json::Value::Number(n.clone()),
-            Self::Bool(b) => serde_json::Value::Bool(*b),
-        }
-    }
-
-    fn into_string(self) -> String {
-        match self {
-            Self::Text(s) => s,
-            Self::Number(n) => n.to_string(),
-            Self::Bool(b) => b.to_string(),
-        }
-    }
-}
-
-fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiError> {
-    match body {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_bytes())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.as_bytes()))
-            .map(|bytes| Some(Bytes::from(bytes)))
-            .map_err(|_| ApiError::bad_request("body must be base64 text or a JSON object/array")),
-        Some(value) => Ok(Some(Bytes::from(
-            serde_json::to_vec(&value).unwrap_or_default(),
-        ))),
-    }
-}
 
 /// Everything an audit record of this call shares.
 pub(super) struct CallContext<'a> {
     pub(super) runtime: &'a Runtime,
-    caller: &'a Caller,
+    pub(super) caller: &'a Caller,
     agent_profile: Option<&'a str>,
-    request_id: &'a str,
+    pub(super) request_id: &'a str,
     token_hash: Option<String>,
+    /// The allowing policy decision, recorded in the intent record.
+    pub(super) policy: Option<serde_json::Value>,
 }
 
-impl CallContext<'_> {
+impl<'a> CallContext<'a> {
+    /// The context of one call by `caller`.
+    pub(super) fn new(
+        runtime: &'a Runtime,
+        caller: &'a Caller,
+        agent_profile: Option<&'a str>,
+        request_id: &'a RequestId,
+        headers: &HeaderMap,
+    ) -> Self {
+        Self {
+            runtime,
+            caller,
+            agent_profile,
+            request_id: request_id.as_str(),
+            token_hash: super::token_hash(runtime, headers),
+            policy: None,
+        }
+    }
+
     pub(super) fn event(
         &self,
         tool: &Tool,
@@ -140,6 +101,7 @@ impl CallContext<'_> {
         );
         intent.request_size = request_size;
         intent.arguments = Some(arguments);
+        intent.detail = self.policy.clone();
         self.runtime
             .record(intent)
             .await
@@ -160,7 +122,7 @@ impl CallContext<'_> {
     }
 
     /// [`Self::refuse`] with event-specific facts in `detail` (e.g. the policy rule).
-    async fn refuse_with(
+    pub(super) async fn refuse_with(
         &self,
         tool: &Tool,
         event_type: &str,
@@ -175,7 +137,8 @@ impl CallContext<'_> {
         };
         let mut event = self.event(tool, event_type, decision, reason);
         event.status_code = Some(error.status().as_u16());
-        event.detail = detail;
+        // After an allowing decision, a later failure's record still names it.
+        event.detail = detail.or_else(|| self.policy.clone());
         match self.runtime.record(event).await {
             Ok(_) => error,
             Err(audit_error) => audit_unavailable(&audit_error),
@@ -194,6 +157,119 @@ pub(super) fn audit_unavailable(error: &crate::audit::AuditError) -> ApiError {
     .with_retry_after(5)
 }
 
+/// Look a tool up in the snapshot (404 when absent; not audited: there is no tool to name).
+pub(super) fn lookup<'s>(snapshot: &'s Snapshot, tool_id: &str) -> Result<&'s Tool, ApiError> {
+    snapshot.tool(tool_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "tool_not_found",
+            format!("no tool {tool_id:?} in the catalog"),
+        )
+        .with_plain("tool not found")
+    })
+}
+
+/// The scope envelope: 403 `authz_denied` (audited) when the caller's scopes do not grant `tool`.
+pub(super) async fn check_envelope(
+    context: &CallContext<'_>,
+    snapshot: &Snapshot,
+    tool: &Tool,
+) -> Result<(), ApiError> {
+    if crate::authz::grants(
+        context.caller,
+        &snapshot.authenticator,
+        tool,
+        &snapshot.policy,
+    ) {
+        return Ok(());
+    }
+    let error = ApiError::new(
+        StatusCode::FORBIDDEN,
+        "authz_denied",
+        "the caller's scopes do not grant this tool",
+    )
+    .with_challenge(super::challenge(
+        context.runtime,
+        Some("insufficient_scope"),
+    ));
+    Err(context
+        .refuse(tool, "authz_denial", "authz_denied", error)
+        .await)
+}
+
+/// Run the policy pipeline for one call. `consume` takes a grant that approves it (execution);
+/// explain only looks.
+pub(super) async fn decide(
+    context: &CallContext<'_>,
+    snapshot: &Snapshot,
+    tool: &Tool,
+    request: &ExecuteRequest,
+    mode: Option<Mode>,
+    args: &CallArgs,
+    consume: bool,
+) -> Explanation {
+    let call = Call {
+        tool,
+        mode,
+        agent_profile: request.agent_profile.as_deref(),
+        principal: context.caller.principal.as_deref(),
+        scopes: &context.caller.scopes,
+        request_id: context.request_id,
+        arguments: &args.canonical,
+    };
+    let approval = if snapshot.policy.approvals().grants() {
+        Approval::Grant {
+            store: &context.runtime.approvals,
+            consume,
+        }
+    } else {
+        Approval::Flag(request.approval)
+    };
+    snapshot.policy.evaluate(&call, approval).await
+}
+
+/// The audit `detail` of a policy decision.
+fn policy_detail(
+    explanation: &Explanation,
+    request: &ExecuteRequest,
+    args: &CallArgs,
+    grant_mode: bool,
+) -> serde_json::Value {
+    let mut detail = serde_json::json!({
+        "ruleId": explanation.rule(),
+        "steps": explanation.steps,
+    });
+    if let Some(grant) = &explanation.grant {
+        detail["grantId"] = grant.id.clone().into();
+    }
+    let mut ignored = args.approval_claims.clone();
+    if grant_mode && request.approval {
+        ignored.insert(0, "request:approval".into());
+    }
+    if !ignored.is_empty() {
+        detail["ignoredApprovalClaims"] = ignored.into();
+    }
+    detail
+}
+
+/// The caller-facing message of a policy refusal. A failing evaluator's message stays in the
+/// log and the audit record; the caller learns only which evaluator refused.
+fn deny_message(explanation: &Explanation, reason: &str, rule: &str) -> String {
+    match reason {
+        "policy_error" => format!("denied: policy evaluator {rule:?} failed"),
+        "plugin_deny" => {
+            let why = explanation
+                .steps
+                .iter()
+                .find(|s| s.rule == rule)
+                .map(|s| s.detail.as_str())
+                .unwrap_or_default();
+            format!("denied by policy evaluator {rule:?}: {why}")
+        }
+        _ => format!("denied by policy ({reason}, rule {rule:?})"),
+    }
+}
+
 /// `POST /v1/tools/execute`.
 pub async fn execute(
     State(runtime): State<Arc<Runtime>>,
@@ -201,73 +277,41 @@ pub async fn execute(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: ExecuteRequest = serde_json::from_slice(&raw)
+    let mut request: ExecuteRequest = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::bad_request(format!("invalid execute request: {e}")))?;
     let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers).await?;
     let mode = parse_mode(request.mode.as_deref())?;
-    let tool = snapshot.tool(&request.tool_id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "tool_not_found",
-            format!("no tool {:?} in the catalog", request.tool_id),
-        )
-        .with_plain("tool not found")
-    })?;
-    let context = CallContext {
-        runtime: &runtime,
-        caller: &caller,
-        agent_profile: request.agent_profile.as_deref(),
-        request_id: request_id.as_str(),
-        token_hash: super::token_hash(&runtime, &headers),
-    };
-
-    if !crate::authz::grants(&caller, &snapshot.authenticator, tool, &snapshot.policy) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "authz_denied",
-            "the caller's scopes do not grant this tool",
-        )
-        .with_challenge(super::challenge(&runtime, Some("insufficient_scope")));
-        return Err(context
-            .refuse(tool, "authz_denial", "authz_denied", error)
-            .await);
-    }
-    let policy_request = PolicyRequest {
-        mode,
-        agent_profile: request.agent_profile.as_deref(),
-        approval: request.approval,
-    };
-    if let Decision::Deny { reason, rule } = snapshot.policy.decide(tool, &policy_request) {
+    let tool = lookup(&snapshot, &request.tool_id)?;
+    let args = request.take_args(&headers);
+    let mut context = CallContext::new(
+        &runtime,
+        &caller,
+        request.agent_profile.as_deref(),
+        &request_id,
+        &headers,
+    );
+    check_envelope(&context, &snapshot, tool).await?;
+    let explanation = decide(&context, &snapshot, tool, &request, mode, &args, true).await;
+    let grant_mode = snapshot.policy.approvals().grants();
+    let detail = policy_detail(&explanation, &request, &args, grant_mode);
+    if let Decision::Deny { reason, rule } = &explanation.decision {
         let error = ApiError::new(
             StatusCode::FORBIDDEN,
             reason,
-            format!("denied by policy ({reason}, rule {rule:?})"),
+            deny_message(&explanation, reason, rule),
         );
-        let detail = serde_json::json!({ "ruleId": rule });
         return Err(context
             .refuse_with(tool, "authz_denial", reason, error, Some(detail))
             .await);
     }
-    // Policy plugins run for every tool, HTTP and MCP alike, before anything is sent.
-    if !snapshot.policy.plugins().is_empty() {
-        let query = policy_query(tool, &request, &caller, request_id.as_str(), mode);
-        if let PluginDecision::Deny {
-            reason,
-            plugin,
-            detail,
-        } = crate::policy::plugins::evaluate(snapshot.policy.plugins(), &query, request.approval)
-            .await
-        {
-            // A failure's detail stays in the log; the caller learns only which plugin refused.
-            let message = match reason {
-                "policy_error" => format!("denied: policy plugin {plugin:?} failed"),
-                _ => format!("denied by policy plugin {plugin:?}: {detail}"),
-            };
-            let error = ApiError::new(StatusCode::FORBIDDEN, reason, message);
-            return Err(context.refuse(tool, "authz_denial", reason, error).await);
-        }
-    }
-    let body = match decode_body(request.body) {
+    context.policy = Some(detail);
+    let CallArgs {
+        path_args,
+        flags,
+        body,
+        ..
+    } = args;
+    let body = match body {
         Ok(body) => body,
         Err(error) => {
             return Err(context
@@ -296,16 +340,6 @@ pub async fn execute(
         }
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);
-    let path_args: Vec<String> = request
-        .path_args
-        .into_iter()
-        .map(Scalar::into_string)
-        .collect();
-    let flags: BTreeMap<String, String> = request
-        .flags
-        .into_iter()
-        .map(|(k, v)| (k, v.into_string()))
-        .collect();
     let arguments =
         crate::audit::redact::arguments(&tool.path, &path_args, &flags, body.as_deref());
     let args = ExecuteArgs {
@@ -347,41 +381,6 @@ pub async fn execute(
             let error = ApiError::new(StatusCode::BAD_GATEWAY, reason, upstream_error.to_string());
             Err(context.refuse(tool, "execution_error", reason, error).await)
         }
-    }
-}
-
-/// What a policy plugin sees of this call.
-fn policy_query(
-    tool: &Tool,
-    request: &ExecuteRequest,
-    caller: &Caller,
-    request_id: &str,
-    mode: Option<crate::config::Mode>,
-) -> PolicyQuery {
-    let arguments = serde_json::json!({
-        "pathArgs": request.path_args.iter().map(Scalar::as_json).collect::<Vec<_>>(),
-        "flags": request.flags.iter().map(|(k, v)| (k.clone(), v.as_json())).collect::<serde_json::Map<_, _>>(),
-        "body": request.body.clone().unwrap_or(serde_json::Value::Null),
-    });
-    let mode = match mode {
-        Some(crate::config::Mode::Curated) => "curated",
-        _ => "discover",
-    };
-    PolicyQuery {
-        request_id: request_id.to_owned(),
-        principal: caller.principal.clone(),
-        scopes: caller.scopes.clone(),
-        tool_id: tool.id.clone(),
-        service: tool.service_id.clone(),
-        method: (!tool.method.is_empty()).then(|| tool.method.clone()),
-        path: (!tool.path.is_empty()).then(|| tool.path.clone()),
-        read_only: tool.safety.read_only,
-        destructive: tool.safety.destructive,
-        idempotent: tool.safety.idempotent,
-        requires_approval: tool.safety.requires_approval,
-        mode: mode.to_owned(),
-        profile: request.agent_profile.clone(),
-        arguments_json: arguments.to_string(),
     }
 }
 
@@ -446,19 +445,5 @@ mod tests {
         assert_eq!(text["contentType"], "text/plain");
         assert_eq!(rendered(&[0xff, 0x00], None)["bodyBase64"], "/wA=");
         assert_eq!(rendered(b"", None), serde_json::json!({"statusCode": 200}));
-    }
-
-    #[test]
-    fn body_accepts_base64_and_plain_json() {
-        let b64 = decode_body(Some(serde_json::json!("eyJhIjoxfQ==")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(&b64[..], br#"{"a":1}"#);
-        let plain = decode_body(Some(serde_json::json!({"a": 1})))
-            .unwrap()
-            .unwrap();
-        assert_eq!(&plain[..], br#"{"a":1}"#);
-        assert!(decode_body(Some(serde_json::json!("not base64!"))).is_err());
-        assert!(decode_body(None).unwrap().is_none());
     }
 }

@@ -2,6 +2,8 @@
 
 mod execute;
 mod mcp_call;
+mod policy;
+mod request;
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 pub use execute::execute;
+pub use policy::{approve, explain};
 
 use super::binding;
 use super::error::ApiError;

@@ -1,0 +1,75 @@
+//! The plugin slot of the pipeline: a native trait every policy evaluator implements.
+//!
+//! The pipeline does not care where a verdict comes from: the WebAssembly plugin host implements
+//! [`PolicyEvaluator`] for its policy-evaluator components, tests implement it with fakes. An
+//! evaluator answers [`PolicyVerdict`] or fails with a message; the pipeline turns every failure
+//! (and every overrun of the request's budget) into a deny, never an allow.
+
+use futures_util::future::BoxFuture;
+
+/// What an evaluator is told about one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyQuery {
+    /// Request id.
+    pub request_id: String,
+    /// Caller principal.
+    pub principal: Option<String>,
+    /// Caller scopes.
+    pub scopes: Vec<String>,
+    /// Tool id.
+    pub tool_id: String,
+    /// Tool's service.
+    pub service: String,
+    /// HTTP method (OpenAPI tools).
+    pub method: Option<String>,
+    /// Path template (OpenAPI tools).
+    pub path: Option<String>,
+    /// Safety facts: read-only, destructive, idempotent, requires-approval.
+    pub read_only: bool,
+    /// See `read_only`.
+    pub destructive: bool,
+    /// See `read_only`.
+    pub idempotent: bool,
+    /// See `read_only`.
+    pub requires_approval: bool,
+    /// Effective mode (`discover` or `curated`).
+    pub mode: String,
+    /// Agent profile.
+    pub profile: Option<String>,
+    /// The call's canonical arguments, `{"body":...,"flags":{...},"pathArgs":[...]}` (see
+    /// [`super::approvals::canonical_arguments`]).
+    pub arguments_json: String,
+}
+
+/// An evaluator's (validated) verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyVerdict {
+    /// No objection.
+    Allow,
+    /// Refuse, with the evaluator's reason.
+    Deny(String),
+    /// Allow only with approval, with the evaluator's reason.
+    RequireApproval(String),
+}
+
+/// A policy evaluator asked by the pipeline after the built-in rules.
+///
+/// `evaluate` must not block the async worker: long or CPU-bound work belongs on the blocking
+/// pool. The pipeline bounds every call by the request's budget and drops the future when it
+/// runs out; an `Err` is a failure (logged, never shown to the caller) and denies the call.
+pub trait PolicyEvaluator: Send + Sync {
+    /// The name used in decisions and audit records (`plugin:<name>`).
+    fn name(&self) -> &str;
+
+    /// Judge one call.
+    fn evaluate<'a>(
+        &'a self,
+        query: &'a PolicyQuery,
+    ) -> BoxFuture<'a, Result<PolicyVerdict, String>>;
+}
+
+impl std::fmt::Debug for dyn PolicyEvaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PolicyEvaluator({})", self.name())
+    }
+}

@@ -1,0 +1,190 @@
+//! The body shared by `POST /v1/tools/execute`, `POST /v1/policy/explain` and
+//! `POST /v1/approvals`, and the canonical arguments policy and approval grants see.
+//!
+//! `body` is accepted both as the contract's base64 string and as a plain JSON value (object,
+//! array, number, boolean), which is sent as its JSON text. A JSON string is always base64.
+
+use std::collections::BTreeMap;
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::server::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ExecuteRequest {
+    #[serde(default)]
+    pub(super) config_path: Option<String>,
+    #[serde(default)]
+    pub(super) mode: Option<String>,
+    #[serde(default)]
+    pub(super) agent_profile: Option<String>,
+    pub(super) tool_id: String,
+    #[serde(default)]
+    path_args: Vec<Scalar>,
+    #[serde(default)]
+    flags: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    body: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) approval: bool,
+    /// `POST /v1/approvals` only: the principal the grant is for.
+    #[serde(default)]
+    pub(super) principal: Option<String>,
+}
+
+/// Argument values may be sent as strings (the contract), numbers or booleans.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Self::Text(s) => s,
+            Self::Number(n) => n.to_string(),
+            Self::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+pub(super) fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiError> {
+    match body {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.as_bytes()))
+            .map(|bytes| Some(Bytes::from(bytes)))
+            .map_err(|_| ApiError::bad_request("body must be base64 text or a JSON object/array")),
+        Some(value) => Ok(Some(Bytes::from(
+            serde_json::to_vec(&value).unwrap_or_default(),
+        ))),
+    }
+}
+
+/// A call's arguments, decoded once.
+pub(super) struct CallArgs {
+    pub(super) path_args: Vec<String>,
+    pub(super) flags: BTreeMap<String, String>,
+    /// The decoded body, or why it does not decode (reported after policy, so a refused call
+    /// is refused for its policy reason whatever its body).
+    pub(super) body: Result<Option<Bytes>, ApiError>,
+    /// [`crate::policy::approvals::canonical_arguments`] of the above.
+    pub(super) canonical: serde_json::Value,
+    /// Approval-looking fields the caller sent (never honoured; audited).
+    pub(super) approval_claims: Vec<String>,
+}
+
+impl ExecuteRequest {
+    /// Take the arguments out of the request.
+    pub(super) fn take_args(&mut self, headers: &HeaderMap) -> CallArgs {
+        let path_args: Vec<String> = std::mem::take(&mut self.path_args)
+            .into_iter()
+            .map(Scalar::into_string)
+            .collect();
+        let flags: BTreeMap<String, String> = std::mem::take(&mut self.flags)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_string()))
+            .collect();
+        let body = decode_body(self.body.take());
+        let body_bytes = body.as_ref().ok().and_then(|b| b.as_deref());
+        let canonical =
+            crate::policy::approvals::canonical_arguments(&path_args, &flags, body_bytes);
+        let approval_claims = approval_claims(headers, &flags, &canonical);
+        CallArgs {
+            path_args,
+            flags,
+            body,
+            canonical,
+            approval_claims,
+        }
+    }
+}
+
+fn looks_like_approval(name: &str) -> bool {
+    name.to_ascii_lowercase().contains("approv")
+}
+
+/// Names of caller-supplied fields that look like approval (security case P06): headers, flags,
+/// top-level body keys and `_meta` keys containing "approv". Approval only ever comes from the
+/// request's contract flag (flag mode) or the runtime's grants (grant mode); these are listed
+/// in the audit record so an attempt is visible.
+fn approval_claims(
+    headers: &HeaderMap,
+    flags: &BTreeMap<String, String>,
+    canonical: &serde_json::Value,
+) -> Vec<String> {
+    let mut claims: Vec<String> = headers
+        .keys()
+        .filter(|name| looks_like_approval(name.as_str()))
+        .map(|name| format!("header:{name}"))
+        .collect();
+    claims.extend(
+        flags
+            .keys()
+            .filter(|k| looks_like_approval(k))
+            .map(|k| format!("flag:{k}")),
+    );
+    if let Some(body) = canonical.get("body").and_then(|b| b.as_object()) {
+        claims.extend(
+            body.keys()
+                .filter(|k| looks_like_approval(k))
+                .map(|k| format!("body:{k}")),
+        );
+        if let Some(meta) = body.get("_meta").and_then(|m| m.as_object()) {
+            claims.extend(
+                meta.keys()
+                    .filter(|k| looks_like_approval(k))
+                    .map(|k| format!("body:_meta.{k}")),
+            );
+        }
+    }
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_accepts_base64_and_plain_json() {
+        let b64 = decode_body(Some(serde_json::json!("eyJhIjoxfQ==")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&b64[..], br#"{"a":1}"#);
+        let plain = decode_body(Some(serde_json::json!({"a": 1})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&plain[..], br#"{"a":1}"#);
+        assert!(decode_body(Some(serde_json::json!("not base64!"))).is_err());
+        assert!(decode_body(None).unwrap().is_none());
+    }
+
+    #[test]
+    fn approval_looking_fields_are_named_wherever_they_are() {
+        let mut request: ExecuteRequest = serde_json::from_value(serde_json::json!({
+            "toolId": "t:x", "flags": {"approved": "true", "q": "1"},
+            "body": {"approval": true, "_meta": {"approval": "granted"}, "x": 1}
+        }))
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-approval", "granted".parse().unwrap());
+        let args = request.take_args(&headers);
+        assert_eq!(
+            args.approval_claims,
+            [
+                "header:x-approval",
+                "flag:approved",
+                "body:approval",
+                "body:_meta.approval"
+            ]
+        );
+    }
+}
