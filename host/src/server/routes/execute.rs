@@ -25,6 +25,7 @@ use crate::audit::{AuditDecision, AuditEvent};
 use crate::authn::Caller;
 use crate::catalog::Tool;
 use crate::policy::{Decision, PolicyRequest};
+use crate::secrets::CallInfo;
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
 use crate::server::runtime::Runtime;
@@ -248,7 +249,11 @@ pub async fn execute(
     if mcp_call::backend(tool).is_some() {
         return mcp_call::execute(&context, &snapshot, tool, body).await;
     }
-    let credentials = match snapshot.secrets.credentials_for(tool) {
+    let call = CallInfo {
+        request_id: request_id.as_str().to_owned(),
+        principal: caller.principal.clone(),
+    };
+    let credentials = match snapshot.secrets.credentials_for(tool, &call).await {
         Ok(credentials) => credentials,
         Err(e) => {
             let error = ApiError::new(
@@ -291,7 +296,9 @@ pub async fn execute(
     context.record_intent(tool, request_size, arguments).await?;
 
     match snapshot.upstream.send(upstream_request).await {
-        Ok(response) => {
+        Ok(mut response) => {
+            // The caller never sees the upstream credential, even when the upstream echoes it.
+            response.body = crate::secrets::scrub::scrub(response.body, &credentials);
             let mut event =
                 context.event(tool, "tool_execution", AuditDecision::Allowed, "allowed");
             event.status_code = Some(response.status);
