@@ -10,16 +10,6 @@ use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
-/// Kill the child when the test ends, whatever happens.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Read the dev banner: the server URL and the printed token.
 fn read_dev_banner(child: &mut Child) -> (String, String) {
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -50,7 +40,7 @@ async fn dev_mode_serves_the_demo_api_with_no_config() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = Guard(child);
+    let mut guard = common::Guard(child);
     let (url, token) = read_dev_banner(&mut guard.0);
     let client = reqwest::Client::new();
 
@@ -126,18 +116,8 @@ fn check_exits_0_for_a_valid_config_and_1_listing_every_problem() {
     std::fs::write(dir.path().join("a.json"), doc).unwrap();
     let good = common::config_for("a.json", json!({}));
     std::fs::write(dir.path().join(".cli.json"), good.to_string()).unwrap();
-    let run = || {
-        Command::new(BIN)
-            .args(["check", "--config"])
-            .arg(dir.path().join(".cli.json"))
-            .env(
-                "PORTCULLIS_MANAGED_CONFIG",
-                dir.path().join("none-managed.json"),
-            )
-            .env("PORTCULLIS_USER_CONFIG", dir.path().join("none-user.json"))
-            .output()
-            .unwrap()
-    };
+    let path = std::env::var("PATH").unwrap_or_default();
+    let run = || check_with_path(dir.path(), &path, &[]);
     let output = run();
     assert!(
         output.status.success(),
@@ -286,22 +266,13 @@ async fn sigterm_lets_an_in_flight_call_finish() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = Guard(child);
+    let mut guard = common::Guard(child);
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let ready = common::eventually(Duration::from_secs(30), || {
-        let client = client.clone();
-        let url = url.clone();
-        async move {
-            client
-                .get(format!("{url}/v1/runtime/info"))
-                .send()
-                .await
-                .is_ok()
-        }
-    })
-    .await;
-    assert!(ready, "server did not start");
+    assert!(
+        common::wait_until_serving(&client, &url).await,
+        "server did not start"
+    );
     let in_flight = tokio::spawn({
         let client = client.clone();
         let url = url.clone();

@@ -229,21 +229,13 @@ async fn canaries_from_every_source_never_reach_logs_audit_or_responses() {
         .stderr(std::fs::File::create(root.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut child = Guard(child);
+    let mut child = common::Guard(child);
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let ready = common::eventually(Duration::from_secs(30), || {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            client
-                .get(format!("{url}/v1/runtime/info"))
-                .send()
-                .await
-                .is_ok()
-        }
-    })
-    .await;
-    assert!(ready, "server did not start");
+    assert!(
+        common::wait_until_serving(&client, &url).await,
+        "server did not start"
+    );
 
     let mut responses: Vec<String> = Vec::new();
     let call = |tool: &'static str, accept: &'static str| {
@@ -376,14 +368,4 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
-}
-
-/// Kill the server when the test ends, whatever happens.
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
