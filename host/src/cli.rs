@@ -188,6 +188,10 @@ struct CheckArgs {
     /// The project `.cli.json` to validate (with the managed, user and local scopes around it).
     #[arg(long)]
     config: PathBuf,
+    /// Fail (exit 1) on warnings too: for a check run on the serving host, where a secret
+    /// reference that cannot be resolved (unset variable, missing file) is a real problem.
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -427,6 +431,10 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
     let report = portcullis::config::check(&scopes);
     print!("{report}");
     if !report.ok() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if args.strict && !report.warnings.is_empty() {
+        println!("{} warning(s) (--strict)", report.warnings.len());
         return Ok(ExitCode::FAILURE);
     }
     let loaded = portcullis::config::load(&scopes)?;

@@ -10,16 +10,6 @@ use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
-/// Kill the child when the test ends, whatever happens.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Read the dev banner: the server URL and the printed token.
 fn read_dev_banner(child: &mut Child) -> (String, String) {
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -50,7 +40,7 @@ async fn dev_mode_serves_the_demo_api_with_no_config() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = Guard(child);
+    let mut guard = common::Guard(child);
     let (url, token) = read_dev_banner(&mut guard.0);
     let client = reqwest::Client::new();
 
@@ -126,18 +116,8 @@ fn check_exits_0_for_a_valid_config_and_1_listing_every_problem() {
     std::fs::write(dir.path().join("a.json"), doc).unwrap();
     let good = common::config_for("a.json", json!({}));
     std::fs::write(dir.path().join(".cli.json"), good.to_string()).unwrap();
-    let run = || {
-        Command::new(BIN)
-            .args(["check", "--config"])
-            .arg(dir.path().join(".cli.json"))
-            .env(
-                "PORTCULLIS_MANAGED_CONFIG",
-                dir.path().join("none-managed.json"),
-            )
-            .env("PORTCULLIS_USER_CONFIG", dir.path().join("none-user.json"))
-            .output()
-            .unwrap()
-    };
+    let path = std::env::var("PATH").unwrap_or_default();
+    let run = || check_with_path(dir.path(), &path, &[]);
     let output = run();
     assert!(
         output.status.success(),
@@ -155,6 +135,93 @@ fn check_exits_0_for_a_valid_config_and_1_listing_every_problem() {
         text.contains("urii") && text.contains("policy.deny"),
         "every problem must be listed:\n{text}"
     );
+}
+
+/// `portcullis check --config <dir>/.cli.json` with only `path_dirs` on `PATH`.
+fn check_with_path(dir: &std::path::Path, path_dirs: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(dir.join(".cli.json"))
+        .args(extra)
+        .env("PORTCULLIS_MANAGED_CONFIG", dir.join("none-managed.json"))
+        .env("PORTCULLIS_USER_CONFIG", dir.join("none-user.json"))
+        .env("PATH", path_dirs)
+        .env_remove("PORTCULLIS_CHECK_UNSET")
+        .env("PORTCULLIS_CHECK_EMPTY", "")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_reports_every_unresolvable_secret_reference_by_key_and_never_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = common::openapi(
+        "http://127.0.0.1:1",
+        json!({ "/a": { "get": { "operationId": "a" } } }),
+        json!({}),
+    );
+    std::fs::write(dir.path().join("a.json"), doc).unwrap();
+    std::fs::write(dir.path().join("token"), "CANARY-FILE\n").unwrap();
+    let empty_path = dir.path().join("bin-empty");
+    std::fs::create_dir(&empty_path).unwrap();
+    let secrets = json!({
+        "unset": { "type": "env", "value": "PORTCULLIS_CHECK_UNSET" },
+        "empty": { "type": "env", "value": "PORTCULLIS_CHECK_EMPTY" },
+        "missing": { "type": "file", "value": dir.path().join("no-such-file").display().to_string() },
+        "present": { "type": "file", "value": dir.path().join("token").display().to_string() },
+        "kc": { "type": "osKeychain", "value": "service=api account=ci" },
+        "prog": { "type": "exec", "command": ["portcullis-no-such-helper", "CANARY-ARG"] },
+        "lit": { "type": "literal", "value": "CANARY-LITERAL" }
+    });
+
+    // exec without the policy switch: an error naming the secret, at load.
+    let config = common::config_for("a.json", json!({ "secrets": secrets }));
+    std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
+    let output = check_with_path(dir.path(), &empty_path.display().to_string(), &[]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("secrets.prog.type: exec secrets run a program and are refused unless policy.allowExecSecrets is true"), "{text}");
+
+    // Allowed: the config is valid; every reference this host cannot resolve is a warning.
+    let config = common::config_for(
+        "a.json",
+        json!({ "secrets": secrets, "policy": { "allowExecSecrets": true } }),
+    );
+    std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
+    let output = check_with_path(dir.path(), &empty_path.display().to_string(), &[]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    for expected in [
+        "secrets.empty: environment variable PORTCULLIS_CHECK_EMPTY is empty; calls that need this secret will fail",
+        "secrets.unset: environment variable PORTCULLIS_CHECK_UNSET is not set",
+        "secrets.missing: secret file ",
+        "secrets.kc: keychain tool `secret-tool` is not installed or not on PATH",
+        "secrets.prog: exec command `portcullis-no-such-helper` could not be started: entity not found",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("secrets.present") && !text.contains("secrets.lit"),
+        "{text}"
+    );
+    assert!(!text.contains("CANARY"), "a value was printed:\n{text}");
+    let strict = check_with_path(dir.path(), &empty_path.display().to_string(), &["--strict"]);
+    assert_eq!(strict.status.code(), Some(1), "--strict fails on warnings");
+
+    // With the keychain tool on PATH, its warning goes away (the keychain is not queried).
+    let fake_bin = dir.path().join("bin-fake");
+    std::fs::create_dir(&fake_bin).unwrap();
+    write_fake_tool(&fake_bin.join("secret-tool"), "exit 99");
+    let output = check_with_path(dir.path(), &fake_bin.display().to_string(), &[]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("secrets.kc"), "{text}");
+}
+
+/// An executable `#!/bin/sh` script standing in for an OS tool.
+fn write_fake_tool(path: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[tokio::test]
@@ -199,22 +266,13 @@ async fn sigterm_lets_an_in_flight_call_finish() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = Guard(child);
+    let mut guard = common::Guard(child);
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let ready = common::eventually(Duration::from_secs(30), || {
-        let client = client.clone();
-        let url = url.clone();
-        async move {
-            client
-                .get(format!("{url}/v1/runtime/info"))
-                .send()
-                .await
-                .is_ok()
-        }
-    })
-    .await;
-    assert!(ready, "server did not start");
+    assert!(
+        common::wait_until_serving(&client, &url).await,
+        "server did not start"
+    );
     let in_flight = tokio::spawn({
         let client = client.clone();
         let url = url.clone();

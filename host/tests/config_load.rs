@@ -325,7 +325,8 @@ fn check_reports_one_line_per_problem_and_keeps_warnings_apart() {
         dir.path(),
         ".cli.json",
         r#"{"cli":"1","mode":{"default":"discover"},"runtime":{"mode":"remote"},
-            "secrets":{"tool":{"type":"exec","command":["pass","show","x"]}}}"#,
+            "policy":{"allowExecSecrets":true},
+            "secrets":{"tool":{"type":"exec","command":["/nonexistent/pass","show","x"]}}}"#,
     );
     let report = check(&paths(dir.path()));
     assert!(report.ok(), "{report}");

@@ -286,6 +286,49 @@ fn secrets_need_the_fields_of_their_type() {
 }
 
 #[test]
+fn exec_secrets_are_refused_at_load_unless_the_policy_allows_them() {
+    let secrets = r#""secrets":{
+            "vault":{"type":"exec","command":["vault","read","-field=token","kv/x"]},
+            "oauth":{"type":"oauth2","mode":"clientCredentials",
+                     "clientId":{"type":"literal","value":"id"},
+                     "clientSecret":{"type":"exec","value":"print-secret"}}}"#;
+    let found = problems(&with(secrets));
+    has(
+        &found,
+        "secrets.vault.type: exec secrets run a program and are refused unless policy.allowExecSecrets is true",
+    );
+    has(
+        &found,
+        "secrets.oauth.clientSecret.type: exec secrets run a program and are refused unless policy.allowExecSecrets is true",
+    );
+    for policy in [r#""policy":{"allowExecSecrets":false},"#, ""] {
+        assert_eq!(problems(&with(&format!("{policy}{secrets}"))).len(), 2);
+    }
+    let allowed = format!(r#""policy":{{"allowExecSecrets":true}},{secrets}"#);
+    assert!(problems(&with(&allowed)).is_empty());
+}
+
+#[test]
+fn keychain_references_and_helper_timeouts_are_checked_at_load() {
+    let found = problems(&with(
+        r#""policy":{"allowExecSecrets":true},"secrets":{
+            "ok":{"type":"osKeychain","value":"service=github account=ci","timeoutMs":2000},
+            "legacy":{"type":"osKeychain","value":"github/ci"},
+            "typo":{"type":"osKeychain","value":"service=github account"},
+            "dup":{"type":"osKeychain","value":"service=a service=b"},
+            "env":{"type":"env","value":"X","timeoutMs":10},
+            "exec":{"type":"exec","command":["x"],"timeoutMs":10}}"#,
+    ));
+    has(&found, "secrets.typo.value: keychain reference \"service=github account\" is invalid: every word must be attribute=value");
+    has(&found, "secrets.dup.value: keychain reference \"service=a service=b\" is invalid: an attribute is given twice");
+    has(
+        &found,
+        "secrets.env.timeoutMs: applies to exec and osKeychain secrets only",
+    );
+    assert_eq!(found.len(), 3, "{found:#?}");
+}
+
+#[test]
 fn semantic_problems_name_the_scope_file_that_set_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let user = dir.path().join("user.json");

@@ -22,13 +22,20 @@ fn paths() -> serde_json::Value {
         "/status/{code}": { "get": { "operationId": "getStatus", "security": [],
             "parameters": [{ "name": "code", "in": "path", "required": true, "schema": { "type": "integer" } }] } },
         "/secure": { "get": { "operationId": "getSecure" } },
-        "/either": { "get": { "operationId": "getEither", "security": [{ "oauth": [] }, { "key": [] }] } }
+        "/either": { "get": { "operationId": "getEither", "security": [{ "oauth": [] }, { "key": [] }] } },
+        "/cookie": { "get": { "operationId": "getCookie", "security": [{ "session": [], "tenant": [] }],
+            "parameters": [
+                { "name": "lang", "in": "cookie", "schema": { "type": "string" } },
+                { "name": "session", "in": "cookie", "schema": { "type": "string" } }
+            ] } }
     })
 }
 
 fn components() -> serde_json::Value {
     json!({ "securitySchemes": {
         "key": { "type": "apiKey", "in": "header", "name": "X-Api-Key" },
+        "session": { "type": "apiKey", "in": "cookie", "name": "session" },
+        "tenant": { "type": "apiKey", "in": "cookie", "name": "tenant" },
         "oauth": { "type": "oauth2", "flows": { "clientCredentials": { "tokenUrl": "https://idp.invalid/token", "scopes": {} } } }
     }})
 }
@@ -119,6 +126,28 @@ async fn credentials_come_from_secrets_and_the_callers_token_is_never_forwarded(
         seen[0].headers.get("authorization").is_none(),
         "caller token must not reach the upstream"
     );
+}
+
+#[tokio::test]
+async fn cookie_api_keys_arrive_in_one_cookie_header_merged_with_caller_cookies() {
+    let (upstream, rt) = runtime_with(json!({ "secrets": {
+        "session": { "type": "literal", "value": "s3cr3t" },
+        "tenant": { "type": "literal", "value": "acme" }
+    } }))
+    .await;
+    // The caller's own cookie flags come first (flag order), the credentials last (scheme
+    // order); a caller cookie with a credential's name is replaced, never sent twice.
+    for _ in 0..2 {
+        let (status, body) = rt
+            .execute(json!({ "toolId": "svc:getCookie", "flags": { "session": "forged", "lang": "en" } }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let seen = upstream.requests();
+    for request in &seen {
+        let cookies: Vec<_> = request.headers.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["lang=en; session=s3cr3t; tenant=acme"]);
+    }
 }
 
 #[tokio::test]

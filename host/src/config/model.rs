@@ -500,9 +500,11 @@ pub enum SecretType {
     Env,
     /// `value` is a file path; one trailing newline is trimmed.
     File,
-    /// `value` is `service/account` in the OS keychain.
+    /// `value` names an OS keychain item: `service=<s> account=<a>` (any `attribute=value`
+    /// pairs on Linux; `service` and `account` on macOS), or the legacy `service/account`.
     OsKeychain,
-    /// `command` (argv, no shell) prints the secret; needs `policy.allowExecSecrets`.
+    /// `command` (argv, no shell) prints the secret on stdout; one trailing newline is
+    /// trimmed. Refused at load unless `policy.allowExecSecrets` is true.
     Exec,
     /// An OAuth 2.0 access token acquired by the runtime.
     Oauth2,
@@ -527,6 +529,11 @@ pub struct Secret {
     /// `exec`: argv to run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// `exec` and `osKeychain`: how long the helper program may run, in milliseconds
+    /// (default 5000); it is killed when the time is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60000))]
+    pub timeout_ms: Option<u64>,
     /// `plugin`: the plugin name (a key of `plugins`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
@@ -588,6 +595,7 @@ impl std::fmt::Debug for Secret {
             .field("kind", &self.kind)
             .field("value", &value)
             .field("command", &self.command)
+            .field("timeout_ms", &self.timeout_ms)
             .field("plugin", &self.plugin)
             .field("mode", &self.mode)
             .field("token_url", &self.token_url)

@@ -2,12 +2,13 @@
 //!
 //! | `type` | needs |
 //! |---|---|
-//! | `env`, `file`, `osKeychain`, `literal` | `value` |
-//! | `exec` | `command` (non-empty argv) or `value` |
+//! | `env`, `file`, `literal` | `value` |
+//! | `osKeychain` | `value`: `attr=value ...` or `service/account` (parsed here, so a typo fails at load) |
+//! | `exec` | `command` (non-empty argv) or `value`, **and** `policy.allowExecSecrets: true` |
 //! | `plugin` | `plugin` and `value` |
 //! | `oauth2` | `mode` (`clientCredentials` or `authorizationCode`) and `clientId` |
 //!
-//! `clientId` / `clientSecret` of an oauth2 entry are secret references checked by the same
+//! `timeoutMs` is accepted on `exec` and `osKeychain` only. `clientId` / `clientSecret` of an oauth2 entry are secret references checked by the same
 //! rules (and may not themselves be oauth2). The implicit and password flows are refused by
 //! name. Failure mode: one problem per violated rule; no secret value is ever quoted.
 
@@ -17,60 +18,92 @@ use super::validate::Problems;
 
 /// Check every `secrets.*` entry.
 pub(crate) fn check(config: &Config, p: &mut Problems) {
+    let exec_allowed = config
+        .policy
+        .as_ref()
+        .and_then(|policy| policy.allow_exec_secrets)
+        .unwrap_or(false);
+    let rules = Rules { exec_allowed };
     for (key, secret) in config.secrets.iter().flatten() {
-        secret_rules(secret, &JsonPath::of(&["secrets", key]), true, p);
+        rules.secret(secret, &JsonPath::of(&["secrets", key]), true, p);
     }
+}
+
+struct Rules {
+    exec_allowed: bool,
 }
 
 fn non_empty(v: &Option<String>) -> bool {
     v.as_deref().is_some_and(|s| !s.is_empty())
 }
 
-fn secret_rules(secret: &Secret, path: &JsonPath, allow_oauth: bool, p: &mut Problems) {
-    let Some(kind) = secret.kind else {
-        p.push(path.key("type"), "is required");
-        return;
-    };
-    match kind {
-        SecretType::Env | SecretType::File | SecretType::OsKeychain | SecretType::Literal => {
-            if !non_empty(&secret.value) {
-                p.push(path.key("value"), "is required");
-            }
-        }
-        SecretType::Exec => {
-            let argv_ok = secret
-                .command
-                .as_ref()
-                .is_some_and(|c| c.first().is_some_and(|prog| !prog.is_empty()));
-            if secret.command.is_some() && !argv_ok {
-                p.push(path.key("command"), "must be a non-empty argv");
-            } else if !argv_ok && !non_empty(&secret.value) {
-                p.push(
-                    path.key("command"),
-                    "command or value is required for exec secrets",
-                );
-            }
-        }
-        SecretType::Plugin => {
-            if !non_empty(&secret.plugin) {
-                p.push(path.key("plugin"), "is required for plugin secrets");
-            }
-            if !non_empty(&secret.value) {
-                p.push(path.key("value"), "is required for plugin secrets");
-            }
-        }
-        SecretType::Oauth2 if !allow_oauth => {
+impl Rules {
+    fn secret(&self, secret: &Secret, path: &JsonPath, allow_oauth: bool, p: &mut Problems) {
+        let Some(kind) = secret.kind else {
+            p.push(path.key("type"), "is required");
+            return;
+        };
+        if secret.timeout_ms.is_some() && !matches!(kind, SecretType::Exec | SecretType::OsKeychain)
+        {
             p.push(
-                path.key("type"),
-                "must be a static secret reference, not oauth2",
+                path.key("timeoutMs"),
+                "applies to exec and osKeychain secrets only",
             );
         }
-        SecretType::Oauth2 => oauth2_rules(secret, path, p),
+        match kind {
+            SecretType::Env | SecretType::File | SecretType::Literal => {
+                if !non_empty(&secret.value) {
+                    p.push(path.key("value"), "is required");
+                }
+            }
+            SecretType::OsKeychain => match secret.value.as_deref() {
+                None | Some("") => p.push(path.key("value"), "is required"),
+                Some(reference) => {
+                    if let Err(e) = crate::secrets::sources::keychain::Reference::parse(reference) {
+                        p.push(path.key("value"), e.to_string());
+                    }
+                }
+            },
+            SecretType::Exec => {
+                if !self.exec_allowed {
+                    p.push(
+                    path.key("type"),
+                    "exec secrets run a program and are refused unless policy.allowExecSecrets is true",
+                );
+                }
+                let argv_ok = secret
+                    .command
+                    .as_ref()
+                    .is_some_and(|c| c.first().is_some_and(|prog| !prog.is_empty()));
+                if secret.command.is_some() && !argv_ok {
+                    p.push(path.key("command"), "must be a non-empty argv");
+                } else if !argv_ok && !non_empty(&secret.value) {
+                    p.push(
+                        path.key("command"),
+                        "command or value is required for exec secrets",
+                    );
+                }
+            }
+            SecretType::Plugin => {
+                if !non_empty(&secret.plugin) {
+                    p.push(path.key("plugin"), "is required for plugin secrets");
+                }
+                if !non_empty(&secret.value) {
+                    p.push(path.key("value"), "is required for plugin secrets");
+                }
+            }
+            SecretType::Oauth2 if !allow_oauth => {
+                p.push(
+                    path.key("type"),
+                    "must be a static secret reference, not oauth2",
+                );
+            }
+            SecretType::Oauth2 => self.oauth2(secret, path, p),
+        }
     }
-}
 
-fn oauth2_rules(secret: &Secret, path: &JsonPath, p: &mut Problems) {
-    match secret.mode.as_deref() {
+    fn oauth2(&self, secret: &Secret, path: &JsonPath, p: &mut Problems) {
+        match secret.mode.as_deref() {
         Some("clientCredentials" | "authorizationCode") => {}
         Some(flow @ ("implicit" | "password")) => p.push(
             path.key("mode"),
@@ -87,11 +120,12 @@ fn oauth2_rules(secret: &Secret, path: &JsonPath, p: &mut Problems) {
             "is required for oauth2 secrets (clientCredentials or authorizationCode)",
         ),
     }
-    match &secret.client_id {
-        None => p.push(path.key("clientId"), "is required for oauth2 secrets"),
-        Some(id) => secret_rules(id, &path.key("clientId"), false, p),
-    }
-    if let Some(client_secret) = &secret.client_secret {
-        secret_rules(client_secret, &path.key("clientSecret"), false, p);
+        match &secret.client_id {
+            None => p.push(path.key("clientId"), "is required for oauth2 secrets"),
+            Some(id) => self.secret(id, &path.key("clientId"), false, p),
+        }
+        if let Some(client_secret) = &secret.client_secret {
+            self.secret(client_secret, &path.key("clientSecret"), false, p);
+        }
     }
 }

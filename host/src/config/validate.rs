@@ -92,24 +92,10 @@ pub(crate) fn validate(config: &Config) -> Problems {
     p
 }
 
-/// Problems that do not make the config unusable (reported by `portcullis check`).
+/// Problems that do not make the config unusable (reported by `portcullis check`): secret
+/// references that cannot be resolved on this host ([`crate::secrets::preflight`]).
 pub fn warnings(config: &Config) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let exec_allowed = config
-        .policy
-        .as_ref()
-        .and_then(|p| p.allow_exec_secrets)
-        .unwrap_or(false);
-    for (key, secret) in config.secrets.iter().flatten() {
-        if secret.kind == Some(super::model::SecretType::Exec) && !exec_allowed {
-            out.push(Diagnostic {
-                file: None,
-                path: JsonPath::of(&["secrets", key]).key("type").to_string(),
-                message: "exec secrets are refused at use unless policy.allowExecSecrets is true"
-                    .into(),
-            });
-        }
-    }
+    let mut out = crate::secrets::preflight::check(config);
     let grant_mode = config
         .policy
         .as_ref()

@@ -171,8 +171,11 @@ impl TokenSource {
     }
 
     async fn grant(&self, endpoint: &Url, grant: &[(&str, &str)]) -> Result<TokenResponse, String> {
-        let id = resolve_secret(&self.settings.client_id).map_err(|e| format!("clientId: {e}"))?;
+        let id = resolve_secret(&self.settings.client_id)
+            .await
+            .map_err(|e| format!("clientId: {e}"))?;
         let secret = resolve_secret(&self.settings.client_secret)
+            .await
             .map_err(|e| format!("clientSecret: {e}"))?;
         let scope = self.settings.scopes.join(" ");
         let mut form: Vec<(&str, &str)> = grant.to_vec();

@@ -84,7 +84,7 @@ pub struct RemoteBase {
 
 impl RemoteBase {
     /// Resolve the configured headers (secrets are read now, once per connection).
-    pub fn new(
+    pub async fn new(
         remote: &Remote,
         http: reqwest::Client,
         oauth: Option<Arc<TokenSource>>,
@@ -103,8 +103,9 @@ impl RemoteBase {
             add(name, value)?;
         }
         for (name, secret) in &remote.header_secrets {
-            let value =
-                resolve_secret(secret).map_err(|e| TransportError::Header(name.clone(), e))?;
+            let value = resolve_secret(secret)
+                .await
+                .map_err(|e| TransportError::Header(name.clone(), e.to_string()))?;
             add(name, value.expose())?;
         }
         Ok(Self {

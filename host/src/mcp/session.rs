@@ -251,6 +251,7 @@ impl Session {
             }
             Transport::StreamableHttp(remote) => {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
+                    .await
                     .map_err(|e| McpError::Unavailable(e.to_string()))?;
                 let transport = StreamableHttp::new(base, remote.url.clone());
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
@@ -260,6 +261,7 @@ impl Session {
             }
             Transport::Sse(remote) => {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
+                    .await
                     .map_err(|e| McpError::Unavailable(e.to_string()))?;
                 let transport = LegacySse::connect(base, remote.url.clone())
                     .await

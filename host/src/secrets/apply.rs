@@ -30,6 +30,7 @@ impl Applier {
         value: &SecretValue,
     ) -> Result<(), String> {
         let scheme = requirement.scheme.to_ascii_lowercase();
+        self.creds.values.push(value.clone());
         match (
             requirement.kind.as_str(),
             scheme.as_str(),

@@ -3,18 +3,27 @@
 //! Rule: a tool's security is an ordered list of OR-alternatives, each an AND of requirements.
 //! For each requirement the secret is looked up as `secrets["<serviceId>.<scheme>"]`, then
 //! `secrets["<scheme>"]`. The first alternative whose every requirement resolves wins; an
-//! alternative with no requirements (OpenAPI `{}`) means "no credentials". When none can be
-//! satisfied the call fails (502 `credential_unavailable`) with one reason per alternative —
-//! never a request with a partial or empty credential.
+//! alternative with no requirements (OpenAPI `{}`) means "no credentials". Requirements of an
+//! alternative are applied in scheme-name order (the catalog sorts them), and two requirements
+//! writing the same header, query parameter or cookie with different values fail that
+//! alternative. When none can be satisfied the call fails (502 `credential_unavailable`) with
+//! one reason per alternative — never a request with a partial or empty credential.
 //!
-//! Sources available in this build: `literal`, `env` (unset or empty is an error), `file`
-//! (one trailing `\n` or `\r\n` is trimmed) and `plugin` (a secret-source WebAssembly
-//! component, called in a fresh isolated instance; any failure — its own error, a trap, a
-//! timeout, a memory-limit hit, an invalid value — fails that alternative). `osKeychain`,
-//! `exec` and `oauth2` fail closed with a clear reason until they land. Values containing CR,
-//! LF or NUL are refused without being echoed.
+//! | step | module |
+//! |---|---|
+//! | built-in sources (`literal`, `env`, `file`, `osKeychain`, `exec`) | [`sources`], one file each, one dispatch |
+//! | `plugin` | [`SecretResolver::value`] asks the secret-source WebAssembly component in a fresh isolated instance; any failure (its own error, a trap, a timeout, a memory-limit hit, an invalid value) fails that alternative |
+//! | `oauth2` | [`SecretResolver::value`]: fails closed until the OAuth client is wired in |
+//! | applying a value per scheme | [`apply`] |
+//! | load-time checks for `portcullis check` | [`preflight`] |
+//! | scrubbing upstream bodies that echo a credential | [`scrub`] |
+//!
+//! Values containing CR, LF or NUL are refused without being echoed.
 
 mod apply;
+pub mod preflight;
+pub mod scrub;
+pub mod sources;
 
 use std::collections::BTreeMap;
 
@@ -24,6 +33,7 @@ use crate::plugins::{PluginSet, SecretQuery};
 use crate::upstream::AppliedCredentials;
 
 pub use apply::Applier;
+pub use sources::SourceError;
 
 /// No alternative could be satisfied.
 #[derive(Debug, thiserror::Error)]
@@ -144,13 +154,7 @@ impl SecretResolver {
                     requirement.name
                 )
             })?;
-            let value = match secret.kind {
-                Some(SecretType::Plugin) => {
-                    self.resolve_plugin(secret, tool, &requirement.name, call)
-                        .await?
-                }
-                _ => resolve(secret)?,
-            };
+            let value = self.value(secret, tool, &requirement.name, call).await?;
             applier.apply(requirement, &value)?;
         }
         Ok(applier.finish())
@@ -195,6 +199,25 @@ impl SecretResolver {
         }
     }
 
+    /// The one place where a secret entry becomes a value: built-in sources go to
+    /// [`sources::resolve`]; `oauth2` (the OAuth client) and `plugin` (the plugin host) are
+    /// wired in here.
+    async fn value(
+        &self,
+        secret: &Secret,
+        tool: &Tool,
+        scheme: &str,
+        call: &CallInfo,
+    ) -> Result<SecretValue, String> {
+        match secret.kind {
+            Some(SecretType::Oauth2) => {
+                Err("oauth2 secrets are not available in this build".to_owned())
+            }
+            Some(SecretType::Plugin) => self.resolve_plugin(secret, tool, scheme, call).await,
+            _ => sources::resolve(secret).await.map_err(|e| e.to_string()),
+        }
+    }
+
     fn lookup(&self, service: &str, scheme: &str) -> Option<&Secret> {
         self.secrets
             .get(&format!("{service}.{scheme}"))
@@ -204,42 +227,8 @@ impl SecretResolver {
 
 /// Resolve a static secret reference (also used for MCP `headerSecrets` and OAuth clients).
 /// The error names the reference, never a value.
-pub fn resolve_secret(secret: &Secret) -> Result<SecretValue, String> {
-    resolve(secret)
-}
-
-fn resolve(secret: &Secret) -> Result<SecretValue, String> {
-    let value = secret.value.as_deref().unwrap_or_default();
-    let raw = match secret.kind {
-        Some(SecretType::Literal) => value.to_owned(),
-        Some(SecretType::Env) => match std::env::var(value) {
-            Ok(v) if !v.is_empty() => v,
-            Ok(_) => return Err(format!("environment variable {value} is empty")),
-            Err(_) => return Err(format!("environment variable {value} is not set")),
-        },
-        Some(SecretType::File) => {
-            let text = std::fs::read_to_string(value)
-                .map_err(|e| format!("secret file {value}: {}", e.kind()))?;
-            let trimmed = text
-                .strip_suffix('\n')
-                .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                .unwrap_or(&text);
-            if trimmed.is_empty() {
-                return Err(format!("secret file {value} is empty"));
-            }
-            trimmed.to_owned()
-        }
-        Some(other) => {
-            return Err(format!(
-                "secret type {other:?} is not available in this build"
-            ))
-        }
-        None => return Err("secret has no type".to_owned()),
-    };
-    if raw.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err("secret value contains CR, LF or NUL".to_owned());
-    }
-    Ok(SecretValue(raw))
+pub async fn resolve_secret(secret: &Secret) -> Result<SecretValue, SourceError> {
+    sources::resolve(secret).await
 }
 
 #[cfg(test)]
@@ -280,32 +269,24 @@ mod tests {
         SecretResolver::new(Some(&serde_json::from_value(json).unwrap()))
     }
 
-    impl SecretResolver {
-        /// Test helper: resolve outside a runtime.
-        fn credentials_now(&self, tool: &Tool) -> Result<AppliedCredentials, CredentialError> {
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("runtime")
-                .block_on(self.credentials_for(tool, &CallInfo::default()))
-        }
-    }
-
-    #[test]
-    fn service_scoped_secret_wins_over_scheme_secret() {
+    #[tokio::test]
+    async fn service_scoped_secret_wins_over_scheme_secret() {
         let r = resolver(serde_json::json!({
             "bearer": {"type": "literal", "value": "generic"},
             "svc.bearer": {"type": "literal", "value": "scoped"}
         }));
         let creds = r
-            .credentials_now(&tool(vec![vec![requirement(
-                "bearer", "http", "bearer", "", "",
-            )]]))
+            .credentials_for(
+                &tool(vec![vec![requirement("bearer", "http", "bearer", "", "")]]),
+                &CallInfo::default(),
+            )
+            .await
             .unwrap();
         assert_eq!(creds.headers[0].1, "Bearer scoped");
     }
 
-    #[test]
-    fn unresolvable_alternatives_fail_with_one_reason_each_and_no_value() {
+    #[tokio::test]
+    async fn unresolvable_alternatives_fail_with_one_reason_each_and_no_value() {
         let r = resolver(
             serde_json::json!({"key": {"type": "env", "value": "PORTCULLIS_TEST_SURELY_UNSET"}}),
         );
@@ -313,14 +294,17 @@ mod tests {
             vec![requirement("oauth", "oauth2", "", "", "")],
             vec![requirement("key", "apiKey", "", "header", "X-Key")],
         ]);
-        let err = r.credentials_now(&t).unwrap_err();
+        let err = r
+            .credentials_for(&t, &CallInfo::default())
+            .await
+            .unwrap_err();
         assert_eq!(err.reasons.len(), 2);
         assert!(err.reasons[0].starts_with("oauth: no secret configured"));
         assert!(err.reasons[1].contains("PORTCULLIS_TEST_SURELY_UNSET is not set"));
     }
 
-    #[test]
-    fn security_naming_only_unknown_schemes_fails_closed() {
+    #[tokio::test]
+    async fn security_naming_only_unknown_schemes_fails_closed() {
         let r = resolver(serde_json::json!({ "mystery": { "type": "literal", "value": "v" } }));
         let t = Tool {
             id: "svc:op".into(),
@@ -328,31 +312,42 @@ mod tests {
             auth: vec![requirement("mystery", "unknown", "", "", "")],
             ..Tool::default()
         };
-        let err = r.credentials_now(&t).unwrap_err();
+        let err = r
+            .credentials_for(&t, &CallInfo::default())
+            .await
+            .unwrap_err();
         assert!(
             err.reasons[0].contains("unsupported security scheme"),
             "{err}"
         );
     }
 
-    #[test]
-    fn optional_alternative_means_no_credentials() {
+    #[tokio::test]
+    async fn optional_alternative_means_no_credentials() {
         let r = resolver(serde_json::json!({}));
         let t = tool(vec![
             vec![requirement("key", "apiKey", "", "header", "X-Key")],
             vec![],
         ]);
-        assert!(r.credentials_now(&t).unwrap().is_empty());
+        assert!(r
+            .credentials_for(&t, &CallInfo::default())
+            .await
+            .unwrap()
+            .is_empty());
     }
 
-    #[test]
-    fn header_injection_in_a_secret_is_refused_without_echo() {
+    #[tokio::test]
+    async fn header_injection_in_a_secret_is_refused_without_echo() {
         let r =
             resolver(serde_json::json!({"key": {"type": "literal", "value": "abc\r\nX-Evil: 1"}}));
         let err = r
-            .credentials_now(&tool(vec![vec![requirement(
-                "key", "apiKey", "", "header", "X-Key",
-            )]]))
+            .credentials_for(
+                &tool(vec![vec![requirement(
+                    "key", "apiKey", "", "header", "X-Key",
+                )]]),
+                &CallInfo::default(),
+            )
+            .await
             .unwrap_err();
         let text = err.to_string();
         assert!(
@@ -361,18 +356,145 @@ mod tests {
         );
     }
 
-    #[test]
-    fn file_secret_trims_one_trailing_newline() {
+    #[tokio::test]
+    async fn file_secret_trims_one_trailing_newline() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
         std::fs::write(&path, "tok\n").unwrap();
         let r = resolver(serde_json::json!({"b": {"type": "file", "value": path}}));
         let creds = r
-            .credentials_now(&tool(vec![vec![requirement(
-                "b", "http", "bearer", "", "",
-            )]]))
+            .credentials_for(
+                &tool(vec![vec![requirement("b", "http", "bearer", "", "")]]),
+                &CallInfo::default(),
+            )
+            .await
             .unwrap();
         assert_eq!(creds.headers[0].1, "Bearer tok");
+    }
+
+    #[tokio::test]
+    async fn and_requirements_apply_in_scheme_name_order() {
+        let r = resolver(serde_json::json!({
+            "a_key": {"type": "literal", "value": "1"},
+            "b_key": {"type": "literal", "value": "2"},
+            "c_key": {"type": "literal", "value": "3"}
+        }));
+        // The catalog sorts requirements by scheme name; the resolver keeps that order.
+        let t = tool(vec![vec![
+            requirement("a_key", "apiKey", "", "query", "a"),
+            requirement("b_key", "apiKey", "", "query", "b"),
+            requirement("c_key", "apiKey", "", "cookie", "c"),
+        ]]);
+        let creds = r.credentials_for(&t, &CallInfo::default()).await.unwrap();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(creds.query, [pair("a", "1"), pair("b", "2")]);
+        assert_eq!(creds.cookies, [pair("c", "3")]);
+    }
+
+    #[tokio::test]
+    async fn two_requirements_writing_one_target_with_different_values_fail_that_alternative() {
+        let r = resolver(serde_json::json!({
+            "one": {"type": "literal", "value": "v1"},
+            "two": {"type": "literal", "value": "v2"},
+            "same": {"type": "literal", "value": "v1"},
+            "fallback": {"type": "literal", "value": "fb"}
+        }));
+        let conflicting = |a: &str, b: &str, location: &str| {
+            vec![
+                requirement(a, "apiKey", "", location, "X-Key"),
+                requirement(b, "apiKey", "", location, "X-Key"),
+            ]
+        };
+        for location in ["header", "query", "cookie"] {
+            let t = tool(vec![
+                conflicting("one", "two", location),
+                vec![requirement("fallback", "http", "bearer", "", "")],
+            ]);
+            let creds = r.credentials_for(&t, &CallInfo::default()).await.unwrap();
+            assert_eq!(
+                creds.headers.len(),
+                1,
+                "{location}: the fallback alternative wins"
+            );
+            assert_eq!(creds.headers[0].1, "Bearer fb");
+            assert!(
+                creds.query.is_empty() && creds.cookies.is_empty(),
+                "nothing of the failed alternative leaks in"
+            );
+            // Equal values for the same target are not a conflict.
+            let same = tool(vec![conflicting("one", "same", location)]);
+            assert!(
+                r.credentials_for(&same, &CallInfo::default()).await.is_ok(),
+                "{location}"
+            );
+            let err = r
+                .credentials_for(
+                    &tool(vec![conflicting("one", "two", location)]),
+                    &CallInfo::default(),
+                )
+                .await
+                .unwrap_err();
+            assert!(err.reasons[0].starts_with("one+two: conflicting"), "{err}");
+            assert!(
+                !err.to_string().contains("v1") && !err.to_string().contains("v2"),
+                "{err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_error_names_every_alternative_and_why() {
+        let r = resolver(serde_json::json!({
+            "empty": {"type": "env", "value": "PORTCULLIS_TEST_SURELY_UNSET_2"},
+            "file": {"type": "file", "value": "/nonexistent/portcullis/secret"},
+            "ok": {"type": "literal", "value": "v"}
+        }));
+        let t = tool(vec![
+            vec![
+                requirement("ok", "apiKey", "", "header", "X-A"),
+                requirement("empty", "apiKey", "", "header", "X-B"),
+            ],
+            vec![requirement("file", "http", "bearer", "", "")],
+            vec![requirement("missing", "http", "basic", "", "")],
+            vec![requirement("plug", "oauth2", "", "", "")],
+        ]);
+        let err = r
+            .credentials_for(&t, &CallInfo::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.reasons,
+            [
+                "ok+empty: environment variable PORTCULLIS_TEST_SURELY_UNSET_2 is not set",
+                "file: secret file /nonexistent/portcullis/secret: entity not found",
+                "missing: no secret configured (secrets[\"svc.missing\"] or secrets[\"missing\"])",
+                "plug: no secret configured (secrets[\"svc.plug\"] or secrets[\"plug\"])",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn oauth2_and_plugin_secrets_fail_closed_until_wired_in() {
+        let r = resolver(serde_json::json!({
+            "o": {"type": "oauth2", "mode": "clientCredentials", "clientId": {"type": "literal", "value": "c"}},
+            "p": {"type": "plugin", "plugin": "vault", "value": "kv/x"}
+        }));
+        let t = tool(vec![
+            vec![requirement("o", "oauth2", "", "", "")],
+            vec![requirement("p", "http", "bearer", "", "")],
+        ]);
+        let err = r
+            .credentials_for(&t, &CallInfo::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.reasons[0].contains("oauth2 secrets are not available"),
+            "{err}"
+        );
+        assert!(
+            err.reasons[1].contains("plugin \"vault\" is not loaded"),
+            "{err}"
+        );
     }
 
     #[test]

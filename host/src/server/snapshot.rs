@@ -165,6 +165,11 @@ impl Snapshot {
         let upstream = Upstream::new(&limits)?;
         let secrets =
             SecretResolver::new(loaded.config.secrets.as_ref()).with_plugins(plugins.clone());
+        // Tell the operator now, not at the first call, about references this host cannot
+        // resolve (names and reasons only; see `secrets::preflight`).
+        for warning in crate::secrets::preflight::check(&loaded.config) {
+            tracing::warn!(secret = %warning.path, "{}", warning.message);
+        }
         let outcome = catalog::build(
             &loaded,
             &BuildOptions {

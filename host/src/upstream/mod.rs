@@ -44,6 +44,9 @@ pub struct AppliedCredentials {
     pub query: Vec<(String, String)>,
     /// Cookies (replacing caller cookie flags of the same name).
     pub cookies: Vec<(String, String)>,
+    /// The raw secret values behind the above, so echoes of them can be scrubbed from the
+    /// upstream's response ([`crate::secrets::scrub`]).
+    pub values: Vec<crate::secrets::SecretValue>,
 }
 
 impl AppliedCredentials {

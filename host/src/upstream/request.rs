@@ -21,14 +21,14 @@ use super::{AppliedCredentials, ExecuteArgs};
 use crate::catalog::{ParamLocation, Tool};
 
 /// Everything outside RFC 3986 `unreserved` (`ALPHA DIGIT - . _ ~`) is encoded.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
 /// Bytes that would end or split a cookie value (RFC 6265 `cookie-octet` complement, plus `%`).
-const COOKIE_VALUE: &AsciiSet = &CONTROLS
+pub(crate) const COOKIE_VALUE: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b',')

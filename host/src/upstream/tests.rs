@@ -202,6 +202,7 @@ fn debug_output_hides_secrets() {
         )],
         query: vec![("api_key".into(), "CANARY".into())],
         cookies: vec![("sid".into(), "CANARY".into())],
+        values: vec![crate::secrets::SecretValue::new("CANARY".into())],
     };
     assert!(!format!("{creds:?}").contains("CANARY"));
     let req = build_request(&tool("/x"), &args(&[]), &creds).unwrap();

@@ -263,3 +263,28 @@ pub fn plugin_component(crate_name: &str) -> PathBuf {
     );
     path
 }
+
+/// Kills a spawned server when the test ends, whatever happens.
+pub struct Guard(pub std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Wait (up to 30 s) until a server answers `GET {url}/v1/runtime/info`.
+pub async fn wait_until_serving(client: &reqwest::Client, url: &str) -> bool {
+    eventually(Duration::from_secs(30), || {
+        let (client, url) = (client.clone(), url.to_owned());
+        async move {
+            client
+                .get(format!("{url}/v1/runtime/info"))
+                .send()
+                .await
+                .is_ok()
+        }
+    })
+    .await
+}

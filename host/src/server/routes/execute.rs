@@ -359,7 +359,9 @@ pub async fn execute(
     context.record_intent(tool, request_size, arguments).await?;
 
     match snapshot.upstream.send(upstream_request).await {
-        Ok(response) => {
+        Ok(mut response) => {
+            // The caller never sees the upstream credential, even when the upstream echoes it.
+            response.body = crate::secrets::scrub::scrub(response.body, &credentials);
             let mut event =
                 context.event(tool, "tool_execution", AuditDecision::Allowed, "allowed");
             event.status_code = Some(response.status);

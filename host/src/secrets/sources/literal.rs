@@ -1,0 +1,12 @@
+//! `literal`: `value` is the secret itself. For development; anything else is preferable,
+//! since the secret then lives in the config file.
+
+use super::SourceError;
+
+/// The literal value.
+pub fn read(value: &str) -> Result<String, SourceError> {
+    if value.is_empty() {
+        return Err(SourceError::LiteralEmpty);
+    }
+    Ok(value.to_owned())
+}
