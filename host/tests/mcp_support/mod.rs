@@ -133,3 +133,27 @@ pub fn stdio_transport() -> serde_json::Value {
         "env": { "PORTCULLIS_TEST_MARK": "set-by-config" },
     })
 }
+
+/// Whether `pid` is a running process (a zombie counts as gone: it has exited).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// `kill -9 pid`, as a crash would, and wait (bounded) until the process is gone.
+pub async fn crash(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -9 {pid}");
+    let gone =
+        crate::common::eventually(Duration::from_secs(10), || async { !process_alive(pid) }).await;
+    assert!(gone, "process {pid} still runs after kill -9");
+}
