@@ -25,17 +25,21 @@ impl Outbox {
         self.maybe_delivered.load(Ordering::SeqCst)
     }
 
-    /// Count `message` before it is written, if it is a request. Returns whether it was counted
-    /// (pass that to [`Outbox::not_delivered`] if the send then proves it never arrived).
-    pub fn sending(&self, message: &TxJsonRpcMessage<RoleClient>) -> bool {
-        let request = matches!(message, JsonRpcMessage::Request(_));
-        if request {
-            self.maybe_delivered.fetch_add(1, Ordering::SeqCst);
-        }
-        request
+    /// Whether `message` is counted (requests are; notifications and responses are not).
+    pub fn counts(message: &TxJsonRpcMessage<RoleClient>) -> bool {
+        matches!(message, JsonRpcMessage::Request(_))
     }
 
-    /// A counted request certainly did not reach the server.
+    /// A counted message is about to be written. Call it inside the send future, right before
+    /// the write: rmcp may drop a send future before it first runs (when the session ends),
+    /// and such a message was never written.
+    pub fn sending(&self, counted: bool) {
+        if counted {
+            self.maybe_delivered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A counted message certainly did not reach the server.
     pub fn not_delivered(&self, counted: bool) {
         if counted {
             self.maybe_delivered.fetch_sub(1, Ordering::SeqCst);

@@ -249,7 +249,13 @@ impl HttpShared {
             .clone()
     }
 
-    async fn post(self: Arc<Self>, body: Vec<u8>, initialized: bool) -> Result<(), TransportError> {
+    /// POST one message; `writing` runs just before the request goes out (see [`Outbox`]).
+    async fn post(
+        self: Arc<Self>,
+        body: Vec<u8>,
+        initialized: bool,
+        writing: impl FnOnce(),
+    ) -> Result<(), TransportError> {
         let session = self.session_id();
         let mut request = self
             .base
@@ -260,6 +266,7 @@ impl HttpShared {
         if let Some(id) = &session {
             request = request.header("mcp-session-id", id);
         }
+        writing();
         let response = request.body(body).send().await.map_err(classify)?;
         if let Some(id) = response
             .headers()
@@ -359,12 +366,17 @@ impl Transport<RoleClient> for StreamableHttp {
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
         let shared = self.shared.clone();
         let initialized = method_of(&item).as_deref() == Some("notifications/initialized");
-        let counted = self.outbox.sending(&item);
+        let counted = Outbox::counts(&item);
         let outbox = self.outbox.clone();
         let body = serde_json::to_vec(&item);
         async move {
-            let body = body.map_err(|e| TransportError::Exchange(e.to_string()))?;
-            let result = shared.post(body, initialized).await;
+            let result = match body {
+                Ok(body) => {
+                    let writing = || outbox.sending(counted);
+                    shared.post(body, initialized, writing).await
+                }
+                Err(e) => Err(TransportError::Exchange(e.to_string())),
+            };
             if result.as_ref().is_err_and(TransportError::not_delivered) {
                 outbox.not_delivered(counted);
             }
@@ -475,11 +487,12 @@ impl Transport<RoleClient> for LegacySse {
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
         let base = self.base.clone();
         let endpoint = self.endpoint.borrow().clone();
-        let counted = self.outbox.sending(&item);
+        let counted = Outbox::counts(&item);
         let outbox = self.outbox.clone();
         let body = serde_json::to_vec(&item);
         async move {
-            let result = post_message(&base, endpoint, body).await;
+            let writing = || outbox.sending(counted);
+            let result = post_message(&base, endpoint, body, writing).await;
             if result.as_ref().is_err_and(TransportError::not_delivered) {
                 outbox.not_delivered(counted);
             }
@@ -507,17 +520,17 @@ async fn post_message(
     base: &RemoteBase,
     endpoint: Option<Url>,
     body: Result<Vec<u8>, serde_json::Error>,
+    writing: impl FnOnce(),
 ) -> Result<(), TransportError> {
     let body = body.map_err(|e| TransportError::Exchange(e.to_string()))?;
     let endpoint = endpoint.ok_or(TransportError::SessionExpired)?;
-    let response = base
+    let request = base
         .request(reqwest::Method::POST, &endpoint)
         .await?
         .header(CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(classify)?;
+        .body(body);
+    writing();
+    let response = request.send().await.map_err(classify)?;
     match response.status() {
         s if s.is_success() => Ok(()),
         reqwest::StatusCode::UNAUTHORIZED => Err(base.unauthorized().await),

@@ -19,6 +19,7 @@ use std::time::Duration;
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::Transport;
+use tokio::io::AsyncWriteExt as _;
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{oneshot, watch};
 
@@ -65,7 +66,10 @@ pub(crate) fn spawn(
     Ok(Spawned {
         child,
         pipes: ChildPipes {
-            io: AsyncRwTransport::new_client(stdout, stdin),
+            // rmcp reads and frames stdout; writes go through `stdin` below, so the outbox
+            // counts a request only once the pipe is really being written to.
+            io: AsyncRwTransport::new_client(stdout, tokio::io::sink()),
+            stdin: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
             outbox,
             _release: release,
         },
@@ -116,7 +120,8 @@ pub(crate) async fn watch(
 
 /// The child's stdin/stdout as an rmcp transport; dropping it tells the supervisor.
 pub(crate) struct ChildPipes {
-    io: AsyncRwTransport<RoleClient, ChildStdout, ChildStdin>,
+    io: AsyncRwTransport<RoleClient, ChildStdout, tokio::io::Sink>,
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
     outbox: Arc<Outbox>,
     _release: oneshot::Sender<()>,
 }
@@ -128,11 +133,29 @@ impl Transport<RoleClient> for ChildPipes {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let counted = self.outbox.sending(&item);
+        let counted = Outbox::counts(&item);
         let outbox = self.outbox.clone();
-        let send = self.io.send(item);
+        let stdin = self.stdin.clone();
+        // Newline-delimited JSON, as rmcp's codec frames it.
+        let line = serde_json::to_vec(&item).map(|mut line| {
+            line.push(b'\n');
+            line
+        });
         async move {
-            let result = send.await;
+            let line = line.map_err(std::io::Error::from)?;
+            let mut stdin = stdin.lock().await;
+            let Some(pipe) = stdin.as_mut() else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the stdio session is closed",
+                ));
+            };
+            outbox.sending(counted);
+            let result = async {
+                pipe.write_all(&line).await?;
+                pipe.flush().await
+            }
+            .await;
             if result.as_ref().is_err_and(pipe_unread) {
                 outbox.not_delivered(counted);
             }
@@ -146,8 +169,10 @@ impl Transport<RoleClient> for ChildPipes {
         self.io.receive()
     }
 
-    fn close(&mut self) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
-        self.io.close()
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        // Closing stdin is how a stdio server is asked to exit.
+        drop(self.stdin.lock().await.take());
+        self.io.close().await
     }
 }
 

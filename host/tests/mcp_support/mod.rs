@@ -146,14 +146,16 @@ pub fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// `kill -9 pid`, as a crash would, and wait (bounded) until the process is gone.
+/// `kill -9 pid`, as a crash would, and wait (bounded) until the process was reaped. Not just
+/// until it is a zombie: the leader of a multi-threaded process (node) turns zombie while its
+/// other threads still hold its stdin open, and a message written then is delivered to a pipe.
 pub async fn crash(pid: u32) {
     let status = Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success(), "kill -9 {pid}");
-    let gone =
-        crate::common::eventually(Duration::from_secs(10), || async { !process_alive(pid) }).await;
+    let reaped = || async { !std::path::Path::new(&format!("/proc/{pid}")).exists() };
+    let gone = crate::common::eventually(Duration::from_secs(10), reaped).await;
     assert!(gone, "process {pid} still runs after kill -9");
 }
