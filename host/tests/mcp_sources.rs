@@ -330,6 +330,31 @@ async fn a_policy_pattern_naming_only_a_disabled_tool_fails_the_source_closed() 
 }
 
 #[tokio::test]
+async fn an_overlay_or_workflow_naming_only_a_disabled_tool_fails_the_source_closed() {
+    let overlay = "overlay: 1.0.0\nactions:\n  - target: \"$.paths['/_mcp/everything/get-env'].post\"\n    update: {summary: x}\n";
+    let workflow = json!({"arazzo": "1.0.0", "workflows": [{"workflowId": "env", "steps": [
+        {"stepId": "one", "operationId": "get-env"}]}]});
+    for (key, file, contents) in [
+        ("overlays", "o.yaml", overlay.to_owned()),
+        ("workflows", "w.json", workflow.to_string()),
+    ] {
+        let mut config = everything_config(stdio_transport());
+        config["sources"]["everything"]["disabledTools"] = json!(["get-env"]);
+        config["services"] = json!({"everything": {"source": "everything", key: [file]}});
+        let rt = start_runtime(config, &[(file, contents)]).await;
+        let errors = rt.runtime.snapshot().source_errors.clone();
+        assert_eq!(errors.len(), 1, "{key}: {errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .contains("references disabled MCP tool \"get-env\""),
+            "{key}: {errors:?}"
+        );
+        assert!(rt.runtime.snapshot().catalog.tools.is_empty());
+    }
+}
+
+#[tokio::test]
 async fn mcp_calls_pass_through_the_same_policy_as_http_tools() {
     let mut config = everything_config(stdio_transport());
     config["policy"] =
