@@ -11,7 +11,8 @@
 //! | failure after sending `tools/call` | reported, never resent (the tool may have run) |
 //! | session closed (config reload, shutdown) | stdio child stopped and reaped, HTTP session deleted |
 //!
-//! Every request is bounded by [`CALL_TIMEOUT`].
+//! Every request is bounded by the source's `call_timeout` ([`SourceSettings`]); connecting
+//! (spawn or HTTP, plus `initialize`) by [`CONNECT_TIMEOUT`].
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -34,8 +35,8 @@ use super::settings::{SourceSettings, Transport};
 use super::stdio::{self, Ended};
 use super::{find_cause, McpError};
 
-/// Longest a single MCP request may take.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest connecting may take (spawning or reaching the server, then `initialize`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A stdio child that lived at least this long before exiting is restarted after the
 /// shortest backoff; one that dies sooner counts as a crash loop and backs off further.
@@ -177,10 +178,11 @@ impl Session {
             attempt += 1;
             let running = self.running().await?;
             let sent_before = running.outbox.maybe_delivered();
-            let result = tokio::time::timeout(CALL_TIMEOUT, op(running.clone())).await;
+            let limit = self.settings.call_timeout;
+            let result = tokio::time::timeout(limit, op(running.clone())).await;
             let error = match result {
                 Ok(Ok(value)) => return Ok(value),
-                Err(_) => return Err(McpError::Timeout(CALL_TIMEOUT)),
+                Err(_) => return Err(McpError::Timeout(limit)),
                 Ok(Err(ServiceError::McpError(e))) => {
                     return Err(McpError::Protocol(e.message.to_string()))
                 }
@@ -219,7 +221,7 @@ impl Session {
                 });
             }
         }
-        match tokio::time::timeout(CALL_TIMEOUT, self.connect()).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
             Ok(Ok(Connected { running, child })) => {
                 let running = Arc::new(running);
                 conn.running = Some(running.clone());
@@ -242,7 +244,7 @@ impl Session {
                     Ok(Err(e)) => e,
                     _ => McpError::Unavailable(format!(
                         "connecting took longer than {} s",
-                        CALL_TIMEOUT.as_secs()
+                        CONNECT_TIMEOUT.as_secs()
                     )),
                 };
                 conn.failures += 1;
@@ -282,7 +284,7 @@ impl Session {
         let serve = |e: rmcp::service::ClientInitializeError| failure(&e, McpError::Unavailable);
         let outbox = Arc::new(Outbox::default());
         let mode = ClientLifecycleMode::Initialize;
-        match &self.settings.transport {
+        let (service, child) = match &self.settings.transport {
             Transport::Stdio { command, args, env } => {
                 let spawned = stdio::spawn(&self.settings.id, command, args, env, outbox.clone())?;
                 // If initialization fails, dropping `spawned.child` kills it (kill_on_drop).
@@ -290,13 +292,7 @@ impl Session {
                     rmcp::service::serve_client_with_lifecycle(handler, spawned.pipes, mode)
                         .await
                         .map_err(serve)?;
-                Ok(Connected {
-                    running: Live {
-                        service: running,
-                        outbox,
-                    },
-                    child: Some((spawned.child, spawned.released)),
-                })
+                (running, Some((spawned.child, spawned.released)))
             }
             Transport::StreamableHttp(remote) => {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
@@ -305,13 +301,7 @@ impl Session {
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
                     .await
                     .map_err(serve)?;
-                Ok(Connected {
-                    running: Live {
-                        service: running,
-                        outbox,
-                    },
-                    child: None,
-                })
+                (running, None)
             }
             Transport::Sse(remote) => {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
@@ -322,15 +312,13 @@ impl Session {
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
                     .await
                     .map_err(serve)?;
-                Ok(Connected {
-                    running: Live {
-                        service: running,
-                        outbox,
-                    },
-                    child: None,
-                })
+                (running, None)
             }
-        }
+        };
+        Ok(Connected {
+            running: Live { service, outbox },
+            child,
+        })
     }
 
     /// Close the session now (config reload or shutdown): a stdio child is stopped, and this
