@@ -355,6 +355,27 @@ async fn an_overlay_or_workflow_naming_only_a_disabled_tool_fails_the_source_clo
 }
 
 #[tokio::test]
+async fn a_slow_mcp_tool_call_is_cut_off_at_the_configured_upstream_timeout() {
+    let mut config = everything_config(stdio_transport());
+    config["runtime"] = json!({"server": {"upstream": {"timeoutMs": 700}}});
+    let rt = start_runtime(config, &[]).await;
+    let started = std::time::Instant::now();
+    let (status, error) = rt
+        .execute_json(
+            json!({"toolId": "everything:trigger-long-running-operation",
+            "body": {"duration": 5, "steps": 5}}),
+        )
+        .await;
+    assert_eq!(status, 502, "{error}");
+    assert!(started.elapsed() < Duration::from_secs(4), "not cut off");
+    let last = rt.audit().await.last().cloned().unwrap();
+    assert_eq!(last["eventType"], "execution_error", "{last}");
+    assert_eq!(last["reasonCode"], "upstream_timeout", "{last}");
+    // The session survives a timed-out call.
+    assert_eq!(echo(&rt, "still here").await.0, 200);
+}
+
+#[tokio::test]
 async fn mcp_calls_pass_through_the_same_policy_as_http_tools() {
     let mut config = everything_config(stdio_transport());
     config["policy"] =

@@ -46,7 +46,7 @@ pub enum McpError {
     #[error("MCP server error: {0}")]
     Protocol(String),
     /// The request took longer than the limit.
-    #[error("MCP request timed out after {} s", .0.as_secs())]
+    #[error("MCP request timed out after {} ms", .0.as_millis())]
     Timeout(Duration),
     /// Transport OAuth used its one refresh for this expiry and it failed: fail closed.
     #[error("MCP transport oauth: reauthorization required")]
