@@ -144,10 +144,25 @@ async fn counting_token_endpoint(idp: &Idp) -> (String, Arc<AtomicUsize>) {
     (url, count)
 }
 
+/// Have a freshly started bearer server fetch the issuer's JWKS now, with a token the test gets
+/// directly from the IdP (not through the counted endpoint): under load, a first JWKS fetch that
+/// times out answers 401, and the runtime then rightly gets a new token, which is not what this
+/// test is about.
+async fn warm_up(idp: &Idp, server: &NodeServer) {
+    let token = idp.token("tools:read", API).await;
+    let _ = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await;
+}
+
 #[tokio::test]
 async fn the_transport_token_is_cached_per_source_two_executions_one_token_request() {
     let idp = Idp::start("tools:read", "a").await;
     let mut server = NodeServer::bearer(&idp.issuer);
+    warm_up(&idp, &server).await;
     let (token_url, token_requests) = counting_token_endpoint(&idp).await;
     let mut config = config(&idp, &server, "runtime-secret");
     let oauth = &mut config["sources"]["secured"]["oauth"];
@@ -163,6 +178,7 @@ async fn the_transport_token_is_cached_per_source_two_executions_one_token_reque
     assert_eq!(rt.execute_json(whoami.clone()).await.0, 200);
     // A restarted server forgets the session; the new session still uses the cached token.
     server.restart();
+    warm_up(&idp, &server).await;
     assert_eq!(rt.execute_json(whoami).await.0, 200);
     assert_eq!(
         token_requests.load(Ordering::SeqCst),
