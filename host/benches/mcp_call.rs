@@ -37,6 +37,7 @@ fn settings(transport: Transport) -> SourceSettings {
         transport,
         oauth: None,
         disabled_tools: Vec::new(),
+        call_timeout: portcullis::mcp::settings::DEFAULT_CALL_TIMEOUT,
     }
 }
 

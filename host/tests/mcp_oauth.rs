@@ -7,6 +7,8 @@ mod auth_support;
 mod common;
 mod mcp_support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_support::{Idp, API};
@@ -103,4 +105,84 @@ async fn tools_list_changed_on_the_server_stream_rebuilds_the_catalog() {
         .execute_json(json!({"toolId": "secured:added", "body": {}}))
         .await;
     assert_eq!(status, 200);
+}
+
+/// A pass-through to the identity provider's token endpoint that counts the requests it sees.
+async fn counting_token_endpoint(idp: &Idp) -> (String, Arc<AtomicUsize>) {
+    use axum::http::{header, HeaderMap, StatusCode};
+    let count = Arc::new(AtomicUsize::new(0));
+    let target = format!("{}/token", idp.issuer);
+    let client = reqwest::Client::new();
+    let seen = count.clone();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (client, target, seen) = (client.clone(), target.clone(), seen.clone());
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut request = client.post(&target).body(body);
+                for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+                    if let Some(value) = headers.get(&name) {
+                        request = request.header(name, value.clone());
+                    }
+                }
+                let response = request.send().await.unwrap();
+                let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+                let kind = response.headers().get(header::CONTENT_TYPE).cloned();
+                let body = response.bytes().await.unwrap();
+                let mut reply = axum::response::IntoResponse::into_response((status, body));
+                if let Some(kind) = kind {
+                    reply.headers_mut().insert(header::CONTENT_TYPE, kind);
+                }
+                reply
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, count)
+}
+
+/// Have a freshly started bearer server fetch the issuer's JWKS now, with a token the test gets
+/// directly from the IdP (not through the counted endpoint): under load, a first JWKS fetch that
+/// times out answers 401, and the runtime then rightly gets a new token, which is not what this
+/// test is about.
+async fn warm_up(idp: &Idp, server: &NodeServer) {
+    let token = idp.token("tools:read", API).await;
+    let _ = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await;
+}
+
+#[tokio::test]
+async fn the_transport_token_is_cached_per_source_two_executions_one_token_request() {
+    let idp = Idp::start("tools:read", "a").await;
+    let mut server = NodeServer::bearer(&idp.issuer);
+    warm_up(&idp, &server).await;
+    let (token_url, token_requests) = counting_token_endpoint(&idp).await;
+    let mut config = config(&idp, &server, "runtime-secret");
+    let oauth = &mut config["sources"]["secured"]["oauth"];
+    oauth.as_object_mut().unwrap().remove("issuer");
+    oauth["tokenURL"] = json!(token_url);
+    let rt = start_runtime(config, &[]).await;
+    assert!(
+        tool_ids(&rt).contains(&"secured:whoami".to_owned()),
+        "{:?}",
+        rt.runtime.snapshot().source_errors
+    );
+    let whoami = json!({"toolId": "secured:whoami", "body": {}});
+    assert_eq!(rt.execute_json(whoami.clone()).await.0, 200);
+    // A restarted server forgets the session; the new session still uses the cached token.
+    server.restart();
+    warm_up(&idp, &server).await;
+    assert_eq!(rt.execute_json(whoami).await.0, 200);
+    assert_eq!(
+        token_requests.load(Ordering::SeqCst),
+        1,
+        "the catalog build and both executions share one token"
+    );
 }

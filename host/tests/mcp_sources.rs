@@ -133,27 +133,114 @@ async fn logging_notifications_on_the_stream_never_break_a_call() {
 }
 
 #[tokio::test]
-async fn stdio_child_killed_mid_run_is_restarted_on_next_use() {
+async fn stdio_child_killed_mid_run_serves_the_very_next_call_from_a_new_child() {
     let rt = start_runtime(everything_config(stdio_transport()), &[]).await;
     assert_eq!(echo(&rt, "before").await.0, 200);
     let session = rt.runtime.mcp.session("everything").unwrap();
-    let pid = session.child_pid().await.expect("a live child");
-    // The runtime started this process; end it by its id, as a crash would.
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    let recovered = eventually(Duration::from_secs(20), || async {
-        echo(&rt, "after").await.0 == 200
-    })
-    .await;
-    assert!(recovered, "calls succeed again after the child died");
-    let new_pid = session.child_pid().await.expect("a respawned child");
-    assert_ne!(new_pid, pid);
+    for round in 0..2 {
+        let pid = session.child_pid().await.expect("a live child");
+        crash(pid).await;
+        let (status, result) = echo(&rt, &format!("after crash {round}")).await;
+        assert_eq!(status, 200, "the first call after the crash: {result}");
+        let new_pid = session.child_pid().await.expect("a respawned child");
+        assert_ne!(new_pid, pid);
+        assert!(process_alive(new_pid));
+    }
 }
 
 #[tokio::test]
-async fn streamable_http_server_is_listed_called_and_recovers_after_a_restart() {
+async fn a_crashed_stdio_child_is_restarted_in_the_background_and_the_catalog_stays_whole() {
+    let rt = start_runtime(everything_config(stdio_transport()), &[]).await;
+    let tools_before = rt.runtime.snapshot().catalog.tools.len();
+    assert!(tools_before > 0);
+    let session = rt.runtime.mcp.session("everything").unwrap();
+    let pid = session
+        .child_pid()
+        .await
+        .expect("the catalog build started a child");
+    crash(pid).await;
+    // No call is made: the supervisor notices the exit and starts a new child by itself.
+    let restarted = eventually(Duration::from_secs(20), || async {
+        session
+            .child_pid()
+            .await
+            .is_some_and(|p| p != pid && process_alive(p))
+    })
+    .await;
+    assert!(restarted, "no new child within 20 s of the crash");
+    let new_pid = session.child_pid().await.unwrap();
+    // The restart asks for a rebuild; the catalog lists the new child's tools.
+    let rebuilt = eventually(Duration::from_secs(10), || async {
+        rt.runtime.snapshot().catalog.tools.len() == tools_before
+    })
+    .await;
+    assert!(rebuilt);
+    assert_eq!(echo(&rt, "served by the new child").await.0, 200);
+    assert_eq!(session.child_pid().await, Some(new_pid), "the call used it");
+}
+
+#[tokio::test]
+async fn no_stdio_child_outlives_the_runtime_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("child.pid");
+    // The wrapper records its pid, then becomes the server (exec keeps the pid).
+    let config = everything_config(json!({
+        "type": "stdio",
+        "command": "/bin/sh",
+        "args": ["-c", "echo $$ > \"$PID_FILE\"; exec \"$SERVER\" stdio"],
+        "env": {
+            "PID_FILE": pid_file.to_str().unwrap(),
+            "SERVER": everything_bin().to_str().unwrap(),
+        },
+    }));
+    std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
+    let port = free_port();
+    let mut runtime = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--config"])
+        .arg(dir.path().join(".cli.json"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env("PORTCULLIS_MANAGED_CONFIG", dir.path().join("none"))
+        .env("PORTCULLIS_USER_CONFIG", dir.path().join("none"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = eventually(Duration::from_secs(60), || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/v1/runtime/info"))
+            .await
+            .is_ok()
+    })
+    .await;
+    let child = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &runtime.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while runtime.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = runtime.try_wait().unwrap().is_some();
+    if !exited {
+        let _ = runtime.kill();
+    }
+    assert!(ready, "the runtime did not start");
+    assert!(exited, "the runtime did not exit after SIGTERM");
+    let child = child.expect("the runtime started the stdio server");
+    let alive = process_alive(child);
+    if alive {
+        // Do not leak it from the test either.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &child.to_string()])
+            .status();
+    }
+    assert!(!alive, "stdio child {child} outlived the runtime");
+}
+
+#[tokio::test]
+async fn streamable_http_server_restarted_on_the_same_port_serves_the_very_next_call() {
     let mut server = NodeServer::everything("streamableHttp");
     let rt = start_runtime(
         everything_config(json!({"type": "streamable-http", "url": server.url("/mcp")})),
@@ -161,17 +248,13 @@ async fn streamable_http_server_is_listed_called_and_recovers_after_a_restart() 
     )
     .await;
     lists_calls_and_reports_tool_errors(&rt).await;
-    server.restart();
-    // The old session is unknown to the new process: the runtime opens a new session. (Known
-    // gap: the first call after the restart may still fail with 502 instead of being resent.)
-    let recovered = eventually(Duration::from_secs(20), || async {
-        echo(&rt, "after restart").await.0 == 200
-    })
-    .await;
-    assert!(
-        recovered,
-        "a new session is opened after the server restarted"
-    );
+    for round in 0..2 {
+        server.restart();
+        // The new process answers the old session id with 400: the call was refused before
+        // it was processed, so it is resent once on a new session.
+        let (status, result) = echo(&rt, &format!("after restart {round}")).await;
+        assert_eq!(status, 200, "the first call after the restart: {result}");
+    }
     server.kill();
     let (status, _) = echo(&rt, "while down").await;
     assert_eq!(status, 502);
@@ -184,7 +267,7 @@ async fn streamable_http_server_is_listed_called_and_recovers_after_a_restart() 
 }
 
 #[tokio::test]
-async fn legacy_sse_server_is_listed_called_and_recovers_after_a_restart() {
+async fn legacy_sse_server_restarted_on_the_same_port_serves_the_very_next_call() {
     let mut server = NodeServer::everything("sse");
     let rt = start_runtime(
         everything_config(json!({"type": "sse", "url": server.url("/sse")})),
@@ -192,15 +275,11 @@ async fn legacy_sse_server_is_listed_called_and_recovers_after_a_restart() {
     )
     .await;
     lists_calls_and_reports_tool_errors(&rt).await;
-    server.restart();
-    let recovered = eventually(Duration::from_secs(20), || async {
-        echo(&rt, "after restart").await.0 == 200
-    })
-    .await;
-    assert!(
-        recovered,
-        "a new SSE session is opened after the server restarted"
-    );
+    for round in 0..2 {
+        server.restart();
+        let (status, result) = echo(&rt, &format!("after restart {round}")).await;
+        assert_eq!(status, 200, "the first call after the restart: {result}");
+    }
 }
 
 #[tokio::test]
@@ -248,6 +327,52 @@ async fn a_policy_pattern_naming_only_a_disabled_tool_fails_the_source_closed() 
         "{errors:?}"
     );
     assert!(rt.runtime.snapshot().catalog.tools.is_empty());
+}
+
+#[tokio::test]
+async fn an_overlay_or_workflow_naming_only_a_disabled_tool_fails_the_source_closed() {
+    let overlay = "overlay: 1.0.0\nactions:\n  - target: \"$.paths['/_mcp/everything/get-env'].post\"\n    update: {summary: x}\n";
+    let workflow = json!({"arazzo": "1.0.0", "workflows": [{"workflowId": "env", "steps": [
+        {"stepId": "one", "operationId": "get-env"}]}]});
+    for (key, file, contents) in [
+        ("overlays", "o.yaml", overlay.to_owned()),
+        ("workflows", "w.json", workflow.to_string()),
+    ] {
+        let mut config = everything_config(stdio_transport());
+        config["sources"]["everything"]["disabledTools"] = json!(["get-env"]);
+        config["services"] = json!({"everything": {"source": "everything", key: [file]}});
+        let rt = start_runtime(config, &[(file, contents)]).await;
+        let errors = rt.runtime.snapshot().source_errors.clone();
+        assert_eq!(errors.len(), 1, "{key}: {errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .contains("references disabled MCP tool \"get-env\""),
+            "{key}: {errors:?}"
+        );
+        assert!(rt.runtime.snapshot().catalog.tools.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_slow_mcp_tool_call_is_cut_off_at_the_configured_upstream_timeout() {
+    let mut config = everything_config(stdio_transport());
+    config["runtime"] = json!({"server": {"upstream": {"timeoutMs": 700}}});
+    let rt = start_runtime(config, &[]).await;
+    let started = std::time::Instant::now();
+    let (status, error) = rt
+        .execute_json(
+            json!({"toolId": "everything:trigger-long-running-operation",
+            "body": {"duration": 5, "steps": 5}}),
+        )
+        .await;
+    assert_eq!(status, 502, "{error}");
+    assert!(started.elapsed() < Duration::from_secs(4), "not cut off");
+    let last = rt.audit().await.last().cloned().unwrap();
+    assert_eq!(last["eventType"], "execution_error", "{last}");
+    assert_eq!(last["reasonCode"], "upstream_timeout", "{last}");
+    // The session survives a timed-out call.
+    assert_eq!(echo(&rt, "still here").await.0, 200);
 }
 
 #[tokio::test]

@@ -199,7 +199,9 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             SourceType::Mcp => {
                 let service_id = planned.service.map_or(planned.source_id, |(id, _)| id);
                 match mcp_settings.get(planned.source_id) {
-                    Some(Ok(settings)) => build_mcp(&pool, settings, service_id, cfg).await,
+                    Some(Ok(settings)) => {
+                        build_mcp(&pool, settings, service_id, cfg, &config.base_dir).await
+                    }
                     Some(Err(message)) => Err(message.clone()),
                     None => Err("mcp source has no settings".to_owned()),
                 }
@@ -298,9 +300,20 @@ async fn build_mcp(
     settings: &SourceSettings,
     service_id: &str,
     config: &crate::config::Config,
+    base_dir: &std::path::Path,
 ) -> Result<Built, String> {
     let session = pool.session(&settings.id).map_err(|e| e.to_string())?;
     let listed = session.list_tools().await.map_err(|e| e.to_string())?;
+    // Only needed (and only read) when some tool is disabled.
+    let refs = match config.services.as_ref().and_then(|s| s.get(service_id)) {
+        Some(service) if !settings.disabled_tools.is_empty() => super::mcp_refs::collect(
+            service.overlays.as_deref().unwrap_or_default(),
+            service.workflows.as_deref().unwrap_or_default(),
+            base_dir,
+        )
+        .map_err(|e| format!("source {:?} service {service_id:?}: {e}", settings.id))?,
+        _ => Vec::new(),
+    };
     let digest = Sha256::digest(serde_json::to_vec(&listed).unwrap_or_default());
     let tools = super::mcp::map_tools(
         service_id,
@@ -309,6 +322,7 @@ async fn build_mcp(
         &listed,
         &settings.disabled_tools,
         config,
+        &refs,
     )?;
     Ok((service_id.to_owned(), tools, digest))
 }

@@ -14,14 +14,16 @@
 //! Annotations are hints from the server; they only ever make policy *stricter* by default
 //! (an unannotated tool is treated as destructive). Names are assigned to surviving tools
 //! first, so a disabled tool never claims a name a surviving tool would have had. Failure
-//! mode (fail closed): a tool without a name, or an approval/managed-deny/tool-set pattern that
-//! matches only disabled tools of the source, makes the whole source fail.
+//! mode (fail closed): a tool without a name, or an approval/managed-deny/tool-set pattern, an
+//! overlay target or a workflow step ([`super::mcp_refs`]) that matches only disabled tools of
+//! the source, makes the whole source fail.
 
 use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::mcp_refs::{Reference, Target};
 use super::model::{ContentType, RequestBody, Safety, Tool};
 use super::normalize::ServiceTools;
 use super::slug::slugify;
@@ -36,6 +38,7 @@ pub fn map_tools(
     listed: &[rmcp::model::Tool],
     disabled: &[String],
     config: &Config,
+    refs: &[Reference],
 ) -> Result<ServiceTools, String> {
     let is_disabled = |t: &&rmcp::model::Tool| disabled.iter().any(|d| d == t.name.as_ref());
     if listed.iter().any(|t| t.name.is_empty()) {
@@ -50,13 +53,17 @@ pub fn map_tools(
     }
     // Disabled tools are named after every survivor; only their ids are kept, to check
     // the config's patterns against.
-    let disabled_ids: Vec<String> = listed
+    let disabled: Vec<(String, String)> = listed
         .iter()
         .filter(is_disabled)
-        .map(|t| names.operation(&t.name))
-        .map(|op| format!("{service_id}:{op}"))
+        .map(|t| (names.operation(&t.name), names.path(service_id, &t.name)))
+        .collect();
+    let disabled_ids: Vec<String> = disabled
+        .iter()
+        .map(|(op, _)| format!("{service_id}:{op}"))
         .collect();
     check_patterns(service_id, source_id, config, &tools, &disabled_ids)?;
+    check_references(service_id, source_id, refs, &tools, &disabled)?;
     Ok(ServiceTools {
         title: service_id.to_owned(),
         servers: Vec::new(),
@@ -222,6 +229,33 @@ fn check_patterns(
     Ok(())
 }
 
+/// Fail closed when an overlay target or workflow step names only a disabled tool.
+/// `disabled` holds the (operation id, path) each disabled tool would have had.
+fn check_references(
+    service_id: &str,
+    source_id: &str,
+    refs: &[Reference],
+    surviving: &[Tool],
+    disabled: &[(String, String)],
+) -> Result<(), String> {
+    for r in refs {
+        let names = |op: &str, path: &str| match &r.target {
+            Target::Path(p) => p == path,
+            Target::OperationId(id) => id == op,
+        };
+        let Some((op, _)) = disabled.iter().find(|(op, path)| names(op, path)) else {
+            continue;
+        };
+        if !surviving.iter().any(|t| names(&t.operation_id, &t.path)) {
+            return Err(format!(
+                "source {source_id:?} service {service_id:?}: {} target {:?} references disabled MCP tool {op:?}",
+                r.artifact, r.raw
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,7 +283,7 @@ mod tests {
             tool("echo", json!({"type": "string"}), json!({})),
             tool("noop", json!({}), json!({})),
         ];
-        let out = map_tools("fs", "fs", "stdio", &listed, &[], &Config::default()).unwrap();
+        let out = map_tools("fs", "fs", "stdio", &listed, &[], &Config::default(), &[]).unwrap();
         let by_id = |id: &str| out.tools.iter().find(|t| t.id == id).unwrap();
         let read = by_id("fs:read_file");
         assert_eq!(
@@ -290,7 +324,7 @@ mod tests {
             ),
             tool("plain", json!({"type": "object"}), json!({})),
         ];
-        let out = map_tools("s", "s", "stdio", &listed, &[], &Config::default()).unwrap();
+        let out = map_tools("s", "s", "stdio", &listed, &[], &Config::default(), &[]).unwrap();
         let safety: Vec<(bool, bool, bool)> = out
             .tools
             .iter()
@@ -327,6 +361,7 @@ mod tests {
             &listed,
             &["a-b".into()],
             &Config::default(),
+            &[],
         )
         .unwrap();
         let paths: Vec<&str> = out.tools.iter().map(|t| t.path.as_str()).collect();
@@ -343,7 +378,8 @@ mod tests {
             tool("drop", json!({"type": "object"}), json!({})),
         ];
         let strict = config(json!({"policy": {"approvalRequired": ["s:drop"]}}));
-        let err = map_tools("s", "src", "stdio", &listed, &["drop".into()], &strict).unwrap_err();
+        let err =
+            map_tools("s", "src", "stdio", &listed, &["drop".into()], &strict, &[]).unwrap_err();
         assert!(
             err.contains(
                 "policy.approvalRequired pattern \"s:drop\" references disabled MCP tool \"drop\""
@@ -351,9 +387,41 @@ mod tests {
             "{err}"
         );
         let set = config(json!({"curation": {"toolSets": {"t": {"allow": ["s:d*"]}}}}));
-        assert!(map_tools("s", "src", "stdio", &listed, &["drop".into()], &set).is_err());
+        assert!(map_tools("s", "src", "stdio", &listed, &["drop".into()], &set, &[]).is_err());
         // A pattern that still matches a surviving tool is fine.
         let broad = config(json!({"policy": {"approvalRequired": ["s:*"]}}));
-        assert!(map_tools("s", "src", "stdio", &listed, &["drop".into()], &broad).is_ok());
+        assert!(map_tools("s", "src", "stdio", &listed, &["drop".into()], &broad, &[]).is_ok());
+    }
+
+    #[test]
+    fn an_overlay_or_workflow_naming_only_a_disabled_tool_fails_the_source() {
+        let listed = [
+            tool("keep", json!({"type": "object"}), json!({})),
+            tool("drop", json!({"type": "object"}), json!({})),
+        ];
+        let reference = |target: Target| Reference {
+            artifact: "overlay \"o.yaml\"".into(),
+            raw: "raw".into(),
+            target,
+        };
+        let run = |refs: &[Reference]| {
+            map_tools(
+                "s",
+                "src",
+                "stdio",
+                &listed,
+                &["drop".into()],
+                &Config::default(),
+                refs,
+            )
+        };
+        let err = run(&[reference(Target::Path("/_mcp/s/drop".into()))]).unwrap_err();
+        assert!(
+            err.contains("overlay \"o.yaml\" target \"raw\" references disabled MCP tool \"drop\""),
+            "{err}"
+        );
+        assert!(run(&[reference(Target::OperationId("drop".into()))]).is_err());
+        assert!(run(&[reference(Target::Path("/_mcp/s/keep".into()))]).is_ok());
+        assert!(run(&[reference(Target::OperationId("missing".into()))]).is_ok());
     }
 }

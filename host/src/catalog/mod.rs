@@ -11,12 +11,14 @@
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
 //! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
+//! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
 //! | `views` | `discover` and per-profile effective views |
 
 pub mod build;
 mod cache;
 mod fetch;
 pub mod mcp;
+pub mod mcp_refs;
 pub mod model;
 mod normalize;
 mod openapi;

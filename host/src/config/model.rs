@@ -175,7 +175,8 @@ pub struct UpstreamLimits {
     /// TCP+TLS connect timeout in milliseconds (default 5000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout_ms: Option<u64>,
-    /// Whole-call timeout in milliseconds, body included (default 30000).
+    /// Whole-call timeout in milliseconds, body included (default 30000). Also bounds each
+    /// request to an MCP server (default 60000 there when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Largest upstream response body accepted, in bytes (default 10 MiB).

@@ -6,8 +6,10 @@
 //! | [`settings`] | what a source needs to connect, read from the validated config |
 //! | [`session`] | one live session per source: connect, reuse, reconnect with backoff |
 //! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
+//! | [`outbox`] | which requests may have reached the server (decides whether a resend is safe) |
 //! | [`oauth`] | transport OAuth: client credentials, single-flight refresh, fail closed |
 //! | [`sse`] | the `text/event-stream` decoder both HTTP transports use |
+//! | [`stdio`] | supervised stdio children: spawn, restart after a crash, stop on close |
 //!
 //! The [`McpPool`] belongs to the running instance, not to a snapshot: a rebuild keeps the
 //! session of every source whose settings did not change and closes the others (a stdio child
@@ -15,10 +17,12 @@
 //! restart the server that sent it. Catalog builds and tool calls share the same sessions.
 
 pub mod oauth;
+pub mod outbox;
 pub mod remote;
 pub mod session;
 pub mod settings;
 pub mod sse;
+pub mod stdio;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,7 +46,7 @@ pub enum McpError {
     #[error("MCP server error: {0}")]
     Protocol(String),
     /// The request took longer than the limit.
-    #[error("MCP request timed out after {} s", .0.as_secs())]
+    #[error("MCP request timed out after {} ms", .0.as_millis())]
     Timeout(Duration),
     /// Transport OAuth used its one refresh for this expiry and it failed: fail closed.
     #[error("MCP transport oauth: reauthorization required")]
@@ -109,11 +113,7 @@ impl McpPool {
                     Some(existing) if *existing.settings() == settings => existing,
                     old => {
                         retired.extend(old);
-                        Arc::new(Session::new(
-                            settings,
-                            self.http.clone(),
-                            self.changes_tx.clone(),
-                        ))
+                        Session::new(settings, self.http.clone(), self.changes_tx.clone())
                     }
                 };
                 next.insert(id, session);
@@ -121,9 +121,7 @@ impl McpPool {
             retired.extend(sessions.drain().map(|(_, s)| s));
             *sessions = next;
         }
-        for session in retired {
-            session.close().await;
-        }
+        futures_util::future::join_all(retired.iter().map(|s| s.close())).await;
     }
 
     /// The session of one source.
@@ -141,7 +139,8 @@ impl McpPool {
         self.changes_rx.lock().await.recv().await
     }
 
-    /// Close every session (runtime shutdown): stdio children are killed.
+    /// Close every session at once (runtime shutdown); returns when every stdio child has
+    /// exited or been killed, so none outlives the runtime.
     pub async fn shutdown(&self) {
         let all: Vec<_> = self
             .sessions
@@ -150,9 +149,7 @@ impl McpPool {
             .drain()
             .map(|(_, s)| s)
             .collect();
-        for session in all {
-            session.close().await;
-        }
+        futures_util::future::join_all(all.iter().map(|s| s.close())).await;
     }
 }
 

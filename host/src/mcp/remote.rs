@@ -6,8 +6,14 @@
 //! - Every request carries the static `headers`, the resolved `headerSecrets` and, when
 //!   transport OAuth is configured, `Authorization: Bearer` from the source's token cache.
 //! - Streamable HTTP: a response is JSON or an SSE stream; every message in it is delivered.
-//!   `Mcp-Session-Id` is kept and sent back; a `404` for a known session ends the transport
-//!   (the session layer reconnects). After initialization a `GET` stream carries server
+//!   `Mcp-Session-Id` is kept and sent back. A `404` or `400` to a `POST` that carried a session
+//!   id is [`TransportError::SessionExpired`]: the server refused the message before processing
+//!   it (a processed request is always answered `200`, even a failed tool call), and the cause is
+//!   almost always a restarted server that no longer knows the session — the spec says `404`,
+//!   the official SDK's example servers (server-everything among them) answer `400`. The error
+//!   is reported through the pending request, never by ending the transport, so the session
+//!   layer can tell "not delivered" from "connection lost" and resend on a new session. After
+//!   initialization a `GET` stream carries server
 //!   notifications such as `notifications/tools/list_changed` (a `405` means the server offers
 //!   none). Closing sends `DELETE`.
 //! - Legacy SSE: the `endpoint` event names where to `POST`; it must be on the same origin as
@@ -25,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use super::oauth::{OAuthError, TokenSource};
+use super::outbox::Outbox;
 use super::settings::Remote;
 use super::sse;
 use crate::secrets::resolve_secret;
@@ -39,7 +46,7 @@ pub enum TransportError {
     /// Nothing reached the server (connection refused, DNS, TLS).
     #[error("cannot reach the MCP server: {0}")]
     Connect(String),
-    /// The server no longer knows the session (it restarted).
+    /// The server refused the message for this session before processing it (it restarted).
     #[error("the MCP server no longer knows this session")]
     SessionExpired,
     /// Transport OAuth could not supply a token.
@@ -206,7 +213,7 @@ fn is_event_stream(response: &reqwest::Response) -> bool {
 pub struct StreamableHttp {
     shared: Arc<HttpShared>,
     inbox: mpsc::UnboundedReceiver<RxJsonRpcMessage<RoleClient>>,
-    dead: watch::Receiver<bool>,
+    outbox: Arc<Outbox>,
 }
 
 struct HttpShared {
@@ -214,26 +221,23 @@ struct HttpShared {
     url: Url,
     session: std::sync::Mutex<Option<String>>,
     inbox: Inbox,
-    dead: watch::Sender<bool>,
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl StreamableHttp {
     /// A transport for `url`; nothing is sent until rmcp initializes the session.
-    pub fn new(base: RemoteBase, url: Url) -> Self {
+    pub fn new(base: RemoteBase, url: Url, outbox: Arc<Outbox>) -> Self {
         let (tx, inbox) = mpsc::unbounded_channel();
-        let (dead_tx, dead) = watch::channel(false);
         Self {
             shared: Arc::new(HttpShared {
                 base,
                 url,
                 session: std::sync::Mutex::new(None),
                 inbox: tx,
-                dead: dead_tx,
                 listener: std::sync::Mutex::new(None),
             }),
             inbox,
-            dead,
+            outbox,
         }
     }
 }
@@ -246,7 +250,13 @@ impl HttpShared {
             .clone()
     }
 
-    async fn post(self: Arc<Self>, body: Vec<u8>, initialized: bool) -> Result<(), TransportError> {
+    /// POST one message; `writing` runs just before the request goes out (see [`Outbox`]).
+    async fn post(
+        self: Arc<Self>,
+        body: Vec<u8>,
+        initialized: bool,
+        writing: impl FnOnce(),
+    ) -> Result<(), TransportError> {
         let session = self.session_id();
         let mut request = self
             .base
@@ -257,6 +267,7 @@ impl HttpShared {
         if let Some(id) = &session {
             request = request.header("mcp-session-id", id);
         }
+        writing();
         let response = request.body(body).send().await.map_err(classify)?;
         if let Some(id) = response
             .headers()
@@ -266,8 +277,14 @@ impl HttpShared {
             *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_owned());
         }
         let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND && session.is_some() {
-            let _ = self.dead.send(true);
+        // The transport stays open: ending it here would race this error to rmcp's service
+        // loop, which would then report a bare "transport closed" to the caller — a state that
+        // cannot be told apart from a lost reply, so the call could not be resent.
+        let refused = matches!(
+            status,
+            reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::BAD_REQUEST
+        );
+        if refused && session.is_some() {
             return Err(TransportError::SessionExpired);
         }
         if status == reqwest::StatusCode::UNAUTHORIZED {
@@ -350,20 +367,27 @@ impl Transport<RoleClient> for StreamableHttp {
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
         let shared = self.shared.clone();
         let initialized = method_of(&item).as_deref() == Some("notifications/initialized");
+        let counted = Outbox::counts(&item);
+        let outbox = self.outbox.clone();
         let body = serde_json::to_vec(&item);
         async move {
-            let body = body.map_err(|e| TransportError::Exchange(e.to_string()))?;
-            shared.post(body, initialized).await
+            let result = match body {
+                Ok(body) => {
+                    let writing = || outbox.sending(counted);
+                    shared.post(body, initialized, writing).await
+                }
+                Err(e) => Err(TransportError::Exchange(e.to_string())),
+            };
+            if result.as_ref().is_err_and(TransportError::not_delivered) {
+                outbox.not_delivered(counted);
+            }
+            result
         }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        // Messages already received are delivered before the end of the stream is reported.
-        tokio::select! {
-            biased;
-            message = self.inbox.recv() => message,
-            _ = self.dead.wait_for(|dead| *dead) => None,
-        }
+        // The shared state holds a sender, so this ends only when the session is closed.
+        self.inbox.recv().await
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
@@ -392,11 +416,16 @@ pub struct LegacySse {
     inbox: mpsc::UnboundedReceiver<RxJsonRpcMessage<RoleClient>>,
     reader: tokio::task::JoinHandle<()>,
     dead: watch::Receiver<bool>,
+    outbox: Arc<Outbox>,
 }
 
 impl LegacySse {
     /// Open the event stream and wait for the message endpoint.
-    pub async fn connect(base: RemoteBase, url: Url) -> Result<Self, TransportError> {
+    pub async fn connect(
+        base: RemoteBase,
+        url: Url,
+        outbox: Arc<Outbox>,
+    ) -> Result<Self, TransportError> {
         let response = base
             .request(reqwest::Method::GET, &url)
             .await?
@@ -439,6 +468,7 @@ impl LegacySse {
             inbox,
             reader,
             dead,
+            outbox,
         })
     }
 }
@@ -458,24 +488,16 @@ impl Transport<RoleClient> for LegacySse {
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
         let base = self.base.clone();
         let endpoint = self.endpoint.borrow().clone();
+        let counted = Outbox::counts(&item);
+        let outbox = self.outbox.clone();
         let body = serde_json::to_vec(&item);
         async move {
-            let body = body.map_err(|e| TransportError::Exchange(e.to_string()))?;
-            let endpoint = endpoint.ok_or(TransportError::SessionExpired)?;
-            let response = base
-                .request(reqwest::Method::POST, &endpoint)
-                .await?
-                .header(CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(classify)?;
-            match response.status() {
-                s if s.is_success() => Ok(()),
-                reqwest::StatusCode::UNAUTHORIZED => Err(base.unauthorized().await),
-                reqwest::StatusCode::NOT_FOUND => Err(TransportError::SessionExpired),
-                s => Err(TransportError::Status(s.as_u16())),
+            let writing = || outbox.sending(counted);
+            let result = post_message(&base, endpoint, body, writing).await;
+            if result.as_ref().is_err_and(TransportError::not_delivered) {
+                outbox.not_delivered(counted);
             }
+            result
         }
     }
 
@@ -491,5 +513,29 @@ impl Transport<RoleClient> for LegacySse {
     async fn close(&mut self) -> Result<(), Self::Error> {
         self.reader.abort();
         Ok(())
+    }
+}
+
+/// POST one message to the legacy SSE endpoint; the reply arrives on the event stream.
+async fn post_message(
+    base: &RemoteBase,
+    endpoint: Option<Url>,
+    body: Result<Vec<u8>, serde_json::Error>,
+    writing: impl FnOnce(),
+) -> Result<(), TransportError> {
+    let body = body.map_err(|e| TransportError::Exchange(e.to_string()))?;
+    let endpoint = endpoint.ok_or(TransportError::SessionExpired)?;
+    let request = base
+        .request(reqwest::Method::POST, &endpoint)
+        .await?
+        .header(CONTENT_TYPE, "application/json")
+        .body(body);
+    writing();
+    let response = request.send().await.map_err(classify)?;
+    match response.status() {
+        s if s.is_success() => Ok(()),
+        reqwest::StatusCode::UNAUTHORIZED => Err(base.unauthorized().await),
+        reqwest::StatusCode::NOT_FOUND => Err(TransportError::SessionExpired),
+        s => Err(TransportError::Status(s.as_u16())),
     }
 }

@@ -4,15 +4,17 @@
 //! | event | what happens |
 //! |---|---|
 //! | first use | connect: spawn the child (stdio) or open the HTTP session, then `initialize` |
-//! | server gone (child exited, stream ended, session unknown) | the next use reconnects; a stdio child is respawned |
+//! | server gone (stream ended, session unknown) | the next use reconnects |
+//! | stdio child exited | restarted in the background (see [`super::stdio`]), then a catalog rebuild is requested |
 //! | connect fails | callers get the error; the next attempt waits [`backoff`] (100 ms doubling, at most 10 s) |
-//! | message provably not delivered (connection refused, unknown session, 401) | reconnect once and resend |
+//! | message provably not delivered (connection refused, session refused, 401, stdio pipe closed) | reconnect once and resend |
 //! | failure after sending `tools/call` | reported, never resent (the tool may have run) |
-//! | session dropped (config reload, shutdown) | child killed, HTTP session deleted |
+//! | session closed (config reload, shutdown) | stdio child stopped and reaped, HTTP session deleted |
 //!
-//! Every request is bounded by [`CALL_TIMEOUT`].
+//! Every request is bounded by the source's `call_timeout` ([`SourceSettings`]); connecting
+//! (spawn or HTTP, plus `initialize`) by [`CONNECT_TIMEOUT`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
@@ -22,18 +24,23 @@ use rmcp::model::{
 use rmcp::service::{
     ClientLifecycleMode, NotificationContext, RoleClient, RunningService, ServiceError,
 };
-use rmcp::transport::TokioChildProcess;
 use rmcp::ClientHandler;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::oauth::OAuthError;
 use super::oauth::TokenSource;
+use super::outbox::Outbox;
 use super::remote::{LegacySse, RemoteBase, StreamableHttp, TransportError};
 use super::settings::{SourceSettings, Transport};
+use super::stdio::{self, Ended};
 use super::{find_cause, McpError};
 
-/// Longest a single MCP request may take.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest connecting may take (spawning or reaching the server, then `initialize`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A stdio child that lived at least this long before exiting is restarted after the
+/// shortest backoff; one that dies sooner counts as a crash loop and backs off further.
+pub const STABLE_UPTIME: Duration = Duration::from_secs(10);
 
 /// Wait before reconnect attempt `failures` (1-based).
 pub fn backoff(failures: u32) -> Duration {
@@ -64,14 +71,38 @@ impl ClientHandler for Handler {
 
 type Running = RunningService<RoleClient, Handler>;
 
+/// A live session and the count of its requests that may have reached the server.
+struct Live {
+    service: Running,
+    outbox: Arc<Outbox>,
+}
+
+impl std::ops::Deref for Live {
+    type Target = Running;
+
+    fn deref(&self) -> &Running {
+        &self.service
+    }
+}
+
 #[derive(Default)]
 struct Connection {
-    running: Option<Arc<Running>>,
+    running: Option<Arc<Live>>,
     /// Process id of the stdio child serving `running`.
     pid: Option<u32>,
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<McpError>,
+    /// Consecutive stdio children that died within [`STABLE_UPTIME`].
+    crashes: u32,
+    /// Supervisors of stdio children still running (awaited on close).
+    supervisors: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A new session, and for stdio the child process to supervise.
+struct Connected {
+    running: Live,
+    child: Option<(tokio::process::Child, tokio::sync::oneshot::Receiver<()>)>,
 }
 
 /// The pooled session of one source.
@@ -81,6 +112,10 @@ pub struct Session {
     oauth: Option<Arc<TokenSource>>,
     changes: mpsc::UnboundedSender<String>,
     connection: tokio::sync::Mutex<Connection>,
+    /// Turns true on close; supervisors then stop their child instead of restarting it.
+    /// Dropping the session (and so the sender) means the same.
+    stop: watch::Sender<bool>,
+    me: Weak<Session>,
 }
 
 impl Session {
@@ -88,18 +123,20 @@ impl Session {
         settings: SourceSettings,
         http: reqwest::Client,
         changes: mpsc::UnboundedSender<String>,
-    ) -> Self {
+    ) -> Arc<Self> {
         let oauth = settings
             .oauth
             .clone()
             .map(|o| Arc::new(TokenSource::new(o, http.clone())));
-        Self {
+        Arc::new_cyclic(|me| Self {
             settings,
             http,
             oauth,
             changes,
             connection: tokio::sync::Mutex::new(Connection::default()),
-        }
+            stop: watch::Sender::new(false),
+            me: me.clone(),
+        })
     }
 
     /// The settings this session was opened with.
@@ -133,23 +170,28 @@ impl Session {
     /// transport failure (safe for `tools/list`); otherwise only when nothing was delivered.
     async fn with_peer<T, F, Fut>(&self, retry_any: bool, op: F) -> Result<T, McpError>
     where
-        F: Fn(Arc<Running>) -> Fut,
+        F: Fn(Arc<Live>) -> Fut,
         Fut: std::future::Future<Output = Result<T, ServiceError>>,
     {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let running = self.running().await?;
-            let result = tokio::time::timeout(CALL_TIMEOUT, op(running.clone())).await;
+            let sent_before = running.outbox.maybe_delivered();
+            let limit = self.settings.call_timeout;
+            let result = tokio::time::timeout(limit, op(running.clone())).await;
             let error = match result {
                 Ok(Ok(value)) => return Ok(value),
-                Err(_) => return Err(McpError::Timeout(CALL_TIMEOUT)),
+                Err(_) => return Err(McpError::Timeout(limit)),
                 Ok(Err(ServiceError::McpError(e))) => {
                     return Err(McpError::Protocol(e.message.to_string()))
                 }
                 Ok(Err(other)) => other,
             };
-            let resend = retry_any || not_delivered(&error);
+            // The session ended with nothing of ours written (still queued): safe to resend.
+            let unsent = matches!(error, ServiceError::TransportClosed)
+                && running.outbox.maybe_delivered() == sent_before;
+            let resend = !self.stopped() && (retry_any || unsent || not_delivered(&error));
             self.forget(&running).await;
             if attempt >= 2 || !resend {
                 return Err(failure(&error, McpError::Transport));
@@ -159,7 +201,7 @@ impl Session {
     }
 
     /// The live session, connecting (within the backoff schedule) when there is none.
-    async fn running(&self) -> Result<Arc<Running>, McpError> {
+    async fn running(&self) -> Result<Arc<Live>, McpError> {
         let mut conn = self.connection.lock().await;
         if let Some(running) = &conn.running {
             if !running.is_closed() && !running.peer().is_transport_closed() {
@@ -179,13 +221,22 @@ impl Session {
                 });
             }
         }
-        match tokio::time::timeout(CALL_TIMEOUT, self.connect()).await {
-            Ok(Ok((running, pid))) => {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
+            Ok(Ok(Connected { running, child })) => {
                 let running = Arc::new(running);
                 conn.running = Some(running.clone());
-                conn.pid = pid;
+                conn.pid = child.as_ref().and_then(|(c, _)| c.id());
                 conn.failures = 0;
                 conn.retry_at = None;
+                if let Some((child, released)) = child {
+                    conn.supervisors.retain(|s| !s.is_finished());
+                    conn.supervisors.push(tokio::spawn(supervise(
+                        self.me.clone(),
+                        child,
+                        released,
+                        self.stop.subscribe(),
+                    )));
+                }
                 Ok(running)
             }
             outcome => {
@@ -193,7 +244,7 @@ impl Session {
                     Ok(Err(e)) => e,
                     _ => McpError::Unavailable(format!(
                         "connecting took longer than {} s",
-                        CALL_TIMEOUT.as_secs()
+                        CONNECT_TIMEOUT.as_secs()
                     )),
                 };
                 conn.failures += 1;
@@ -205,7 +256,7 @@ impl Session {
     }
 
     /// Drop a session that failed, unless another caller already replaced it.
-    async fn forget(&self, failed: &Arc<Running>) {
+    async fn forget(&self, failed: &Arc<Live>) {
         let mut conn = self.connection.lock().await;
         if conn
             .running
@@ -225,68 +276,167 @@ impl Session {
             .and(conn.pid)
     }
 
-    async fn connect(&self) -> Result<(Running, Option<u32>), McpError> {
+    async fn connect(&self) -> Result<Connected, McpError> {
         let handler = Handler {
             source_id: self.settings.id.clone(),
             changes: self.changes.clone(),
         };
         let serve = |e: rmcp::service::ClientInitializeError| failure(&e, McpError::Unavailable);
+        let outbox = Arc::new(Outbox::default());
         let mode = ClientLifecycleMode::Initialize;
-        match &self.settings.transport {
+        let (service, child) = match &self.settings.transport {
             Transport::Stdio { command, args, env } => {
-                let mut cmd = tokio::process::Command::new(command);
-                cmd.args(args).envs(env).kill_on_drop(true);
-                let (child, stderr) = TokioChildProcess::builder(cmd)
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .map_err(|e| McpError::Unavailable(format!("spawning {command:?}: {e}")))?;
-                if let Some(stderr) = stderr {
-                    log_stderr(self.settings.id.clone(), stderr);
-                }
-                let pid = child.id();
-                let running = rmcp::service::serve_client_with_lifecycle(handler, child, mode)
-                    .await
-                    .map_err(serve)?;
-                Ok((running, pid))
+                let spawned = stdio::spawn(&self.settings.id, command, args, env, outbox.clone())?;
+                // If initialization fails, dropping `spawned.child` kills it (kill_on_drop).
+                let running =
+                    rmcp::service::serve_client_with_lifecycle(handler, spawned.pipes, mode)
+                        .await
+                        .map_err(serve)?;
+                (running, Some((spawned.child, spawned.released)))
             }
             Transport::StreamableHttp(remote) => {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
                     .await
                     .map_err(|e| McpError::Unavailable(e.to_string()))?;
-                let transport = StreamableHttp::new(base, remote.url.clone());
+                let transport = StreamableHttp::new(base, remote.url.clone(), outbox.clone());
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
                     .await
                     .map_err(serve)?;
-                Ok((running, None))
+                (running, None)
             }
             Transport::Sse(remote) => {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
                     .await
                     .map_err(|e| McpError::Unavailable(e.to_string()))?;
-                let transport = LegacySse::connect(base, remote.url.clone())
+                let transport = LegacySse::connect(base, remote.url.clone(), outbox.clone())
                     .await
                     .map_err(|e| failure(&e, McpError::Unavailable))?;
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
                     .await
                     .map_err(serve)?;
-                Ok((running, None))
+                (running, None)
             }
-        }
+        };
+        Ok(Connected {
+            running: Live { service, outbox },
+            child,
+        })
     }
 
-    /// Close the session now (config reload or shutdown): kills a stdio child.
+    /// Close the session now (config reload or shutdown): a stdio child is stopped, and this
+    /// returns once it has exited (or was killed) and was reaped.
     pub async fn close(&self) {
-        let running = self.connection.lock().await.running.take();
+        self.stop.send_replace(true);
+        let (running, supervisors) = {
+            let mut conn = self.connection.lock().await;
+            (conn.running.take(), std::mem::take(&mut conn.supervisors))
+        };
         if let Some(running) = running {
             match Arc::try_unwrap(running) {
-                Ok(mut running) => {
-                    let _ = running.close_with_timeout(Duration::from_secs(2)).await;
+                Ok(mut live) => {
+                    let _ = live
+                        .service
+                        .close_with_timeout(Duration::from_secs(2))
+                        .await;
                 }
                 // In use by a call right now: it is closed when that call drops it.
                 Err(shared) => shared.cancellation_token().cancel(),
             }
         }
+        for supervisor in supervisors {
+            let _ = tokio::time::timeout(stdio::STOP_GRACE * 4, supervisor).await;
+        }
     }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// A stdio child ended: decide how long to wait before its replacement. `None` when the
+    /// session is closing or already has a live connection again.
+    async fn restart_delay(
+        &self,
+        ended: Ended,
+        uptime: Duration,
+        pid: Option<u32>,
+    ) -> Option<Duration> {
+        let mut conn = self.connection.lock().await;
+        if self.stopped() {
+            return None;
+        }
+        // The session over the child that ended is dead, even if rmcp has not read the EOF yet.
+        if pid.is_some() && conn.pid == pid {
+            conn.running = None;
+            conn.pid = None;
+        }
+        if ended == Ended::Crashed {
+            conn.crashes = if uptime < STABLE_UPTIME {
+                conn.crashes + 1
+            } else {
+                1
+            };
+        }
+        let live = conn
+            .running
+            .as_ref()
+            .is_some_and(|r| !r.is_closed() && !r.peer().is_transport_closed());
+        (!live).then(|| backoff(conn.crashes.max(1)))
+    }
+}
+
+/// Watch one stdio child; when it ends and the session has no live connection, start a new
+/// child in the background (with backoff), and ask for a catalog rebuild once it is up,
+/// since the new process may offer other tools.
+fn supervise(
+    session: Weak<Session>,
+    mut child: tokio::process::Child,
+    released: tokio::sync::oneshot::Receiver<()>,
+    stop: watch::Receiver<bool>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    // Boxed with an explicit `Send`: this future reconnects through `Session::running`, which
+    // spawns the next supervisor, and the compiler cannot infer `Send` through that cycle.
+    Box::pin(async move {
+        let started = Instant::now();
+        let pid = child.id();
+        let source_id = match session.upgrade() {
+            Some(s) => s.settings.id.clone(),
+            None => return,
+        };
+        let ended = stdio::watch(&source_id, &mut child, released, stop).await;
+        drop(child);
+        let mut delay = {
+            let Some(session) = session.upgrade() else {
+                return;
+            };
+            match session.restart_delay(ended, started.elapsed(), pid).await {
+                Some(delay) => delay,
+                None => return,
+            }
+        };
+        loop {
+            tokio::time::sleep(delay).await;
+            let Some(session) = session.upgrade() else {
+                return;
+            };
+            if session.stopped() {
+                return;
+            }
+            match session.running().await {
+                Ok(_) => {
+                    tracing::info!(source = %source_id, "MCP stdio server restarted");
+                    let _ = session.changes.send(source_id);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(source = %source_id, "restarting the MCP stdio server failed: {error}");
+                    let conn = session.connection.lock().await;
+                    delay = conn.retry_at.map_or(backoff(conn.failures.max(1)), |at| {
+                        at.saturating_duration_since(Instant::now())
+                    });
+                }
+            }
+        }
+    })
 }
 
 /// A transport error whose message cannot have reached the server.
@@ -295,6 +445,8 @@ fn not_delivered(error: &ServiceError) -> bool {
         // Closed while a response was pending: the server may have acted on it.
         ServiceError::TransportSend(e) => {
             find_cause::<TransportError>(e).is_some_and(TransportError::not_delivered)
+                // A stdio write to a pipe nobody reads: the child was already gone.
+                || find_cause::<std::io::Error>(e).is_some_and(stdio::pipe_unread)
         }
         _ => false,
     }
@@ -306,17 +458,6 @@ fn failure(error: &(dyn std::error::Error + 'static), wrap: fn(String) -> McpErr
         Some(OAuthError::ReauthorizationRequired) => McpError::ReauthorizationRequired,
         _ => wrap(error.to_string()),
     }
-}
-
-/// A stdio server's stderr goes to the log (debug), line by line, never to the caller.
-fn log_stderr(source: String, stderr: tokio::process::ChildStderr) {
-    use tokio::io::AsyncBufReadExt as _;
-    tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::debug!(source = %source, "mcp stderr: {line}");
-        }
-    });
 }
 
 #[cfg(test)]

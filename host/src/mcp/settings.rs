@@ -6,6 +6,7 @@
 //! rotated secret is picked up by the next connection.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use url::Url;
 
@@ -93,7 +94,14 @@ pub struct SourceSettings {
     pub oauth: Option<OAuth>,
     /// Tool names hidden from the catalog.
     pub disabled_tools: Vec<String>,
+    /// Longest one request on the session may take: `runtime.server.upstream.timeoutMs` when
+    /// set (the same bound as an HTTP tool call), else [`DEFAULT_CALL_TIMEOUT`].
+    pub call_timeout: Duration,
 }
+
+/// The MCP request bound when the config sets none: MCP tools often run longer than an HTTP
+/// call, so this is longer than the HTTP default.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl SourceSettings {
     /// The transport's name as written in config.
@@ -152,11 +160,19 @@ impl SourceSettings {
             None => None,
             Some(value) => Some(oauth(value)?),
         };
+        let call_timeout = config
+            .runtime
+            .as_ref()
+            .and_then(|r| r.server.as_ref())
+            .and_then(|s| s.upstream.as_ref())
+            .and_then(|u| u.timeout_ms)
+            .map_or(DEFAULT_CALL_TIMEOUT, Duration::from_millis);
         Ok(Self {
             id: id.to_owned(),
             transport,
             oauth,
             disabled_tools: source.disabled_tools.clone().unwrap_or_default(),
+            call_timeout,
         })
     }
 }

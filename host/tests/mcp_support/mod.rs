@@ -133,3 +133,29 @@ pub fn stdio_transport() -> serde_json::Value {
         "env": { "PORTCULLIS_TEST_MARK": "set-by-config" },
     })
 }
+
+/// Whether `pid` is a running process (a zombie counts as gone: it has exited).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// `kill -9 pid`, as a crash would, and wait (bounded) until the process was reaped. Not just
+/// until it is a zombie: the leader of a multi-threaded process (node) turns zombie while its
+/// other threads still hold its stdin open, and a message written then is delivered to a pipe.
+pub async fn crash(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -9 {pid}");
+    let reaped = || async { !std::path::Path::new(&format!("/proc/{pid}")).exists() };
+    let gone = crate::common::eventually(Duration::from_secs(10), reaped).await;
+    assert!(gone, "process {pid} still runs after kill -9");
+}
