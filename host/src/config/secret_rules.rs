@@ -91,7 +91,21 @@ fn oauth2_rules(secret: &Secret, path: &JsonPath, p: &mut Problems) {
         None => p.push(path.key("clientId"), "is required for oauth2 secrets"),
         Some(id) => secret_rules(id, &path.key("clientId"), false, p),
     }
-    if let Some(client_secret) = &secret.client_secret {
-        secret_rules(client_secret, &path.key("clientSecret"), false, p);
+    match &secret.client_secret {
+        Some(client_secret) => secret_rules(client_secret, &path.key("clientSecret"), false, p),
+        None if secret.mode.as_deref() == Some("clientCredentials") => p.push(
+            path.key("clientSecret"),
+            "is required for clientCredentials oauth2 secrets",
+        ),
+        None => {}
+    }
+    if let Err(why) = crate::oauth::AuthMethod::parse(secret.client_auth_method.as_deref()) {
+        p.push(path.key("clientAuthMethod"), why);
+    }
+    if !matches!(
+        secret.token_storage.as_deref(),
+        None | Some("instance" | "memory")
+    ) {
+        p.push(path.key("tokenStorage"), "must be instance or memory");
     }
 }

@@ -88,11 +88,12 @@ impl Session {
         settings: SourceSettings,
         http: reqwest::Client,
         changes: mpsc::UnboundedSender<String>,
+        clients: Arc<crate::oauth::OAuthClients>,
     ) -> Self {
         let oauth = settings
             .oauth
             .clone()
-            .map(|o| Arc::new(TokenSource::new(o, http.clone())));
+            .map(|o| Arc::new(TokenSource::new(o, clients)));
         Self {
             settings,
             http,

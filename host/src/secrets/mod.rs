@@ -7,17 +7,20 @@
 //! satisfied the call fails (502 `credential_unavailable`) with one reason per alternative —
 //! never a request with a partial or empty credential.
 //!
-//! Sources available in this build: `literal`, `env` (unset or empty is an error) and `file`
-//! (one trailing `\n` or `\r\n` is trimmed). `osKeychain`, `exec`, `oauth2` and `plugin` fail
-//! closed with a clear reason until they land. Values containing CR, LF or NUL are refused
-//! without being echoed.
+//! Sources available in this build: `literal`, `env` (unset or empty is an error), `file`
+//! (one trailing `\n` or `\r\n` is trimmed) and `oauth2` (an access token from
+//! [`crate::oauth`]; `oauth2`/`openIdConnect` requirements accept only it). `osKeychain`, `exec`
+//! and `plugin` fail closed with a clear reason until they land. Values containing CR, LF or
+//! NUL are refused without being echoed.
 
 mod apply;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::catalog::{AuthRequirement, Tool};
 use crate::config::{Secret, SecretType};
+use crate::oauth::{OAuthClients, OAuthError};
 use crate::upstream::AppliedCredentials;
 
 pub use apply::Applier;
@@ -30,6 +33,9 @@ pub struct CredentialError {
     pub tool_id: String,
     /// One entry per alternative: `<scheme>[+<scheme>]: <why>` (never a secret value).
     pub reasons: Vec<String>,
+    /// The OAuth outcome the caller can act on (`interactive_required` with an authorization
+    /// URL, or `reauthorization_required`), when an `oauth2` secret was the obstacle.
+    pub oauth: Option<OAuthError>,
 }
 
 /// A resolved secret value. Its `Debug` never shows the value.
@@ -58,18 +64,34 @@ impl std::fmt::Debug for SecretValue {
 #[derive(Debug, Clone, Default)]
 pub struct SecretResolver {
     secrets: BTreeMap<String, Secret>,
+    oauth: Arc<OAuthClients>,
 }
 
 impl SecretResolver {
-    /// Build from the config's `secrets` block.
+    /// Build from the config's `secrets` block; `oauth2` tokens are kept in memory only.
     pub fn new(secrets: Option<&BTreeMap<String, Secret>>) -> Self {
+        Self::with_oauth(secrets, Arc::default())
+    }
+
+    /// Build with the instance's OAuth clients (token cache and store shared across reloads).
+    pub fn with_oauth(
+        secrets: Option<&BTreeMap<String, Secret>>,
+        oauth: Arc<OAuthClients>,
+    ) -> Self {
         Self {
             secrets: secrets.cloned().unwrap_or_default(),
+            oauth,
         }
     }
 
-    /// Credentials for one call of `tool`.
-    pub fn credentials_for(&self, tool: &Tool) -> Result<AppliedCredentials, CredentialError> {
+    /// Credentials for one call of `tool` by `principal` (whose authorization-code tokens are
+    /// used). An alternative needing a person's authorization does not stop the search: a
+    /// later alternative that resolves without one wins.
+    pub async fn credentials_for(
+        &self,
+        tool: &Tool,
+        principal: Option<&str>,
+    ) -> Result<AppliedCredentials, CredentialError> {
         // Contract 5.2: with no alternatives, a non-empty legacy `auth` list is one AND
         // alternative. The catalog uses this to fail closed on tools whose security names only
         // unknown schemes (an `auth` entry of type `unknown`, which nothing can satisfy).
@@ -86,8 +108,17 @@ impl SecretResolver {
             &tool.auth_alternatives[..]
         };
         let mut reasons = Vec::new();
+        let mut oauth = None;
         for alternative in alternatives {
-            match self.satisfy(&tool.service_id, &alternative.requirements) {
+            match self
+                .satisfy(
+                    &tool.service_id,
+                    &alternative.requirements,
+                    principal,
+                    &mut oauth,
+                )
+                .await
+            {
                 Ok(creds) => return Ok(creds),
                 Err(why) => {
                     let names: Vec<&str> = alternative
@@ -102,13 +133,16 @@ impl SecretResolver {
         Err(CredentialError {
             tool_id: tool.id.clone(),
             reasons,
+            oauth,
         })
     }
 
-    fn satisfy(
+    async fn satisfy(
         &self,
         service: &str,
         requirements: &[AuthRequirement],
+        principal: Option<&str>,
+        oauth: &mut Option<OAuthError>,
     ) -> Result<AppliedCredentials, String> {
         let mut applier = Applier::default();
         for requirement in requirements {
@@ -118,7 +152,25 @@ impl SecretResolver {
                     requirement.name
                 )
             })?;
-            let value = resolve(secret)?;
+            let value = match secret.kind {
+                Some(SecretType::Oauth2) => {
+                    let spec = crate::oauth::ClientSpec::from_secret(secret, requirement)?;
+                    self.oauth.bearer(&spec, principal).await.map_err(|e| {
+                        let why = e.to_string();
+                        if oauth.is_none() || matches!(e, OAuthError::InteractiveRequired { .. }) {
+                            *oauth = Some(e);
+                        }
+                        why
+                    })?
+                }
+                _ if matches!(requirement.kind.as_str(), "oauth2" | "openIdConnect") => {
+                    return Err(format!(
+                        "{} credentials need a secret of type oauth2",
+                        requirement.kind
+                    ))
+                }
+                _ => resolve(secret)?,
+            };
             applier.apply(requirement, &value)?;
         }
         Ok(applier.finish())
@@ -209,22 +261,24 @@ mod tests {
         SecretResolver::new(Some(&serde_json::from_value(json).unwrap()))
     }
 
-    #[test]
-    fn service_scoped_secret_wins_over_scheme_secret() {
+    #[tokio::test]
+    async fn service_scoped_secret_wins_over_scheme_secret() {
         let r = resolver(serde_json::json!({
             "bearer": {"type": "literal", "value": "generic"},
             "svc.bearer": {"type": "literal", "value": "scoped"}
         }));
         let creds = r
-            .credentials_for(&tool(vec![vec![requirement(
-                "bearer", "http", "bearer", "", "",
-            )]]))
+            .credentials_for(
+                &tool(vec![vec![requirement("bearer", "http", "bearer", "", "")]]),
+                None,
+            )
+            .await
             .unwrap();
         assert_eq!(creds.headers[0].1, "Bearer scoped");
     }
 
-    #[test]
-    fn unresolvable_alternatives_fail_with_one_reason_each_and_no_value() {
+    #[tokio::test]
+    async fn unresolvable_alternatives_fail_with_one_reason_each_and_no_value() {
         let r = resolver(
             serde_json::json!({"key": {"type": "env", "value": "PORTCULLIS_TEST_SURELY_UNSET"}}),
         );
@@ -232,14 +286,14 @@ mod tests {
             vec![requirement("oauth", "oauth2", "", "", "")],
             vec![requirement("key", "apiKey", "", "header", "X-Key")],
         ]);
-        let err = r.credentials_for(&t).unwrap_err();
+        let err = r.credentials_for(&t, None).await.unwrap_err();
         assert_eq!(err.reasons.len(), 2);
         assert!(err.reasons[0].starts_with("oauth: no secret configured"));
         assert!(err.reasons[1].contains("PORTCULLIS_TEST_SURELY_UNSET is not set"));
     }
 
-    #[test]
-    fn security_naming_only_unknown_schemes_fails_closed() {
+    #[tokio::test]
+    async fn security_naming_only_unknown_schemes_fails_closed() {
         let r = resolver(serde_json::json!({ "mystery": { "type": "literal", "value": "v" } }));
         let t = Tool {
             id: "svc:op".into(),
@@ -247,31 +301,35 @@ mod tests {
             auth: vec![requirement("mystery", "unknown", "", "", "")],
             ..Tool::default()
         };
-        let err = r.credentials_for(&t).unwrap_err();
+        let err = r.credentials_for(&t, None).await.unwrap_err();
         assert!(
             err.reasons[0].contains("unsupported security scheme"),
             "{err}"
         );
     }
 
-    #[test]
-    fn optional_alternative_means_no_credentials() {
+    #[tokio::test]
+    async fn optional_alternative_means_no_credentials() {
         let r = resolver(serde_json::json!({}));
         let t = tool(vec![
             vec![requirement("key", "apiKey", "", "header", "X-Key")],
             vec![],
         ]);
-        assert!(r.credentials_for(&t).unwrap().is_empty());
+        assert!(r.credentials_for(&t, None).await.unwrap().is_empty());
     }
 
-    #[test]
-    fn header_injection_in_a_secret_is_refused_without_echo() {
+    #[tokio::test]
+    async fn header_injection_in_a_secret_is_refused_without_echo() {
         let r =
             resolver(serde_json::json!({"key": {"type": "literal", "value": "abc\r\nX-Evil: 1"}}));
         let err = r
-            .credentials_for(&tool(vec![vec![requirement(
-                "key", "apiKey", "", "header", "X-Key",
-            )]]))
+            .credentials_for(
+                &tool(vec![vec![requirement(
+                    "key", "apiKey", "", "header", "X-Key",
+                )]]),
+                None,
+            )
+            .await
             .unwrap_err();
         let text = err.to_string();
         assert!(
@@ -280,16 +338,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn file_secret_trims_one_trailing_newline() {
+    #[tokio::test]
+    async fn file_secret_trims_one_trailing_newline() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
         std::fs::write(&path, "tok\n").unwrap();
         let r = resolver(serde_json::json!({"b": {"type": "file", "value": path}}));
         let creds = r
-            .credentials_for(&tool(vec![vec![requirement(
-                "b", "http", "bearer", "", "",
-            )]]))
+            .credentials_for(
+                &tool(vec![vec![requirement("b", "http", "bearer", "", "")]]),
+                None,
+            )
+            .await
             .unwrap();
         assert_eq!(creds.headers[0].1, "Bearer tok");
     }

@@ -127,7 +127,7 @@ impl Snapshot {
             .and_then(|s| s.upstream.clone())
             .unwrap_or_else(UpstreamLimits::default);
         let upstream = Upstream::new(&limits)?;
-        let secrets = SecretResolver::new(loaded.config.secrets.as_ref());
+        let secrets = SecretResolver::with_oauth(loaded.config.secrets.as_ref(), mcp.oauth());
         let outcome = catalog::build(
             &loaded,
             &BuildOptions {

@@ -2,6 +2,7 @@
 
 mod execute;
 mod mcp_call;
+mod oauth_callback;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 pub use execute::execute;
+pub use oauth_callback::oauth_callback;
 
 use super::binding;
 use super::error::ApiError;
