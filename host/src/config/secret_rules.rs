@@ -5,7 +5,7 @@
 //! | `env`, `file`, `osKeychain`, `literal` | `value` |
 //! | `exec` | `command` (non-empty argv) or `value` |
 //! | `plugin` | `plugin` and `value` |
-//! | `oauth2` | `mode` (`clientCredentials` or `authorizationCode`) and `clientId` |
+//! | `oauth2` | `mode` (`clientCredentials` or `authorizationCode`), `clientId`, and `clientSecret` for `clientCredentials` |
 //!
 //! `clientId` / `clientSecret` of an oauth2 entry are secret references checked by the same
 //! rules (and may not themselves be oauth2). The implicit and password flows are refused by
@@ -98,14 +98,5 @@ fn oauth2_rules(secret: &Secret, path: &JsonPath, p: &mut Problems) {
             "is required for clientCredentials oauth2 secrets",
         ),
         None => {}
-    }
-    if let Err(why) = crate::oauth::AuthMethod::parse(secret.client_auth_method.as_deref()) {
-        p.push(path.key("clientAuthMethod"), why);
-    }
-    if !matches!(
-        secret.token_storage.as_deref(),
-        None | Some("instance" | "memory")
-    ) {
-        p.push(path.key("tokenStorage"), "must be instance or memory");
     }
 }

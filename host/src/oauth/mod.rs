@@ -374,3 +374,56 @@ pub enum CallbackFailure {
     #[error("code exchange failed: {0}")]
     Exchange(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, SecretType};
+
+    /// An authorization server whose discovery document offers only `plain` PKCE.
+    async fn plain_only_issuer() -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let doc = serde_json::json!({
+            "issuer": base,
+            "token_endpoint": format!("{base}/token"),
+            "authorization_endpoint": format!("{base}/auth"),
+            "code_challenge_methods_supported": ["plain"],
+        });
+        let app = axum::Router::new().route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(doc) }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Url::parse(&base).unwrap()
+    }
+
+    #[tokio::test]
+    async fn authorization_code_refuses_a_server_without_pkce_s256() {
+        let spec = ClientSpec {
+            mode: Mode::AuthorizationCode,
+            token_url: None,
+            authorization_url: None,
+            issuer: Some(plain_only_issuer().await),
+            client_id: Secret {
+                kind: Some(SecretType::Literal),
+                value: Some("client".into()),
+                ..Secret::default()
+            },
+            client_secret: None,
+            scopes: vec![],
+            audience: None,
+            auth_method: AuthMethod::Basic,
+            storage: Storage::Memory,
+            redirect_uri: Some("https://rt.test/v1/oauth/callback".into()),
+        };
+        let error = OAuthClients::default()
+            .bearer(&spec, Some("alice"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, OAuthError::Unavailable(why) if why.contains("PKCE S256")),
+            "{error:?}"
+        );
+    }
+}
