@@ -10,6 +10,7 @@
 //! | 4 | [`authz`] | the scope envelope: which tools the caller may see and run |
 //! | 5 | [`policy`] | deny lists, curated mode, approval |
 //! | 6 | [`secrets`] | which credentials the upstream call carries |
+//! | 6 | [`oauth`] | OAuth 2.0 client: tokens for `oauth2` secrets and MCP transports (cache, store, PKCE flow) |
 //! | 7 | [`upstream`] | the HTTP call itself: timeouts, size caps, retries, no credentialed redirects |
 //! | 7 | [`mcp`] | the MCP call: pooled sessions over stdio, streamable HTTP and SSE, transport OAuth |
 //! | 8 | [`audit`] | one record per decision |
@@ -28,6 +29,7 @@ pub mod catalog;
 pub mod config;
 pub mod dev;
 pub mod mcp;
+pub mod oauth;
 pub mod plugins;
 pub mod plugins_scaffold;
 pub mod policy;

@@ -329,6 +329,41 @@ fn keychain_references_and_helper_timeouts_are_checked_at_load() {
 }
 
 #[test]
+fn oauth2_client_auth_method_and_token_storage_are_enums() {
+    let found = problems(&with(
+        r#""secrets":{"a":{"type":"oauth2","mode":"clientCredentials",
+            "clientId":{"type":"env","value":"ID"},"clientSecret":{"type":"env","value":"S"},
+            "clientAuthMethod":"private_key_jwt","tokenStorage":"disk"}}"#,
+    ));
+    has(
+        &found,
+        r#"secrets.a.clientAuthMethod: must be one of ["client_secret_basic","client_secret_post"]"#,
+    );
+    has(
+        &found,
+        r#"secrets.a.tokenStorage: must be one of ["instance","memory"]"#,
+    );
+}
+
+#[test]
+fn client_credentials_need_a_client_secret_but_a_public_code_client_does_not() {
+    let found = problems(&with(
+        r#""secrets":{
+            "a":{"type":"oauth2","mode":"clientCredentials","clientId":{"type":"env","value":"ID"}},
+            "b":{"type":"oauth2","mode":"authorizationCode","clientId":{"type":"env","value":"ID"},
+                 "clientAuthMethod":"client_secret_post","tokenStorage":"memory"}}"#,
+    ));
+    has(
+        &found,
+        "secrets.a.clientSecret: is required for clientCredentials oauth2 secrets",
+    );
+    assert!(
+        !found.iter().any(|f| f.starts_with("secrets.b")),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn semantic_problems_name_the_scope_file_that_set_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let user = dir.path().join("user.json");

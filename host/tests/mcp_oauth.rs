@@ -66,6 +66,15 @@ async fn a_token_from_the_idp_lets_the_runtime_list_and_call_a_bearer_protected_
     );
     let audit = serde_json::to_string(&rt.audit().await).unwrap();
     assert!(!audit.contains("eyJ"), "no token in the audit log");
+    // The transport token lives in the instance's shared OAuth store: one 0600 file.
+    let files: Vec<_> = std::fs::read_dir(rt.dir.path().join("state/oauth"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[tokio::test]

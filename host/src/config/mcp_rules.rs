@@ -139,6 +139,16 @@ fn oauth_rules(oauth: &Value, path: &JsonPath, p: &mut Problems) {
             p.push(path.key(key), "is required for mcp transport oauth");
         }
     }
+    if let Some(method) = obj.get("clientAuthMethod") {
+        if let Err(why) = crate::oauth::AuthMethod::parse(method.as_str().or(Some("?"))) {
+            p.push(path.key("clientAuthMethod"), why);
+        }
+    }
+    if let Some(storage) = obj.get("tokenStorage") {
+        if !matches!(storage.as_str(), Some("instance" | "memory")) {
+            p.push(path.key("tokenStorage"), "must be instance or memory");
+        }
+    }
     if !has("issuer") && !has("tokenURL") {
         p.push(
             path.key("tokenURL"),
@@ -171,6 +181,7 @@ fn oauth_rules(oauth: &Value, path: &JsonPath, p: &mut Problems) {
         "callbackPort",
         "redirectURI",
         "tokenStorage",
+        "clientAuthMethod",
     ];
     for key in obj.keys().filter(|k| !known.contains(&k.as_str())) {
         p.push(path.key(key), "unknown field");

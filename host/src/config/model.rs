@@ -260,10 +260,15 @@ pub struct McpOAuth {
     /// Audience, also sent as the RFC 8707 `resource` indicator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
-    /// Accepted for compatibility; tokens are held in memory per source.
+    /// `instance` (default: files under `<stateDir>/oauth`, mode 0600) or `memory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["instance", "memory"]))]
     pub token_storage: Option<String>,
+    /// Client authentication at the token endpoint, `client_secret_basic` (default) or
+    /// `client_secret_post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["client_secret_basic", "client_secret_post"]))]
+    pub client_auth_method: Option<String>,
     /// Not allowed (interactive flows are not offered for MCP transports); rejected by name.
     #[serde(
         default,
@@ -579,10 +584,15 @@ pub struct Secret {
         skip_serializing_if = "Option::is_none"
     )]
     pub redirect_uri: Option<String>,
-    /// `oauth2`: `instance` (files under the state dir) or `memory`.
+    /// `oauth2`: `instance` (default: files under `<stateDir>/oauth`, mode 0600) or `memory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["instance", "memory"]))]
     pub token_storage: Option<String>,
+    /// `oauth2`: client authentication at the token endpoint, `client_secret_basic` (default)
+    /// or `client_secret_post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["client_secret_basic", "client_secret_post"]))]
+    pub client_auth_method: Option<String>,
 }
 
 impl std::fmt::Debug for Secret {

@@ -6,7 +6,7 @@
 //! | `osKeychain` | `value`: `attr=value ...` or `service/account` (parsed here, so a typo fails at load) |
 //! | `exec` | `command` (non-empty argv) or `value`, **and** `policy.allowExecSecrets: true` |
 //! | `plugin` | `plugin` and `value` |
-//! | `oauth2` | `mode` (`clientCredentials` or `authorizationCode`) and `clientId` |
+//! | `oauth2` | `mode` (`clientCredentials` or `authorizationCode`), `clientId`, and `clientSecret` for `clientCredentials` |
 //!
 //! `timeoutMs` is accepted on `exec` and `osKeychain` only. `clientId` / `clientSecret` of an oauth2 entry are secret references checked by the same
 //! rules (and may not themselves be oauth2). The implicit and password flows are refused by
@@ -124,8 +124,13 @@ impl Rules {
             None => p.push(path.key("clientId"), "is required for oauth2 secrets"),
             Some(id) => self.secret(id, &path.key("clientId"), false, p),
         }
-        if let Some(client_secret) = &secret.client_secret {
-            self.secret(client_secret, &path.key("clientSecret"), false, p);
+        match &secret.client_secret {
+            Some(client_secret) => self.secret(client_secret, &path.key("clientSecret"), false, p),
+            None if secret.mode.as_deref() == Some("clientCredentials") => p.push(
+                path.key("clientSecret"),
+                "is required for clientCredentials oauth2 secrets",
+            ),
+            None => {}
         }
     }
 }

@@ -30,6 +30,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::oauth::OAuthClients;
+
 pub use session::Session;
 pub use settings::SourceSettings;
 
@@ -74,6 +76,7 @@ pub struct McpPool {
     sessions: std::sync::Mutex<HashMap<String, Arc<Session>>>,
     changes_tx: mpsc::UnboundedSender<String>,
     changes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
+    oauth: Arc<OAuthClients>,
 }
 
 impl std::fmt::Debug for McpPool {
@@ -83,8 +86,13 @@ impl std::fmt::Debug for McpPool {
 }
 
 impl McpPool {
-    /// An empty pool.
+    /// An empty pool whose transport OAuth tokens live in memory only.
     pub fn new() -> Self {
+        Self::with_oauth(Arc::new(OAuthClients::default()))
+    }
+
+    /// An empty pool whose transport OAuth uses the instance's shared OAuth cache and store.
+    pub fn with_oauth(oauth: Arc<OAuthClients>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // Credentials are attached per request; never follow a redirect with them.
@@ -97,6 +105,7 @@ impl McpPool {
             sessions: std::sync::Mutex::new(HashMap::new()),
             changes_tx,
             changes_rx: tokio::sync::Mutex::new(changes_rx),
+            oauth,
         }
     }
 
@@ -113,7 +122,12 @@ impl McpPool {
                     Some(existing) if *existing.settings() == settings => existing,
                     old => {
                         retired.extend(old);
-                        Session::new(settings, self.http.clone(), self.changes_tx.clone())
+                        Session::new(
+                            settings,
+                            self.http.clone(),
+                            self.changes_tx.clone(),
+                            self.oauth.clone(),
+                        )
                     }
                 };
                 next.insert(id, session);
@@ -122,6 +136,11 @@ impl McpPool {
             *sessions = next;
         }
         futures_util::future::join_all(retired.iter().map(|s| s.close())).await;
+    }
+
+    /// The instance's OAuth clients (shared with `oauth2` secrets).
+    pub fn oauth(&self) -> Arc<OAuthClients> {
+        self.oauth.clone()
     }
 
     /// The session of one source.

@@ -123,11 +123,12 @@ impl Session {
         settings: SourceSettings,
         http: reqwest::Client,
         changes: mpsc::UnboundedSender<String>,
+        clients: Arc<crate::oauth::OAuthClients>,
     ) -> Arc<Self> {
         let oauth = settings
             .oauth
             .clone()
-            .map(|o| Arc::new(TokenSource::new(o, http.clone())));
+            .map(|o| Arc::new(TokenSource::new(o, clients)));
         Arc::new_cyclic(|me| Self {
             settings,
             http,

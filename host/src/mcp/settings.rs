@@ -66,22 +66,8 @@ impl std::fmt::Debug for Remote {
     }
 }
 
-/// Transport OAuth (client credentials).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct OAuth {
-    /// Token endpoint; when absent it is discovered from `issuer`.
-    pub token_url: Option<Url>,
-    /// OIDC issuer for discovery.
-    pub issuer: Option<Url>,
-    /// Client id reference.
-    pub client_id: Secret,
-    /// Client secret reference.
-    pub client_secret: Secret,
-    /// Scopes requested.
-    pub scopes: Vec<String>,
-    /// Audience / RFC 8707 resource.
-    pub audience: Option<String>,
-}
+/// Transport OAuth: a client-credentials client of the shared [`crate::oauth`] cache.
+pub type OAuth = crate::oauth::ClientSpec;
 
 /// Everything needed to open a session with one MCP source.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,21 +164,35 @@ impl SourceSettings {
 }
 
 fn oauth(value: &serde_json::Value) -> Result<OAuth, String> {
+    use crate::oauth::{AuthMethod, Mode, Storage};
     let typed: crate::config::McpOAuth =
         serde_json::from_value(value.clone()).map_err(|e| format!("oauth: {e}"))?;
     let parse = |field: &str, raw: Option<String>| -> Result<Option<Url>, String> {
         raw.map(|r| Url::parse(&r).map_err(|e| format!("oauth.{field}: {e}")))
             .transpose()
     };
+    let mut scopes = typed.scopes.unwrap_or_default();
+    scopes.sort();
+    scopes.dedup();
     Ok(OAuth {
+        mode: Mode::ClientCredentials,
         token_url: parse("tokenURL", typed.token_url)?,
+        authorization_url: None,
         issuer: parse("issuer", typed.issuer)?,
         client_id: typed.client_id.ok_or("oauth.clientId is required")?,
-        client_secret: typed
-            .client_secret
-            .ok_or("oauth.clientSecret is required")?,
-        scopes: typed.scopes.unwrap_or_default(),
+        client_secret: Some(
+            typed
+                .client_secret
+                .ok_or("oauth.clientSecret is required")?,
+        ),
+        scopes,
         audience: typed.audience,
+        auth_method: AuthMethod::parse(typed.client_auth_method.as_deref())?,
+        storage: match typed.token_storage.as_deref() {
+            Some("memory") => Storage::Memory,
+            _ => Storage::Instance,
+        },
+        redirect_uri: None,
     })
 }
 

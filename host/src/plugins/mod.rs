@@ -32,8 +32,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use call::{AuthQuery, AuthVerdict, PluginIdentity, PolicyPlugin, SecretQuery};
 pub use crate::policy::{PolicyQuery, PolicyVerdict};
+pub use call::{AuthQuery, AuthVerdict, PluginIdentity, PolicyPlugin, SecretQuery};
 pub use engine::PluginEngine;
 pub use error::{CallErrorKind, LoadErrorKind, PluginError};
 pub use load::{inspect, Inspection, Limits, LoadedPlugin, Metadata, PluginKind};

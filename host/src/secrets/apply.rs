@@ -5,7 +5,7 @@
 //! | `http` + `bearer` | `Authorization: Bearer <value>` |
 //! | `http` + `basic` | `Authorization: Basic base64(<value>)`; the value is `user:password` |
 //! | `apiKey` in `header` / `query` / `cookie` | that header, query parameter or cookie |
-//! | `oauth2`, `openIdConnect` | need an `oauth2` secret (not in this build) |
+//! | `oauth2`, `openIdConnect` | `Authorization: Bearer <access token>` from an `oauth2` secret |
 //!
 //! Two requirements writing the same target with different values fail the alternative.
 
@@ -58,9 +58,10 @@ impl Applier {
                 value.expose(),
                 "cookie",
             ),
-            (kind @ ("oauth2" | "openIdConnect"), _, _) => Err(format!(
-                "{kind} credentials need an oauth2 secret, which is not available in this build"
-            )),
+            // The value is an access token from an `oauth2` secret (checked by the resolver).
+            ("oauth2" | "openIdConnect", _, _) => {
+                self.header("authorization", format!("Bearer {}", value.expose()))
+            }
             (kind, scheme, location) => Err(format!(
                 "unsupported security scheme type={kind} scheme={scheme} in={location}"
             )),

@@ -13,7 +13,7 @@
 //! |---|---|
 //! | built-in sources (`literal`, `env`, `file`, `osKeychain`, `exec`) | [`sources`], one file each, one dispatch |
 //! | `plugin` | [`SecretResolver::value`] asks the secret-source WebAssembly component in a fresh isolated instance; any failure (its own error, a trap, a timeout, a memory-limit hit, an invalid value) fails that alternative |
-//! | `oauth2` | [`SecretResolver::value`]: fails closed until the OAuth client is wired in |
+//! | `oauth2` | an access token from [`crate::oauth`] (client credentials or authorization code); `oauth2`/`openIdConnect` requirements accept only it |
 //! | applying a value per scheme | [`apply`] |
 //! | load-time checks for `portcullis check` | [`preflight`] |
 //! | scrubbing upstream bodies that echo a credential | [`scrub`] |
@@ -26,9 +26,11 @@ pub mod scrub;
 pub mod sources;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::catalog::{AuthRequirement, Tool};
 use crate::config::{Secret, SecretType};
+use crate::oauth::{OAuthClients, OAuthError};
 use crate::plugins::{PluginSet, SecretQuery};
 use crate::upstream::AppliedCredentials;
 
@@ -43,6 +45,9 @@ pub struct CredentialError {
     pub tool_id: String,
     /// One entry per alternative: `<scheme>[+<scheme>]: <why>` (never a secret value).
     pub reasons: Vec<String>,
+    /// The OAuth outcome the caller can act on (`interactive_required` with an authorization
+    /// URL, or `reauthorization_required`), when an `oauth2` secret was the obstacle.
+    pub oauth: Option<OAuthError>,
 }
 
 /// A resolved secret value. Its `Debug` never shows the value.
@@ -81,14 +86,24 @@ pub struct CallInfo {
 pub struct SecretResolver {
     secrets: BTreeMap<String, Secret>,
     plugins: PluginSet,
+    oauth: Arc<OAuthClients>,
 }
 
 impl SecretResolver {
-    /// Build from the config's `secrets` block.
+    /// Build from the config's `secrets` block; `oauth2` tokens are kept in memory only.
     pub fn new(secrets: Option<&BTreeMap<String, Secret>>) -> Self {
+        Self::with_oauth(secrets, Arc::default())
+    }
+
+    /// Build with the instance's OAuth clients (token cache and store shared across reloads).
+    pub fn with_oauth(
+        secrets: Option<&BTreeMap<String, Secret>>,
+        oauth: Arc<OAuthClients>,
+    ) -> Self {
         Self {
             secrets: secrets.cloned().unwrap_or_default(),
             plugins: PluginSet::default(),
+            oauth,
         }
     }
 
@@ -98,7 +113,9 @@ impl SecretResolver {
         self
     }
 
-    /// Credentials for one call of `tool`.
+    /// Credentials for one call of `tool` by `call.principal` (whose authorization-code tokens
+    /// are used). An alternative needing a person's authorization does not stop the search: a
+    /// later alternative that resolves without one wins.
     pub async fn credentials_for(
         &self,
         tool: &Tool,
@@ -120,8 +137,12 @@ impl SecretResolver {
             &tool.auth_alternatives[..]
         };
         let mut reasons = Vec::new();
+        let mut oauth = None;
         for alternative in alternatives {
-            match self.satisfy(tool, &alternative.requirements, call).await {
+            match self
+                .satisfy(tool, &alternative.requirements, call, &mut oauth)
+                .await
+            {
                 Ok(creds) => return Ok(creds),
                 Err(why) => {
                     let names: Vec<&str> = alternative
@@ -136,6 +157,7 @@ impl SecretResolver {
         Err(CredentialError {
             tool_id: tool.id.clone(),
             reasons,
+            oauth,
         })
     }
 
@@ -144,6 +166,7 @@ impl SecretResolver {
         tool: &Tool,
         requirements: &[AuthRequirement],
         call: &CallInfo,
+        oauth: &mut Option<OAuthError>,
     ) -> Result<AppliedCredentials, String> {
         let service = tool.service_id.as_str();
         let mut applier = Applier::default();
@@ -154,7 +177,30 @@ impl SecretResolver {
                     requirement.name
                 )
             })?;
-            let value = self.value(secret, tool, &requirement.name, call).await?;
+            let value = match secret.kind {
+                Some(SecretType::Oauth2) => {
+                    let spec = crate::oauth::ClientSpec::from_secret(secret, requirement)?;
+                    self.oauth
+                        .bearer(&spec, call.principal.as_deref())
+                        .await
+                        .map_err(|e| {
+                            let why = e.to_string();
+                            if oauth.is_none()
+                                || matches!(e, OAuthError::InteractiveRequired { .. })
+                            {
+                                *oauth = Some(e);
+                            }
+                            why
+                        })?
+                }
+                _ if matches!(requirement.kind.as_str(), "oauth2" | "openIdConnect") => {
+                    return Err(format!(
+                        "{} credentials need a secret of type oauth2",
+                        requirement.kind
+                    ))
+                }
+                _ => self.value(secret, tool, &requirement.name, call).await?,
+            };
             applier.apply(requirement, &value)?;
         }
         Ok(applier.finish())
@@ -210,9 +256,8 @@ impl SecretResolver {
         call: &CallInfo,
     ) -> Result<SecretValue, String> {
         match secret.kind {
-            Some(SecretType::Oauth2) => {
-                Err("oauth2 secrets are not available in this build".to_owned())
-            }
+            // Resolved by `satisfy`, which knows the requirement's scopes.
+            Some(SecretType::Oauth2) => Err("an oauth2 secret has no static value".to_owned()),
             Some(SecretType::Plugin) => self.resolve_plugin(secret, tool, scheme, call).await,
             _ => sources::resolve(secret).await.map_err(|e| e.to_string()),
         }
@@ -474,7 +519,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn oauth2_and_plugin_secrets_fail_closed_until_wired_in() {
+    async fn unusable_oauth2_and_unloaded_plugin_secrets_fail_closed() {
         let r = resolver(serde_json::json!({
             "o": {"type": "oauth2", "mode": "clientCredentials", "clientId": {"type": "literal", "value": "c"}},
             "p": {"type": "plugin", "plugin": "vault", "value": "kv/x"}
@@ -487,10 +532,7 @@ mod tests {
             .credentials_for(&t, &CallInfo::default())
             .await
             .unwrap_err();
-        assert!(
-            err.reasons[0].contains("oauth2 secrets are not available"),
-            "{err}"
-        );
+        assert!(err.reasons[0].starts_with("o: "), "{err}");
         assert!(
             err.reasons[1].contains("plugin \"vault\" is not loaded"),
             "{err}"

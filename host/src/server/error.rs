@@ -22,6 +22,8 @@ pub struct ApiError {
     plain: Option<String>,
     retry_after_secs: Option<u64>,
     challenge: Option<String>,
+    /// Boxed: rare, and it keeps `Result<_, ApiError>` small.
+    extension: Option<Box<(&'static str, String)>>,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             plain: None,
             retry_after_secs: None,
             challenge: None,
+            extension: None,
         }
     }
 
@@ -56,6 +59,12 @@ impl ApiError {
         self
     }
 
+    /// Add one member to the problem document (e.g. `authorizationUrl`); never a secret.
+    pub fn with_extension(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extension = Some(Box::new((name, value.into())));
+        self
+    }
+
     /// 400 for a request the runtime cannot parse.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         let detail = detail.into();
@@ -73,7 +82,7 @@ impl ApiError {
     }
 
     fn problem_json(&self, request_id: &str) -> Vec<u8> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": format!("urn:portcullis:problem:{}", self.code),
             "title": self.status.canonical_reason().unwrap_or("Error"),
             "status": self.status.as_u16(),
@@ -81,6 +90,9 @@ impl ApiError {
             "code": self.code,
             "requestId": request_id,
         });
+        if let Some((name, value)) = self.extension.as_deref() {
+            body[*name] = serde_json::Value::String(value.clone());
+        }
         serde_json::to_vec(&body).unwrap_or_default()
     }
 }

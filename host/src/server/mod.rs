@@ -63,6 +63,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/v1/refresh", get(routes::refresh).post(routes::refresh))
         .route("/v1/audit/events", get(routes::audit))
         .route("/v1/auth/browser-config", get(routes::browser_config))
+        .route("/v1/oauth/callback", get(routes::oauth_callback))
         .route(
             "/.well-known/oauth-protected-resource",
             get(routes::protected_resource),

@@ -10,6 +10,7 @@ use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
 use crate::audit::{AuditError, AuditEvent, AuditLog, AuditOptions, Receipt};
 use crate::config::ScopePaths;
 use crate::mcp::McpPool;
+use crate::oauth::OAuthClients;
 use crate::policy::ApprovalStore;
 
 /// How often watched files are checked for changes.
@@ -82,7 +83,13 @@ impl Runtime {
             path: options.state_dir.clone(),
             source,
         })?;
-        let mcp = Arc::new(McpPool::new());
+        // One OAuth cache per instance, shared by `oauth2` secrets and MCP transports and kept
+        // across config reloads, with tokens stored under `<stateDir>/oauth`.
+        let oauth = Arc::new(OAuthClients::new(
+            Some(options.state_dir.clone()),
+            Some(&options.url),
+        ));
+        let mcp = Arc::new(McpPool::with_oauth(oauth));
         let snapshot = Snapshot::build(
             &options.scopes,
             Some(options.cache_dir.clone()),

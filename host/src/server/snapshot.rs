@@ -163,8 +163,8 @@ impl Snapshot {
             .and_then(|s| s.upstream.clone())
             .unwrap_or_else(UpstreamLimits::default);
         let upstream = Upstream::new(&limits)?;
-        let secrets =
-            SecretResolver::new(loaded.config.secrets.as_ref()).with_plugins(plugins.clone());
+        let secrets = SecretResolver::with_oauth(loaded.config.secrets.as_ref(), mcp.oauth())
+            .with_plugins(plugins.clone());
         // Tell the operator now, not at the first call, about references this host cannot
         // resolve (names and reasons only; see `secrets::preflight`).
         for warning in crate::secrets::preflight::check(&loaded.config) {

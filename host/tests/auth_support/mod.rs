@@ -118,12 +118,89 @@ impl Idp {
             .to_owned()
     }
 
+    /// How many discovery documents and tokens (per grant type) the IdP has served.
+    pub async fn counts(&self) -> Value {
+        self.http
+            .get(format!("{}/test/counts", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// How many tokens of `grant_type` the IdP issued.
+    pub async fn issued(&self, grant_type: &str) -> u64 {
+        self.counts().await[grant_type].as_u64().unwrap_or(0)
+    }
+
+    /// Play the person at the provider's devInteractions forms: open `authorization_url`, log
+    /// in as `account`, consent, and return the redirect to the client (the callback URL with
+    /// `code`, `state` and `iss`). Cookies are carried by hand between the steps.
+    pub async fn authorize(&self, authorization_url: &str, account: &str) -> url::Url {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut cookies: std::collections::BTreeMap<String, String> = Default::default();
+        let mut next = (authorization_url.to_owned(), None::<Vec<(&str, &str)>>);
+        for _ in 0..10 {
+            let jar = cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let request = match &next.1 {
+                Some(form) => http.post(&next.0).form(form),
+                None => http.get(&next.0),
+            };
+            let response = request.header("cookie", jar).send().await.unwrap();
+            for set in response.headers().get_all("set-cookie") {
+                let pair = set.to_str().unwrap().split(';').next().unwrap();
+                if let Some((k, v)) = pair.split_once('=') {
+                    cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            let base = url::Url::parse(&next.0).unwrap();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|l| base.join(l.to_str().unwrap()).unwrap().to_string());
+            let body = response.text().await.unwrap();
+            next = match location {
+                Some(location) if location.contains("/interaction/") => (location, None),
+                Some(location) if location.starts_with(&self.issuer) => (location, None),
+                Some(location) => return url::Url::parse(&location).unwrap(),
+                None if body.contains(r#"name="prompt" value="login""#) => (
+                    next.0,
+                    Some(vec![
+                        ("prompt", "login"),
+                        ("login", account),
+                        ("password", "x"),
+                    ]),
+                ),
+                None if body.contains(r#"name="prompt" value="consent""#) => {
+                    (next.0, Some(vec![("prompt", "consent")]))
+                }
+                None => panic!("unexpected page from the IdP: {body}"),
+            };
+        }
+        panic!("the IdP did not redirect back within 10 steps");
+    }
+
     /// Revoke a token at the IdP (RFC 7009).
     pub async fn revoke(&self, token: &str) {
+        self.revoke_as(token, "runtime-client", "runtime-secret")
+            .await;
+    }
+
+    /// Revoke a token issued to another client.
+    pub async fn revoke_as(&self, token: &str, client: &str, secret: &str) {
         let status = self
             .http
             .post(format!("{}/token/revocation", self.issuer))
-            .basic_auth("runtime-client", Some("runtime-secret"))
+            .basic_auth(client, Some(secret))
             .form(&[("token", token)])
             .send()
             .await

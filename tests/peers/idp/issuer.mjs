@@ -6,6 +6,18 @@
 //   https://runtime.local/api-es     JWT access tokens signed ES256
 //   https://other.local/api          JWT access tokens for a sibling app (wrong audience)
 //   https://runtime.local/opaque-api opaque tokens (introspection, revocation)
+//   https://runtime.local/short-api  JWT access tokens living SHORT_TTL seconds (default 2)
+// Clients:
+//   runtime-client  client_secret_basic, client credentials
+//   post-client     client_secret_post, client credentials
+//   code-client     client_secret_basic, authorization code (+ PKCE) and refresh tokens, which
+//                   are always issued and rotated on every use; redirect URI REDIRECT_URI
+//                   (default https://portcullis.test/v1/oauth/callback). A person's login and
+//                   consent are the provider's devInteractions forms (POST /interaction/<uid>
+//                   with prompt=login&login=<account>, then prompt=consent), which tests drive
+//                   with plain HTTP requests.
+// GET /test/counts returns {"discovery": n, "<grant_type>": n, ...}: how many discovery
+// documents were served and tokens issued per grant type, for single-flight and cache tests.
 // Prints `issuer <url> ready` once listening.
 import Provider, { errors } from 'oidc-provider';
 import { generateKeyPairSync } from 'node:crypto';
@@ -18,14 +30,24 @@ const RESOURCES = {
   'https://runtime.local/api-es': ['jwt', 'ES256'],
   'https://other.local/api': ['jwt', 'RS256'],
   'https://runtime.local/opaque-api': ['opaque', 'RS256'],
+  'https://runtime.local/short-api': ['jwt', 'RS256', Number(process.env.SHORT_TTL || 2)],
 };
+const REDIRECT_URI = process.env.REDIRECT_URI || 'https://portcullis.test/v1/oauth/callback';
 const jwk = (t, o, kid, alg) => ({ ...generateKeyPairSync(t, o).privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' });
 const provider = new Provider(`http://127.0.0.1:${PORT}`, {
   jwks: { keys: [jwk('rsa', { modulusLength: 2048 }, `rsa-${KID}`, 'RS256'), jwk('ec', { namedCurve: 'P-256' }, `ec-${KID}`, 'ES256')] },
-  clients: [{ client_id: 'runtime-client', client_secret: 'runtime-secret', grant_types: ['client_credentials'],
-    redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }],
+  clients: [
+    { client_id: 'runtime-client', client_secret: 'runtime-secret', grant_types: ['client_credentials'],
+      redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
+    { client_id: 'post-client', client_secret: 'post-secret', grant_types: ['client_credentials'],
+      redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_post' },
+    { client_id: 'code-client', client_secret: 'code-secret', grant_types: ['authorization_code', 'refresh_token'],
+      redirect_uris: [REDIRECT_URI], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
+  ],
+  issueRefreshToken: async (ctx, client) => client.clientId === 'code-client',
+  rotateRefreshToken: true,
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
@@ -36,10 +58,21 @@ const provider = new Provider(`http://127.0.0.1:${PORT}`, {
       getResourceServerInfo: (ctx, indicator) => {
         const found = RESOURCES[indicator];
         if (!found) throw new errors.InvalidTarget();
-        return { scope: SCOPES, audience: indicator, accessTokenTTL: 600,
+        return { scope: SCOPES, audience: indicator, accessTokenTTL: found[2] || 600,
           accessTokenFormat: found[0], jwt: { sign: { alg: found[1] } } };
       },
     },
   },
+});
+const counts = {};
+const count = (name) => { counts[name] = (counts[name] || 0) + 1; };
+provider.on('grant.success', (ctx) => count(ctx.oidc.params.grant_type));
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/test/counts') {
+    ctx.body = counts;
+    return;
+  }
+  if (ctx.path === '/.well-known/openid-configuration') count('discovery');
+  await next();
 });
 provider.listen(PORT, '127.0.0.1', () => console.log(`issuer ${provider.issuer} ready`));

@@ -329,14 +329,9 @@ pub async fn execute(
     let credentials = match snapshot.secrets.credentials_for(tool, &call).await {
         Ok(credentials) => credentials,
         Err(e) => {
-            let error = ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "credential_unavailable",
-                e.to_string(),
-            );
-            return Err(context
-                .refuse(tool, "execution_error", "credential_unavailable", error)
-                .await);
+            let error = super::oauth_callback::credential_error(&e);
+            let code = error.code();
+            return Err(context.refuse(tool, "execution_error", code, error).await);
         }
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);

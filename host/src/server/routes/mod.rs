@@ -2,6 +2,7 @@
 
 mod execute;
 mod mcp_call;
+mod oauth_callback;
 mod policy;
 mod request;
 
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 pub use execute::execute;
+pub use oauth_callback::oauth_callback;
 pub use policy::{approve, explain};
 
 use super::binding;

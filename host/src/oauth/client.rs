@@ -1,0 +1,298 @@
+//! One OAuth client's settings and its token-endpoint requests (RFC 6749 sections 4.1.3, 4.4, 6).
+//!
+//! Client authentication is `client_secret_basic` by default (RFC 6749 2.3.1: every server
+//! must support it; id and secret are form-urlencoded before Basic encoding) or
+//! `client_secret_post` (both in the body). A client with no secret sends `client_id` in the
+//! body (public client). Scopes are space-joined; `audience` is sent both as `audience` and
+//! as the RFC 8707 `resource` indicator. Only the `error` code of a failed response is
+//! reported: the rest of the body may echo what was sent.
+
+use serde::Deserialize;
+use sha2::Digest as _;
+use url::Url;
+
+use super::store::Storage;
+use crate::config::Secret;
+use crate::secrets::{resolve_secret, SecretValue};
+
+/// The grant a client uses when it has no usable token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// `client_credentials`: the runtime acts as itself.
+    ClientCredentials,
+    /// `authorization_code` + PKCE: a person authorizes once through `interactive_required`.
+    AuthorizationCode,
+}
+
+/// How the client authenticates at the token endpoint (`clientAuthMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AuthMethod {
+    /// HTTP Basic (the default).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Post,
+}
+
+impl AuthMethod {
+    /// Parse the config value; `None` is the default.
+    pub fn parse(value: Option<&str>) -> Result<Self, String> {
+        match value {
+            None | Some("client_secret_basic") => Ok(Self::Basic),
+            Some("client_secret_post") => Ok(Self::Post),
+            Some(other) => Err(format!(
+                "clientAuthMethod {other:?} must be client_secret_basic or client_secret_post"
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Basic => "client_secret_basic",
+            Self::Post => "client_secret_post",
+        }
+    }
+}
+
+/// Everything a token depends on, plus where to keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSpec {
+    /// Grant used without a token.
+    pub mode: Mode,
+    /// Token endpoint; discovered from `issuer` when absent.
+    pub token_url: Option<Url>,
+    /// Authorization endpoint; discovered from `issuer` when absent.
+    pub authorization_url: Option<Url>,
+    /// OIDC issuer for discovery.
+    pub issuer: Option<Url>,
+    /// Client id reference.
+    pub client_id: Secret,
+    /// Client secret reference (absent for a public client).
+    pub client_secret: Option<Secret>,
+    /// Scopes, sorted and unique.
+    pub scopes: Vec<String>,
+    /// Audience / resource indicator.
+    pub audience: Option<String>,
+    /// Client authentication.
+    pub auth_method: AuthMethod,
+    /// Token storage.
+    pub storage: Storage,
+    /// Redirect URI of the authorization-code flow (else the runtime's callback route).
+    pub redirect_uri: Option<String>,
+}
+
+impl ClientSpec {
+    /// The cache key: a digest of everything the token depends on. `principal` separates the
+    /// tokens people authorized (authorization code); client-credentials tokens are shared.
+    pub fn key(&self, client_id: &str, principal: Option<&str>) -> String {
+        let principal = match self.mode {
+            Mode::ClientCredentials => "",
+            Mode::AuthorizationCode => principal.unwrap_or("anonymous"),
+        };
+        let text = [
+            format!("{:?}", self.mode),
+            self.token_url
+                .as_ref()
+                .map(Url::to_string)
+                .unwrap_or_default(),
+            self.authorization_url
+                .as_ref()
+                .map(Url::to_string)
+                .unwrap_or_default(),
+            self.issuer.as_ref().map(Url::to_string).unwrap_or_default(),
+            client_id.to_owned(),
+            self.scopes.join(" "),
+            self.audience.clone().unwrap_or_default(),
+            self.auth_method.name().to_owned(),
+            self.redirect_uri.clone().unwrap_or_default(),
+            principal.to_owned(),
+        ]
+        .join("\n");
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    }
+
+    /// Resolve the client id (the secret is resolved per request).
+    pub async fn client_id(&self) -> Result<SecretValue, String> {
+        resolve_secret(&self.client_id)
+            .await
+            .map_err(|e| format!("clientId: {e}"))
+    }
+}
+
+/// A successful token response.
+#[derive(Deserialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Lifetime in seconds.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// A (possibly rotated) refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// Why the token endpoint did not issue a token.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The server refused the grant with an OAuth error code (`invalid_grant`, ...).
+    #[error("token endpoint answered {status} {code}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The `error` member (empty when absent).
+        code: String,
+    },
+    /// The request could not be made or the answer is not a token.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Make one token request with `grant` (the `grant_type` and its parameters).
+pub async fn request(
+    http: &reqwest::Client,
+    endpoint: &Url,
+    spec: &ClientSpec,
+    grant: &[(&str, &str)],
+) -> Result<TokenResponse, GrantError> {
+    let failed = |e: String| GrantError::Failed(e);
+    let id = spec.client_id().await.map_err(failed)?;
+    let secret = match &spec.client_secret {
+        Some(s) => Some(
+            resolve_secret(s)
+                .await
+                .map_err(|e| failed(format!("clientSecret: {e}")))?,
+        ),
+        None => None,
+    };
+    let scope = spec.scopes.join(" ");
+    let mut form: Vec<(&str, &str)> = grant.to_vec();
+    if !scope.is_empty() {
+        form.push(("scope", &scope));
+    }
+    if let Some(audience) = &spec.audience {
+        form.push(("audience", audience));
+        form.push(("resource", audience));
+    }
+    let mut builder = http
+        .post(endpoint.clone())
+        .header("accept", "application/json");
+    match (&secret, spec.auth_method) {
+        (Some(secret), AuthMethod::Basic) => {
+            let encode =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            builder = builder.basic_auth(encode(id.expose()), Some(encode(secret.expose())));
+        }
+        (Some(secret), AuthMethod::Post) => {
+            form.push(("client_id", id.expose()));
+            form.push(("client_secret", secret.expose()));
+        }
+        (None, _) => form.push(("client_id", id.expose())),
+    }
+    let response = builder
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| failed(format!("token request: {}", e.without_url())))?;
+    let status = response.status();
+    if !status.is_success() {
+        #[derive(Deserialize)]
+        struct Failure {
+            error: Option<String>,
+        }
+        let code = response
+            .json::<Failure>()
+            .await
+            .ok()
+            .and_then(|f| f.error)
+            .filter(|c| c.bytes().all(|b| b.is_ascii_graphic()) && c.len() <= 64)
+            .unwrap_or_default();
+        return Err(GrantError::Refused {
+            status: status.as_u16(),
+            code,
+        });
+    }
+    let body: TokenResponse = response
+        .json()
+        .await
+        .map_err(|_| failed("token response is not a JSON token".to_owned()))?;
+    if body.access_token.is_empty() {
+        return Err(failed("token response has no access_token".to_owned()));
+    }
+    Ok(body)
+}
+
+impl ClientSpec {
+    /// The client of an `oauth2` secret for one requirement: endpoints from the secret's
+    /// `tokenURL`/`authorizationURL`, else discovery at its `issuer`, else the requirement's
+    /// flow of the same mode, else discovery at the scheme's `openIdConnectUrl`; scopes are the
+    /// union of the secret's and the requirement's.
+    pub fn from_secret(
+        secret: &Secret,
+        requirement: &crate::catalog::AuthRequirement,
+    ) -> Result<Self, String> {
+        let (mode, flow_name) = match secret.mode.as_deref() {
+            Some("clientCredentials") => (Mode::ClientCredentials, "clientCredentials"),
+            Some("authorizationCode") => (Mode::AuthorizationCode, "authorizationCode"),
+            Some(other) => return Err(format!("oauth2 mode {other:?} is not supported")),
+            None => return Err("oauth2 secret has no mode".to_owned()),
+        };
+        // An issuer the operator configured wins over the document's flow URLs: client secrets
+        // go where the config says, not where an API description points.
+        let flow = requirement
+            .oauth_flows
+            .iter()
+            .find(|f| f.mode == flow_name)
+            .filter(|_| secret.issuer.is_none());
+        let url = |field: &str, raw: Option<&str>| -> Result<Option<Url>, String> {
+            raw.filter(|r| !r.is_empty())
+                .map(|r| Url::parse(r).map_err(|e| format!("oauth2 {field}: {e}")))
+                .transpose()
+        };
+        let token_url = url(
+            "tokenURL",
+            secret
+                .token_url
+                .as_deref()
+                .or(flow.map(|f| f.token_url.as_str())),
+        )?;
+        let authorization_url = url(
+            "authorizationURL",
+            secret
+                .authorization_url
+                .as_deref()
+                .or(flow.map(|f| f.authorization_url.as_str())),
+        )?;
+        let issuer = url(
+            "issuer",
+            secret
+                .issuer
+                .as_deref()
+                .or(Some(requirement.open_id_connect_url.as_str())),
+        )?;
+        let mut scopes: Vec<String> = secret.scopes.clone().unwrap_or_default();
+        scopes.extend(requirement.scopes.iter().cloned());
+        scopes.sort();
+        scopes.dedup();
+        Ok(Self {
+            mode,
+            token_url,
+            authorization_url,
+            issuer,
+            client_id: secret
+                .client_id
+                .as_deref()
+                .cloned()
+                .ok_or("oauth2 secret has no clientId")?,
+            client_secret: secret.client_secret.as_deref().cloned(),
+            scopes,
+            audience: secret.audience.clone(),
+            auth_method: AuthMethod::parse(secret.client_auth_method.as_deref())?,
+            storage: match secret.token_storage.as_deref() {
+                Some("memory") => Storage::Memory,
+                _ => Storage::Instance,
+            },
+            redirect_uri: secret.redirect_uri.clone(),
+        })
+    }
+}
