@@ -28,7 +28,6 @@ pub struct ServerAuth {
     /// `oidc_jwks`, `oauth2_introspection` or `plugin` (checked by config validation and at
     /// startup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["oidc_jwks", "oauth2_introspection", "plugin"]))]
     pub validation_profile: Option<String>,
     /// `plugin` profile: the auth-profile plugin (a key of `plugins`) that validates tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
