@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::catalog::{AuthAlternative, AuthRequirement, Tool};
 use portcullis::config::{Secret, SecretType};
 use portcullis::oauth::{AuthMethod, ClientSpec, Mode, OAuthClients, Storage};
-use portcullis::secrets::SecretResolver;
+use portcullis::secrets::{CallInfo, SecretResolver};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -96,18 +96,18 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let resolver = SecretResolver::with_oauth(Some(&secrets), clients.clone());
     let oauth_tool = tool("oauth", "oauth2", "");
-    rt.block_on(resolver.credentials_for(&oauth_tool, None))
+    rt.block_on(resolver.credentials_for(&oauth_tool, &CallInfo::default()))
         .unwrap();
     c.bench_function("credentials/oauth2_cached", |b| {
         b.iter(|| {
-            rt.block_on(resolver.credentials_for(&oauth_tool, None))
+            rt.block_on(resolver.credentials_for(&oauth_tool, &CallInfo::default()))
                 .unwrap()
         })
     });
     let literal_tool = tool("bearer", "http", "bearer");
     c.bench_function("credentials/literal_bearer", |b| {
         b.iter(|| {
-            rt.block_on(resolver.credentials_for(&literal_tool, None))
+            rt.block_on(resolver.credentials_for(&literal_tool, &CallInfo::default()))
                 .unwrap()
         })
     });

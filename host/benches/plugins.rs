@@ -22,6 +22,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use portcullis::config::Config;
 use portcullis::plugins::{PluginSet, PolicyQuery, SecretQuery};
 
+/// A fixed-count pass: label, iterations, one call.
+type TailRow<'a> = (&'static str, usize, Box<dyn FnMut() + 'a>);
+
 fn component(name: &str) -> PathBuf {
     let dir = std::env::var_os("PORTCULLIS_PLUGIN_DIR")
         .map(PathBuf::from)
@@ -106,7 +109,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(secret.resolve_secret(&query).unwrap(), "p-token");
     assert_eq!(exec_secret(), "token");
 
-    let rows: [(&str, usize, Box<dyn FnMut()>); 4] = [
+    let rows: [TailRow; 4] = [
         (
             "plugin_isolated (secret)",
             5_000,
