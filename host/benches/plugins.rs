@@ -42,7 +42,14 @@ fn plugins() -> PluginSet {
     let config: Config = serde_json::from_value(serde_json::json!({
         "plugins": {
             "secret": { "path": component("test_secret"), "config": { "prefix": "p-" } },
-            "policy": { "path": component("test_policy") }
+            "policy": { "path": component("test_policy") },
+            "rego": {
+                "path": component("rego_policy"),
+                "config": {
+                    "policies": { "portcullis.rego": include_str!("../../plugins/rego-policy/examples/portcullis.rego") },
+                    "data": { "frozen_services": ["billing"] }
+                }
+            }
         }
     }))
     .expect("bench config");
@@ -103,13 +110,14 @@ fn bench(c: &mut Criterion) {
     let set = plugins();
     let secret = set.get("secret").expect("secret plugin").clone();
     let policy = set.get("policy").expect("policy plugin").clone();
+    let rego = set.get("rego").expect("rego plugin").clone();
     std::env::set_var("PORTCULLIS_BENCH_TOKEN", "token");
     let query = secret_query();
     let pquery = policy_query();
     assert_eq!(secret.resolve_secret(&query).unwrap(), "p-token");
     assert_eq!(exec_secret(), "token");
 
-    let rows: [TailRow; 4] = [
+    let rows: [TailRow; 5] = [
         (
             "plugin_isolated (secret)",
             5_000,
@@ -122,6 +130,13 @@ fn bench(c: &mut Criterion) {
             5_000,
             Box::new(|| {
                 std::hint::black_box(policy.evaluate_policy(&pquery).unwrap());
+            }),
+        ),
+        (
+            "rego_policy_isolated",
+            1_000,
+            Box::new(|| {
+                std::hint::black_box(rego.evaluate_policy(&pquery).unwrap());
             }),
         ),
         (
