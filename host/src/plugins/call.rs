@@ -46,8 +46,8 @@ pub struct SecretQuery {
     pub principal: Option<String>,
 }
 
-/// An auth-profile request.
-#[derive(Debug, Clone, Default)]
+/// An auth-profile request. Its `Debug` never shows the token.
+#[derive(Clone, Default)]
 pub struct AuthQuery {
     /// Bearer token (never logged).
     pub token: String,
@@ -59,6 +59,18 @@ pub struct AuthQuery {
     pub path: String,
     /// Configured audience.
     pub audience: String,
+}
+
+impl std::fmt::Debug for AuthQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthQuery")
+            .field("token", &"<redacted>")
+            .field("request_id", &self.request_id)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("audience", &self.audience)
+            .finish()
+    }
 }
 
 /// A validated identity from an auth profile.
@@ -507,5 +519,21 @@ impl PolicyEvaluator for PolicyPlugin {
                 .await
                 .map_err(|error| error.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthQuery;
+
+    #[test]
+    fn auth_query_debug_never_shows_the_token() {
+        let query = AuthQuery {
+            token: "canary-bearer-token".into(),
+            ..AuthQuery::default()
+        };
+        let shown = format!("{query:?}");
+        assert!(!shown.contains("canary-bearer-token"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }
