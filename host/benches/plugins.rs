@@ -1,16 +1,23 @@
 //! Per-call cost of a credential from a WebAssembly plugin, side by side with the alternatives.
 //!
-//! | bench | what one iteration does |
+//! | bench | what one timed call does |
 //! |---|---|
-//! | `secret/plugin_isolated` | fresh store + instance of `test-secret`, `init(config)`, `resolve`, validate, drop |
-//! | `secret/policy_isolated` | the same for `test-policy` `evaluate` (a larger input record) |
-//! | `secret/exec_sh_printf` | `sh -c 'printf token'` with captured output (the reference runtime's `exec`) |
-//! | `secret/native_env` | read the secret from an env var (no isolation at all) |
+//! | `*_isolated` (`prewarm.instances: 0`) | fresh store + instance, `init(config)`, the kind's function, validate, drop: the whole cost |
+//! | `*_prewarmed` (default `prewarm`) | take a prepared instance, arm its budget, the kind's function, validate, hand it to the worker to drop |
+//! | `*_prewarmed_async` | the server's path: semaphore permit, `spawn_blocking`, then as `*_prewarmed` |
+//! | `*_back_to_back` | `*_prewarmed` called with no pause: the queue runs dry, so this is the sustained cost |
+//! | `exec_sh_printf` | `sh -c 'printf token'` with captured output (the reference runtime's `exec`) |
+//! | `native_env` | read the secret from an env var (no isolation at all) |
+//!
+//! `*_prewarmed` rows wait, untimed, until the plugin's queue is full again before each call:
+//! they measure a call's latency when calls arrive slower than the worker refills (one
+//! instance per isolated-call cost, on its own thread). Every instance still serves one call.
 //!
 //! Before criterion runs, a fixed-count pass prints median and p99 per variant (criterion does
 //! not report tail latency). Needs `./tests/plugins/build` (or `PORTCULLIS_PLUGIN_DIR`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -20,10 +27,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use portcullis::config::Config;
-use portcullis::plugins::{PluginSet, PolicyQuery, SecretQuery};
+use portcullis::plugins::{LoadedPlugin, PluginSet, PolicyQuery, SecretQuery};
 
-/// A fixed-count pass: label, iterations, one call.
-type TailRow<'a> = (&'static str, usize, Box<dyn FnMut() + 'a>);
+/// A fixed-count pass: label, iterations, one call returning its own duration.
+type TailRow<'a> = (&'static str, usize, Box<dyn FnMut() -> Duration + 'a>);
 
 fn component(name: &str) -> PathBuf {
     let dir = std::env::var_os("PORTCULLIS_PLUGIN_DIR")
@@ -39,17 +46,19 @@ fn component(name: &str) -> PathBuf {
 }
 
 fn plugins() -> PluginSet {
+    let rego = serde_json::json!({
+        "policies": { "portcullis.rego": include_str!("../../plugins/rego-policy/examples/portcullis.rego") },
+        "data": { "frozen_services": ["billing"] }
+    });
+    let off = serde_json::json!({ "instances": 0 });
     let config: Config = serde_json::from_value(serde_json::json!({
         "plugins": {
-            "secret": { "path": component("test_secret"), "config": { "prefix": "p-" } },
-            "policy": { "path": component("test_policy") },
-            "rego": {
-                "path": component("rego_policy"),
-                "config": {
-                    "policies": { "portcullis.rego": include_str!("../../plugins/rego-policy/examples/portcullis.rego") },
-                    "data": { "frozen_services": ["billing"] }
-                }
-            }
+            "secret": { "path": component("test_secret"), "config": { "prefix": "p-" }, "prewarm": off },
+            "secret-warm": { "path": component("test_secret"), "config": { "prefix": "p-" } },
+            "policy": { "path": component("test_policy"), "prewarm": off },
+            "policy-warm": { "path": component("test_policy") },
+            "rego": { "path": component("rego_policy"), "config": rego, "prewarm": off },
+            "rego-warm": { "path": component("rego_policy"), "config": rego }
         }
     }))
     .expect("bench config");
@@ -90,68 +99,122 @@ fn exec_secret() -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-/// Median and p99 of `n` timed calls.
-fn percentiles(n: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+/// Median and p99 of `n` calls, each timing itself.
+fn percentiles(n: usize, mut f: impl FnMut() -> Duration) -> (Duration, Duration) {
     for _ in 0..n / 10 {
         f();
     }
-    let mut samples: Vec<Duration> = (0..n)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
+    let mut samples: Vec<Duration> = (0..n).map(|_| f()).collect();
     samples.sort();
     (samples[n / 2], samples[n * 99 / 100])
 }
 
+/// Time one call of `f`.
+fn timed<R>(f: impl FnOnce() -> R) -> Duration {
+    let start = Instant::now();
+    std::hint::black_box(f());
+    start.elapsed()
+}
+
+/// Wait, untimed and spinning (a server thread is busy with the request before it needs the
+/// secret), until `plugin`'s prewarm worker is idle with instances ready, so the timed call
+/// takes a prepared instance and nothing runs beside it.
+fn refilled(plugin: &LoadedPlugin) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_micros(20) || !plugin.prewarm_settled() {
+        std::hint::spin_loop();
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let set = plugins();
-    let secret = set.get("secret").expect("secret plugin").clone();
-    let policy = set.get("policy").expect("policy plugin").clone();
-    let rego = set.get("rego").expect("rego plugin").clone();
+    let get = |name: &str| -> Arc<LoadedPlugin> { set.get(name).expect(name).clone() };
+    let (secret, secret_warm) = (get("secret"), get("secret-warm"));
+    let (policy, policy_warm) = (get("policy"), get("policy-warm"));
+    let (rego, rego_warm) = (get("rego"), get("rego-warm"));
     std::env::set_var("PORTCULLIS_BENCH_TOKEN", "token");
     let query = secret_query();
     let pquery = policy_query();
     assert_eq!(secret.resolve_secret(&query).unwrap(), "p-token");
+    assert_eq!(secret_warm.resolve_secret(&query).unwrap(), "p-token");
     assert_eq!(exec_secret(), "token");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
 
-    let rows: [TailRow; 5] = [
+    let rows: [TailRow; 11] = [
         (
-            "plugin_isolated (secret)",
+            "secret_isolated",
+            5_000,
+            Box::new(|| timed(|| secret.resolve_secret(&query).unwrap())),
+        ),
+        (
+            "secret_prewarmed",
             5_000,
             Box::new(|| {
-                std::hint::black_box(secret.resolve_secret(&query).unwrap());
+                refilled(&secret_warm);
+                timed(|| secret_warm.resolve_secret(&query).unwrap())
             }),
+        ),
+        (
+            "secret_prewarmed_async",
+            5_000,
+            Box::new(|| {
+                refilled(&secret_warm);
+                let (plugin, query) = (secret_warm.clone(), query.clone());
+                // Timed inside a task on a runtime worker thread, as a request handler is.
+                runtime
+                    .block_on(runtime.spawn(async move {
+                        let start = Instant::now();
+                        std::hint::black_box(plugin.resolve_secret_async(query).await.unwrap());
+                        start.elapsed()
+                    }))
+                    .expect("task")
+            }),
+        ),
+        (
+            "secret_back_to_back",
+            5_000,
+            Box::new(|| timed(|| secret_warm.resolve_secret(&query).unwrap())),
         ),
         (
             "policy_isolated",
             5_000,
+            Box::new(|| timed(|| policy.evaluate_policy(&pquery).unwrap())),
+        ),
+        (
+            "policy_prewarmed",
+            5_000,
             Box::new(|| {
-                std::hint::black_box(policy.evaluate_policy(&pquery).unwrap());
+                refilled(&policy_warm);
+                timed(|| policy_warm.evaluate_policy(&pquery).unwrap())
             }),
         ),
         (
             "rego_policy_isolated",
             1_000,
+            Box::new(|| timed(|| rego.evaluate_policy(&pquery).unwrap())),
+        ),
+        (
+            "rego_policy_prewarmed",
+            1_000,
             Box::new(|| {
-                std::hint::black_box(rego.evaluate_policy(&pquery).unwrap());
+                refilled(&rego_warm);
+                timed(|| rego_warm.evaluate_policy(&pquery).unwrap())
             }),
         ),
         (
-            "exec_sh_printf",
-            500,
-            Box::new(|| {
-                std::hint::black_box(exec_secret());
-            }),
+            "rego_policy_back_to_back",
+            1_000,
+            Box::new(|| timed(|| rego_warm.evaluate_policy(&pquery).unwrap())),
         ),
+        ("exec_sh_printf", 500, Box::new(|| timed(exec_secret))),
         (
             "native_env",
             100_000,
-            Box::new(|| {
-                std::hint::black_box(std::env::var("PORTCULLIS_BENCH_TOKEN").unwrap());
-            }),
+            Box::new(|| timed(|| std::env::var("PORTCULLIS_BENCH_TOKEN").unwrap())),
         ),
     ];
     println!("\n{:<28} {:>12} {:>12}", "variant", "median", "p99");
@@ -164,6 +227,16 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("secret");
     group.bench_function("plugin_isolated", |b| {
         b.iter(|| secret.resolve_secret(&query).unwrap())
+    });
+    group.bench_function("plugin_prewarmed", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    refilled(&secret_warm);
+                    timed(|| secret_warm.resolve_secret(&query).unwrap())
+                })
+                .sum()
+        })
     });
     group.bench_function("policy_isolated", |b| {
         b.iter(|| policy.evaluate_policy(&pquery).unwrap())

@@ -125,20 +125,13 @@ fn inspect_reports_kind_world_imports_and_digest() {
 
 #[test]
 fn unknown_plugin_names_are_config_errors_with_their_json_path() {
-    let dir = tempfile::tempdir().unwrap();
     let config = json!({
         "cli": "1.0.0", "mode": { "default": "discover" }, "runtime": {},
         "plugins": { "bad-path": { "path": "x.txt" } },
         "secrets": { "k": { "type": "plugin", "plugin": "nope", "value": "r" } },
         "policy": { "plugins": ["missing"] }
     });
-    let project = dir.path().join(".cli.json");
-    std::fs::write(&project, config.to_string()).unwrap();
-    let paths = portcullis::config::ScopePaths {
-        project,
-        ..Default::default()
-    };
-    let error = portcullis::config::load(&paths).unwrap_err().to_string();
+    let error = common::config_load_error(&config);
     for expected in [
         "secrets.k.plugin: names plugin \"nope\"",
         "policy.plugins[0]: names plugin \"missing\"",

@@ -80,6 +80,9 @@ pub struct PluginConfig {
     /// Per-call limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<PluginLimits>,
+    /// Instances prepared ahead of calls (each still serves exactly one call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<PluginPrewarm>,
     /// The plugin's own configuration, passed to its `init` as JSON and checked against the
     /// JSON Schema the plugin declares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +116,25 @@ pub struct PluginLimits {
     #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 60000))]
     pub timeout_ms: Option<u64>,
+}
+
+/// `plugins.<name>.prewarm`: fresh instances instantiated and `init`-ed off the request path.
+///
+/// Each prepared instance still serves exactly one call and is then dropped, so callers share
+/// nothing; what changes is *when* `init(config)` runs: up to `maxAgeMs` before the call instead
+/// of during it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PluginPrewarm {
+    /// Instances kept ready (default 2, at most 16; 0 runs `init` inside every call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 16))]
+    pub instances: Option<u32>,
+    /// Oldest prepared instance a call may use, in milliseconds (default 5000, 1..=600000):
+    /// the most that state read in `init` (a rotated secrets file, say) can lag behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600000))]
+    pub max_age_ms: Option<u64>,
 }
 
 /// Catalog mode.

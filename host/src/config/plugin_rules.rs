@@ -7,6 +7,7 @@
 //! | `sha256` is 64 hex digits | `plugins.<name>.sha256` |
 //! | `grants.env` are variable names; `grants.files` non-empty; `grants.http` exact origins | `plugins.<name>.grants.*[i]` |
 //! | `limits.memoryMiB` 1..=256, `limits.timeoutMs` 1..=60000 | `plugins.<name>.limits.*` |
+//! | `prewarm.instances` 0..=16, `prewarm.maxAgeMs` 1..=600000 | `plugins.<name>.prewarm.*` |
 //! | `secrets.*.plugin`, `policy.plugins[i]`, `runtime.server.auth.plugin` name a configured plugin | there |
 //!
 //! Whether a named plugin has the right *kind* can only be known by loading it; that is checked
@@ -79,6 +80,19 @@ pub(crate) fn check(config: &Config, p: &mut Problems) {
             if let Some(ms) = limits.timeout_ms {
                 if !(1..=crate::plugins::load::MAX_TIMEOUT_MS).contains(&ms) {
                     p.push(l.key("timeoutMs"), "must be between 1 and 60000");
+                }
+            }
+        }
+        if let Some(prewarm) = &plugin.prewarm {
+            let w = base.key("prewarm");
+            if let Some(n) = prewarm.instances {
+                if n > crate::plugins::warm::MAX_INSTANCES {
+                    p.push(w.key("instances"), "must be between 0 and 16");
+                }
+            }
+            if let Some(ms) = prewarm.max_age_ms {
+                if !(1..=crate::plugins::warm::MAX_AGE_MS).contains(&ms) {
+                    p.push(w.key("maxAgeMs"), "must be between 1 and 600000");
                 }
             }
         }

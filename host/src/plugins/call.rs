@@ -1,33 +1,29 @@
-//! One isolated call: a fresh `Store` and instance from the plugin's `InstancePre`, every limit
-//! set before the first guest instruction, `init(config)` then the kind's function, and the
-//! store dropped at the end, so nothing a call leaves in guest memory reaches the next call,
-//! and a trap cannot poison anything.
+//! The kinds' calls: take a prepared instance (from the warm queue, or made here), arm the call's
+//! budget, call the kind's function, validate what it returns, and retire the instance. Every
+//! instance serves one call ([`super::instance`]).
 //!
 //! Calls are synchronous wasmtime calls. From async code use the `*_async` methods: they wait
-//! for a pool slot on a semaphore, then run the call on tokio's blocking pool so a guest can
-//! never stall the runtime's worker threads. Sync was chosen over wasmtime's async path because
-//! the reference lab measured an isolated call at about 20 µs sync against 39-56 µs async on
-//! this class of machine (`shared/reference/plugin-hosts.md` section 2.2; not re-measured here),
-//! and a blocking-pool hop costs a few µs.
+//! for a pool slot on a semaphore, then leave the executor for the call ([`Hop`]): in place with
+//! `block_in_place` for secrets and auth, on tokio's blocking pool for policy (whose pipeline
+//! must be able to time out). Sync was chosen over wasmtime's async path because the reference
+//! lab measured an isolated call at about 20 µs sync against 39-56 µs async on this class of
+//! machine (`shared/reference/plugin-hosts.md` section 2.2).
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use wasmtime::{Store, Trap};
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::Store;
 
 use super::bindings::auth::exports::portcullis::plugin::auth_profile as wit_auth;
 use super::bindings::policy::exports::portcullis::plugin::policy_evaluator as wit_policy;
 use super::bindings::secret::exports::portcullis::plugin::secret_source as wit_secret;
-use super::bindings::types::{InitError, PluginKind as WitKind, RequestContext};
-use super::engine::EPOCH_TICK;
+use super::bindings::types::{PluginKind as WitKind, RequestContext};
 use super::error::{CallErrorKind, PluginError};
+use super::instance::{self, Ready};
 use super::load::{LoadedPlugin, Metadata, Pre};
 use super::state::CallState;
 use super::validate;
 use crate::policy::{PolicyEvaluator, PolicyQuery, PolicyVerdict};
-
-/// Data one guest→host call may copy (strings, lists): far more than any token or JSON input.
-const HOSTCALL_FUEL: usize = 1 << 20;
 
 /// A secret-source request.
 #[derive(Debug, Clone, Default)]
@@ -99,14 +95,6 @@ pub enum AuthVerdict {
 
 type CallResult<R> = wasmtime::Result<Result<R, CallErrorKind>>;
 
-fn init_error(error: InitError) -> CallErrorKind {
-    let message = match error {
-        InitError::InvalidConfig(m) => format!("init: invalid config: {m}"),
-        InitError::Failed(m) => format!("init: {m}"),
-    };
-    CallErrorKind::Guest(validate::guest_message(&message))
-}
-
 fn context(request_id: &str, principal: &Option<String>) -> RequestContext {
     RequestContext {
         request_id: request_id.to_owned(),
@@ -122,113 +110,72 @@ fn unix_now() -> u64 {
 }
 
 impl LoadedPlugin {
-    /// Run `f` in a fresh store with every limit set; map traps, timeouts and memory hits.
+    /// Run `f` on a prepared instance (the warm queue's, or one made now) with the call's budget
+    /// armed; map traps, timeouts and memory hits; retire the instance whatever happened.
+    ///
+    /// `permit` is the caller's pool slot: released at once when a queued instance (which holds
+    /// its own) is used, kept by an instance made here until that instance is dropped.
     fn run<R>(
         &self,
         request_id: &str,
-        f: impl FnOnce(&mut Store<CallState>, &Pre) -> CallResult<R>,
+        permit: Option<OwnedSemaphorePermit>,
+        f: impl FnOnce(&mut Store<CallState>, &Ready) -> CallResult<R>,
     ) -> Result<R, PluginError> {
-        let deadline = Instant::now() + self.limits.timeout;
-        let state = CallState::new(
-            self.name.clone(),
-            self.grants.clone(),
-            self.limits.memory_bytes,
-            deadline,
-            self.engine.http.clone(),
-            request_id,
-        );
-        let mut store = Store::new(&self.engine.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let tick = EPOCH_TICK.as_millis().max(1);
-        let ticks = self.limits.timeout.as_millis().div_ceil(tick) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        store.set_hostcall_fuel(HOSTCALL_FUEL);
-        let outcome = f(&mut store, &self.pre);
-        match outcome {
+        let mut prepared = match self.warm.take() {
+            Some(mut prepared) => {
+                drop(permit);
+                instance::arm(&mut prepared.store, request_id, self.limits.timeout);
+                prepared
+            }
+            None => {
+                let mut prepared = self.prepare(request_id)?;
+                prepared.permit = permit;
+                prepared
+            }
+        };
+        let outcome = f(&mut prepared.store, &prepared.ready);
+        let result = match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(kind)) => Err(PluginError::call(&self.name, kind)),
-            Err(error) => Err(PluginError::call(&self.name, self.classify(&store, &error))),
-        }
+            Err(error) => Err(PluginError::call(
+                &self.name,
+                self.classify(&prepared.store, &error),
+            )),
+        };
+        self.warm.retire(prepared);
+        result
     }
 
-    fn classify(&self, store: &Store<CallState>, error: &wasmtime::Error) -> CallErrorKind {
-        if store.data().limiter.memory_denied {
-            return CallErrorKind::Memory((self.limits.memory_bytes >> 20) as u64);
-        }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => CallErrorKind::Timeout(self.limits.timeout.as_millis() as u64),
-            Some(trap) => CallErrorKind::Trap(trap.to_string()),
-            None => {
-                let text = error.to_string();
-                CallErrorKind::Trap(validate::guest_message(text.lines().next().unwrap_or("")))
-            }
-        }
-    }
-
-    /// `lifecycle.metadata()` in an isolated instance.
+    /// `lifecycle.metadata()` in a fresh instance, checked (load time).
     pub(crate) fn call_metadata(&self) -> Result<(Metadata, WitKind), PluginError> {
-        self.run("load", |store, pre| {
-            let meta = match pre {
-                Pre::Secret(p) => p
-                    .instantiate(&mut *store)?
-                    .portcullis_plugin_lifecycle()
-                    .call_metadata(&mut *store)?,
-                Pre::Policy(p) => p
-                    .instantiate(&mut *store)?
-                    .portcullis_plugin_lifecycle()
-                    .call_metadata(&mut *store)?,
-                Pre::Auth(p) => p
-                    .instantiate(&mut *store)?
-                    .portcullis_plugin_lifecycle()
-                    .call_metadata(&mut *store)?,
-            };
-            for (what, value, max) in [
-                ("metadata.name", &meta.name, 128),
-                ("metadata.version", &meta.version, 64),
-                ("metadata.description", &meta.description, 1024),
-            ] {
-                if let Err(e) = validate::text(what, value, max) {
-                    return Ok(Err(e));
-                }
-            }
-            if meta.config_schema.len() > 64 * 1024 {
-                return Ok(Err(CallErrorKind::InvalidReturn(
-                    "metadata.config-schema is larger than 64 KiB".into(),
-                )));
-            }
-            Ok(Ok((
-                Metadata {
-                    name: meta.name,
-                    version: meta.version,
-                    description: meta.description,
-                    config_schema: meta.config_schema,
-                },
-                meta.kind,
-            )))
-        })
+        let meta = self.instance_metadata()?;
+        let invalid = |kind| PluginError::call(&self.name, kind);
+        for (what, value, max) in [
+            ("metadata.name", &meta.name, 128),
+            ("metadata.version", &meta.version, 64),
+            ("metadata.description", &meta.description, 1024),
+        ] {
+            validate::text(what, value, max).map_err(invalid)?;
+        }
+        if meta.config_schema.len() > 64 * 1024 {
+            return Err(invalid(CallErrorKind::InvalidReturn(
+                "metadata.config-schema is larger than 64 KiB".into(),
+            )));
+        }
+        Ok((
+            Metadata {
+                name: meta.name,
+                version: meta.version,
+                description: meta.description,
+                config_schema: meta.config_schema,
+            },
+            meta.kind,
+        ))
     }
 
-    /// `lifecycle.init(config)` in an isolated instance (the load-time check).
+    /// `lifecycle.init(config)` in a fresh instance (the load-time check).
     pub(crate) fn call_init(&self) -> Result<(), PluginError> {
-        let config = self.config_json.clone();
-        self.run("load", move |store, pre| {
-            let result = match pre {
-                Pre::Secret(p) => p
-                    .instantiate(&mut *store)?
-                    .portcullis_plugin_lifecycle()
-                    .call_init(&mut *store, &config)?,
-                Pre::Policy(p) => p
-                    .instantiate(&mut *store)?
-                    .portcullis_plugin_lifecycle()
-                    .call_init(&mut *store, &config)?,
-                Pre::Auth(p) => p
-                    .instantiate(&mut *store)?
-                    .portcullis_plugin_lifecycle()
-                    .call_init(&mut *store, &config)?,
-            };
-            Ok(result.map_err(init_error))
-        })
+        self.prepare("load").map(drop)
     }
 
     fn wrong_kind(&self, wanted: &'static str) -> PluginError {
@@ -238,22 +185,28 @@ impl LoadedPlugin {
         )
     }
 
+    /// A pool slot for a synchronous caller, if one is free now.
+    fn spare_permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.engine.permits.clone().try_acquire_owned().ok()
+    }
+
     /// Resolve a secret (blocking: call from a blocking thread, or use [`Self::resolve_secret_async`]).
     pub fn resolve_secret(&self, query: &SecretQuery) -> Result<String, PluginError> {
+        self.resolve_secret_with(query, self.spare_permit())
+    }
+
+    fn resolve_secret_with(
+        &self,
+        query: &SecretQuery,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<String, PluginError> {
         let Pre::Secret(_) = &self.pre else {
             return Err(self.wrong_kind("secret source"));
         };
-        self.run(&query.request_id, |store, pre| {
-            let Pre::Secret(pre) = pre else {
+        self.run(&query.request_id, permit, |store, ready| {
+            let Ready::Secret(plugin) = ready else {
                 unreachable!("checked above")
             };
-            let plugin = pre.instantiate(&mut *store)?;
-            if let Err(e) = plugin
-                .portcullis_plugin_lifecycle()
-                .call_init(&mut *store, &self.config_json)?
-            {
-                return Ok(Err(init_error(e)));
-            }
             let request = wit_secret::SecretRequest {
                 reference: query.reference.clone(),
                 service: query.service.clone(),
@@ -285,20 +238,21 @@ impl LoadedPlugin {
 
     /// Evaluate policy (blocking).
     pub fn evaluate_policy(&self, query: &PolicyQuery) -> Result<PolicyVerdict, PluginError> {
+        self.evaluate_policy_with(query, self.spare_permit())
+    }
+
+    fn evaluate_policy_with(
+        &self,
+        query: &PolicyQuery,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<PolicyVerdict, PluginError> {
         let Pre::Policy(_) = &self.pre else {
             return Err(self.wrong_kind("policy evaluator"));
         };
-        self.run(&query.request_id, |store, pre| {
-            let Pre::Policy(pre) = pre else {
+        self.run(&query.request_id, permit, |store, ready| {
+            let Ready::Policy(plugin) = ready else {
                 unreachable!("checked above")
             };
-            let plugin = pre.instantiate(&mut *store)?;
-            if let Err(e) = plugin
-                .portcullis_plugin_lifecycle()
-                .call_init(&mut *store, &self.config_json)?
-            {
-                return Ok(Err(init_error(e)));
-            }
             let mut safety = wit_policy::Safety::empty();
             for (on, flag) in [
                 (query.read_only, wit_policy::Safety::READ_ONLY),
@@ -357,20 +311,22 @@ impl LoadedPlugin {
         query: &AuthQuery,
         prefixes: &[String],
     ) -> Result<AuthVerdict, PluginError> {
+        self.validate_token_with(query, prefixes, self.spare_permit())
+    }
+
+    fn validate_token_with(
+        &self,
+        query: &AuthQuery,
+        prefixes: &[String],
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<AuthVerdict, PluginError> {
         let Pre::Auth(_) = &self.pre else {
             return Err(self.wrong_kind("auth profile"));
         };
-        self.run(&query.request_id, |store, pre| {
-            let Pre::Auth(pre) = pre else {
+        self.run(&query.request_id, permit, |store, ready| {
+            let Ready::Auth(plugin) = ready else {
                 unreachable!("checked above")
             };
-            let plugin = pre.instantiate(&mut *store)?;
-            if let Err(e) = plugin
-                .portcullis_plugin_lifecycle()
-                .call_init(&mut *store, &self.config_json)?
-            {
-                return Ok(Err(init_error(e)));
-            }
             let request = wit_auth::AuthRequest {
                 token: query.token.clone(),
                 request_id: query.request_id.clone(),
@@ -444,10 +400,27 @@ fn check_identity(
     }))
 }
 
+/// How an async caller leaves its executor thread for a (synchronous) plugin call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    /// `block_in_place` on a multi-threaded runtime: the call runs on this thread at once and
+    /// the runtime hands this worker's other tasks to another thread. A prepared secret call
+    /// measured 9-15 µs this way against 32-40 µs through `spawn_blocking` (its two thread
+    /// hand-offs), but the caller's future cannot be cancelled or time out while the guest
+    /// runs: only the plugin's own `limits.timeoutMs` bounds it.
+    InPlace,
+    /// `spawn_blocking`: the caller's future stays pollable, so a budget around it (the policy
+    /// pipeline's `pluginBudgetMs` over concurrent evaluators) can fire.
+    Blocking,
+}
+
 impl LoadedPlugin {
-    async fn blocking<R: Send + 'static>(
+    async fn off_executor<R: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&LoadedPlugin) -> Result<R, PluginError> + Send + 'static,
+        hop: Hop,
+        f: impl FnOnce(&LoadedPlugin, Option<OwnedSemaphorePermit>) -> Result<R, PluginError>
+            + Send
+            + 'static,
     ) -> Result<R, PluginError> {
         let permit = self
             .engine
@@ -458,45 +431,56 @@ impl LoadedPlugin {
             .map_err(|_| {
                 PluginError::call(&self.name, CallErrorKind::Host("shutting down".into()))
             })?;
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if hop == Hop::InPlace && multi_thread {
+            return tokio::task::block_in_place(|| f(self, Some(permit)));
+        }
         let plugin = self.clone();
         let name = self.name.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f(&plugin)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(PluginError::call(
-                &name,
-                CallErrorKind::Host(format!("call task failed: {e}")),
-            ))
-        })
+        tokio::task::spawn_blocking(move || f(&plugin, Some(permit)))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PluginError::call(
+                    &name,
+                    CallErrorKind::Host(format!("call task failed: {e}")),
+                ))
+            })
     }
 
-    /// [`Self::resolve_secret`] from async code.
+    /// [`Self::resolve_secret`] from async code (in place on a multi-threaded runtime).
     pub async fn resolve_secret_async(
         self: &Arc<Self>,
         query: SecretQuery,
     ) -> Result<String, PluginError> {
-        self.blocking(move |p| p.resolve_secret(&query)).await
+        self.off_executor(Hop::InPlace, move |p, permit| {
+            p.resolve_secret_with(&query, permit)
+        })
+        .await
     }
 
-    /// [`Self::evaluate_policy`] from async code.
+    /// [`Self::evaluate_policy`] from async code (on the blocking pool, so the pipeline's
+    /// budget can cut it short).
     pub async fn evaluate_policy_async(
         self: &Arc<Self>,
         query: PolicyQuery,
     ) -> Result<PolicyVerdict, PluginError> {
-        self.blocking(move |p| p.evaluate_policy(&query)).await
+        self.off_executor(Hop::Blocking, move |p, permit| {
+            p.evaluate_policy_with(&query, permit)
+        })
+        .await
     }
 
-    /// [`Self::validate_token`] from async code.
+    /// [`Self::validate_token`] from async code (in place on a multi-threaded runtime).
     pub async fn validate_token_async(
         self: &Arc<Self>,
         query: AuthQuery,
         prefixes: Vec<String>,
     ) -> Result<AuthVerdict, PluginError> {
-        self.blocking(move |p| p.validate_token(&query, &prefixes))
-            .await
+        self.off_executor(Hop::InPlace, move |p, permit| {
+            p.validate_token_with(&query, &prefixes, permit)
+        })
+        .await
     }
 }
 

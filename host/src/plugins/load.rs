@@ -15,6 +15,7 @@ use super::engine::{PluginEngine, MAX_MEMORY_MIB};
 use super::error::{LoadErrorKind, PluginError};
 use super::grants::{Grants, Origin};
 use super::state::CallState;
+use super::warm::Warm;
 use crate::config::PluginConfig;
 
 /// Default `limits.memoryMiB`.
@@ -146,6 +147,8 @@ pub struct LoadedPlugin {
     pub(crate) limits: Limits,
     pub(crate) config_json: String,
     pub(crate) engine: Arc<PluginEngine>,
+    /// Prepared instances (see [`super::warm`]).
+    pub(crate) warm: Warm,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -341,6 +344,7 @@ impl LoadedPlugin {
             limits: Limits::from_config(config),
             config_json,
             engine: engine.clone(),
+            warm: Warm::from_config(config.prewarm.as_ref()),
         };
         let metadata = plugin.call_metadata().map_err(|e| match e {
             PluginError::Call { kind, .. } => err(LoadErrorKind::Init(kind.to_string())),
@@ -461,6 +465,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, PluginError> {
         limits: Limits::from_config(&PluginConfig::default()),
         config_json: "{}".into(),
         engine,
+        warm: Warm::from_config(None),
     };
     let (metadata, _) = plugin.call_metadata()?;
     Ok(Inspection {

@@ -6,10 +6,13 @@
 //!    `sha256`, compile (never `deserialize`: a precompiled artifact on disk is not trusted),
 //!    find the kind and WIT version from the export names, refuse imports outside the kind's
 //!    world, link a typed `InstancePre`, call `metadata` and `init(config)` once.
-//! 2. [`call`]: every call gets a fresh `Store` and instance: memory limit ([`state::Limiter`]),
-//!    epoch deadline (`limits.timeoutMs`), wasm stack cap, hostcall fuel; `init(config)` then
-//!    the kind's function; the store is dropped. The returned value is checked ([`validate`]).
-//! 3. Host imports ([`state`]): `log` (capped, into `tracing` with the plugin name), `clock`,
+//! 2. [`instance`]: every call gets a fresh `Store` and instance: memory limit
+//!    ([`state::Limiter`]), epoch deadline (`limits.timeoutMs`), wasm stack cap, hostcall fuel,
+//!    then `init(config)`. [`warm`] prepares these ahead of time on a worker thread (each still
+//!    serves one call) unless `prewarm.instances` is 0.
+//! 3. [`call`]: arm the call's budget, run the kind's function, check the returned value
+//!    ([`validate`]), retire the instance (dropped on the worker thread).
+//! 4. Host imports ([`state`]): `log` (capped, into `tracing` with the plugin name), `clock`,
 //!    `outbound-http` to granted origins only ([`http`], [`grants`]); WASI 0.2 with only the
 //!    granted env vars and read-only directories.
 //!
@@ -24,9 +27,11 @@ pub mod engine;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub(crate) mod instance;
 pub mod load;
 pub mod state;
 pub mod validate;
+pub mod warm;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -65,7 +70,9 @@ impl PluginSet {
                 sha256 = %plugin.sha256(),
                 "plugin loaded"
             );
-            plugins.insert(name.clone(), Arc::new(plugin));
+            let plugin = Arc::new(plugin);
+            warm::Warm::start(&plugin);
+            plugins.insert(name.clone(), plugin);
         }
         let set = Self { plugins };
         for secret in config.secrets.iter().flat_map(|s| s.values()) {

@@ -92,14 +92,12 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// State for one call of `plugin`, which must finish by `deadline`.
+    /// State for one instance of `plugin`; [`Self::arm`] starts each budget (`init`, the call).
     pub fn new(
         plugin: Arc<str>,
         grants: Arc<Grants>,
         memory_bytes: usize,
-        deadline: Instant,
         http: reqwest::Client,
-        request_id: &str,
     ) -> Self {
         Self {
             wasi: grants.wasi_ctx(),
@@ -107,11 +105,21 @@ impl CallState {
             limiter: Limiter::new(memory_bytes),
             plugin,
             grants,
-            deadline,
+            deadline: Instant::now(),
             http,
             logged: 0,
-            request_id: request_id.to_owned(),
+            request_id: String::new(),
         }
+    }
+
+    /// Start a budget: host waits must end by `deadline`; log lines carry `request_id`; the log
+    /// and memory-hit counters restart (a prepared instance's `init` does not use up its call's).
+    pub fn arm(&mut self, request_id: &str, deadline: Instant) {
+        self.deadline = deadline;
+        self.logged = 0;
+        self.limiter.memory_denied = false;
+        self.request_id.clear();
+        self.request_id.push_str(request_id);
     }
 }
 

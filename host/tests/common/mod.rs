@@ -288,3 +288,15 @@ pub async fn wait_until_serving(client: &reqwest::Client, url: &str) -> bool {
     })
     .await
 }
+
+/// Load `config` as a project `.cli.json` and return the load error's text (panics if it loads).
+pub fn config_load_error(config: &serde_json::Value) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join(".cli.json");
+    std::fs::write(&project, config.to_string()).unwrap();
+    let paths = ScopePaths {
+        project,
+        ..ScopePaths::default()
+    };
+    portcullis::config::load(&paths).unwrap_err().to_string()
+}

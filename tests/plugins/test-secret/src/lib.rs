@@ -14,6 +14,8 @@
 //! | `crlf` | returns a value with CR/LF (header injection) |
 //! | `trap` | panics halfway through (trap) |
 //! | `log-flood` | logs 10 000 times, then returns `flooded` |
+//! | `calls` | counts `resolve` calls in this instance and returns the count (`1` in a fresh one) |
+//! | `init-stamp` | returns the host clock's unix milliseconds when `init` ran in this instance |
 
 wit_bindgen::generate!({ world: "secret-source-plugin", path: "../../../wit" });
 
@@ -25,6 +27,8 @@ use portcullis::plugin::outbound_http;
 use portcullis::plugin::types::{InitError, PluginKind, PluginMetadata};
 
 static mut PREFIX: String = String::new();
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static INIT_STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Plugin;
 
@@ -46,6 +50,10 @@ impl Lifecycle for Plugin {
             ));
         }
         // Tiny parser: `{"prefix":"<v>"}`; the fixture must not need serde.
+        INIT_STAMP.store(
+            portcullis::plugin::clock::now_unix_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if let Some(rest) = config.split("\"prefix\":\"").nth(1) {
             if let Some(value) = rest.split('"').next() {
                 // SAFETY: single-threaded guest; written once per instance before any read.
@@ -114,6 +122,13 @@ impl SecretSource for Plugin {
                 std::hint::black_box(&half);
                 panic!("trap halfway through");
             }
+            "calls" => {
+                let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Ok(n.to_string())
+            }
+            "init-stamp" => Ok(INIT_STAMP
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .to_string()),
             "log-flood" => {
                 for i in 0..10_000 {
                     portcullis::plugin::log::log(
