@@ -4,9 +4,10 @@
 //! |---|---|
 //! | `*_isolated` (`prewarm.instances: 0`) | fresh store + instance, `init(config)`, the kind's function, validate, drop: the whole cost |
 //! | `*_prewarmed` (default `prewarm`) | take a prepared instance, arm its budget, the kind's function, validate, hand it to the worker to drop |
-//! | `*_prewarmed_async` | the server's path: semaphore permit, `spawn_blocking`, then as `*_prewarmed` |
+//! | `*_prewarmed_async` | the server's path, timed inside a task on a runtime worker: semaphore permit, `block_in_place`, then as `*_prewarmed` |
 //! | `*_back_to_back` | `*_prewarmed` called with no pause: the queue runs dry, so this is the sustained cost |
 //! | `exec_sh_printf` | `sh -c 'printf token'` with captured output (the reference runtime's `exec`) |
+//! | `exec_sh_printf_async` | the same through `tokio::process`, timed inside a runtime task (as `*_async`) |
 //! | `native_env` | read the secret from an env var (no isolation at all) |
 //!
 //! `*_prewarmed` rows wait, untimed, until the plugin's queue is full again before each call:
@@ -99,14 +100,15 @@ fn exec_secret() -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-/// Median and p99 of `n` calls, each timing itself.
-fn percentiles(n: usize, mut f: impl FnMut() -> Duration) -> (Duration, Duration) {
+/// Median, p99 and mean of `n` calls, each timing itself.
+fn percentiles(n: usize, mut f: impl FnMut() -> Duration) -> (Duration, Duration, Duration) {
     for _ in 0..n / 10 {
         f();
     }
     let mut samples: Vec<Duration> = (0..n).map(|_| f()).collect();
     samples.sort();
-    (samples[n / 2], samples[n * 99 / 100])
+    let mean = samples.iter().sum::<Duration>() / n as u32;
+    (samples[n / 2], samples[n * 99 / 100], mean)
 }
 
 /// Time one call of `f`.
@@ -144,7 +146,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("tokio runtime");
 
-    let rows: [TailRow; 11] = [
+    let rows: [TailRow; 12] = [
         (
             "secret_isolated",
             5_000,
@@ -212,15 +214,36 @@ fn bench(c: &mut Criterion) {
         ),
         ("exec_sh_printf", 500, Box::new(|| timed(exec_secret))),
         (
+            "exec_sh_printf_async",
+            500,
+            Box::new(|| {
+                runtime
+                    .block_on(runtime.spawn(async {
+                        let start = Instant::now();
+                        let out = tokio::process::Command::new("sh")
+                            .args(["-c", "printf token"])
+                            .output()
+                            .await
+                            .expect("sh runs");
+                        std::hint::black_box(out);
+                        start.elapsed()
+                    }))
+                    .expect("task")
+            }),
+        ),
+        (
             "native_env",
             100_000,
             Box::new(|| timed(|| std::env::var("PORTCULLIS_BENCH_TOKEN").unwrap())),
         ),
     ];
-    println!("\n{:<28} {:>12} {:>12}", "variant", "median", "p99");
+    println!(
+        "\n{:<28} {:>12} {:>12} {:>12}",
+        "variant", "median", "p99", "mean"
+    );
     for (name, n, mut f) in rows {
-        let (median, p99) = percentiles(n, &mut f);
-        println!("{name:<28} {median:>12.2?} {p99:>12.2?}");
+        let (median, p99, mean) = percentiles(n, &mut f);
+        println!("{name:<28} {median:>12.2?} {p99:>12.2?} {mean:>12.2?}");
     }
     println!();
 

@@ -405,7 +405,7 @@ fn check_identity(
 enum Hop {
     /// `block_in_place` on a multi-threaded runtime: the call runs on this thread at once and
     /// the runtime hands this worker's other tasks to another thread. A prepared secret call
-    /// measured 9-15 µs this way against 32-40 µs through `spawn_blocking` (its two thread
+    /// measured 11-20 µs this way against 32-40 µs through `spawn_blocking` (its two thread
     /// hand-offs), but the caller's future cannot be cancelled or time out while the guest
     /// runs: only the plugin's own `limits.timeoutMs` bounds it.
     InPlace,
