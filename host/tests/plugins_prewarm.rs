@@ -153,3 +153,41 @@ fn prewarm_settings_out_of_range_are_config_errors_with_their_json_path() {
         assert!(error.contains(expected), "{expected} not in {error}");
     }
 }
+
+#[test]
+fn a_plugin_whose_init_starts_failing_fails_closed_and_is_retried_on_calls_not_on_a_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("fail-init");
+    let config: Config = serde_json::from_value(json!({
+        "plugins": { "flaky": {
+            "path": plugin_component("test-secret"),
+            "grants": { "files": [dir.path()] },
+            "config": { "failIfExists": marker },
+            "prewarm": { "instances": 2, "maxAgeMs": 50 }
+        } }
+    }))
+    .unwrap();
+    let set = PluginSet::load(&config, Path::new("/")).unwrap();
+    let plugin = set.get("flaky").unwrap().clone();
+    wait_for("two prepared instances", || plugin.prewarmed() == 2);
+
+    // init now fails; the prepared instances age out, so the call runs init itself and fails.
+    std::fs::write(&marker, "").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let query = SecretQuery {
+        reference: "literal:v".into(),
+        ..SecretQuery::default()
+    };
+    let error = plugin.resolve_secret(&query).unwrap_err().to_string();
+    assert!(error.contains("fail-init exists"), "{error}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(plugin.prewarmed(), 0, "nothing prepared while init fails");
+
+    // Fixed, but idle: no background retry (well past the 1 s back-off).
+    std::fs::remove_file(&marker).unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(plugin.prewarmed(), 0, "no retry on a timer");
+    // The next call succeeds on its own instance and wakes the worker, which refills.
+    assert_eq!(resolve(&plugin, "literal:v"), "v");
+    wait_for("a refilled queue", || plugin.prewarmed() == 2);
+}

@@ -37,8 +37,9 @@ pub const MAX_INSTANCES: u32 = 16;
 pub const DEFAULT_MAX_AGE_MS: u64 = 5_000;
 /// Largest `prewarm.maxAgeMs`.
 pub const MAX_AGE_MS: u64 = 600_000;
-/// After a failed prepare (say `init` cannot read its file), the worker waits this long before
-/// trying again, so a broken plugin does not cost two `init`s per call.
+/// After a failed prepare (say `init` cannot read its file), the worker waits this long, and for
+/// a call, before trying again, so a broken plugin does not cost two `init`s per call nor any
+/// work while idle.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Used instances waiting for the worker; past this the caller drops its own, so a worker that
 /// falls behind under load cannot pile up stores (memory and pool slots).
@@ -236,9 +237,18 @@ fn work(plugin: Weak<LoadedPlugin>, inbox: Receiver<()>) {
             return;
         };
         let warm = &plugin.warm;
-        if !woken && !warm.has_work() {
-            sweeping = false;
-            continue;
+        if !woken {
+            // A timed look drops what calls left. It refills only if the last round worked:
+            // a plugin whose `init` fails is retried on the next call, not on a timer.
+            if failed_at.is_some() {
+                drop(std::mem::take(&mut warm.lock().retired));
+                sweeping = false;
+                continue;
+            }
+            if !warm.has_work() {
+                sweeping = false;
+                continue;
+            }
         }
         sweeping = true;
         if failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER_FAILURE) {

@@ -16,6 +16,10 @@
 //! | `log-flood` | logs 10 000 times, then returns `flooded` |
 //! | `calls` | counts `resolve` calls in this instance and returns the count (`1` in a fresh one) |
 //! | `init-stamp` | returns the host clock's unix milliseconds when `init` ran in this instance |
+//!
+//! `config`: `prefix` (for `literal`); `failIfExists`, a path that makes `init` fail while it
+//! exists (a plugin whose `init` starts failing after load); the string `"reject"` anywhere in
+//! the config (say `prefix: "reject"`) fails `init` always.
 
 wit_bindgen::generate!({ world: "secret-source-plugin", path: "../../../wit" });
 
@@ -39,7 +43,7 @@ impl Lifecycle for Plugin {
             version: "0.1.0".into(),
             kind: PluginKind::SecretSource,
             description: "host test fixture: behaviour chosen by the reference".into(),
-            config_schema: r#"{"type":"object","properties":{"prefix":{"type":"string"}},"additionalProperties":false}"#.into(),
+            config_schema: r#"{"type":"object","properties":{"prefix":{"type":"string"},"failIfExists":{"type":"string"}},"additionalProperties":false}"#.into(),
         }
     }
 
@@ -54,6 +58,12 @@ impl Lifecycle for Plugin {
             portcullis::plugin::clock::now_unix_ms(),
             std::sync::atomic::Ordering::Relaxed,
         );
+        if let Some(rest) = config.split("\"failIfExists\":\"").nth(1) {
+            let path = rest.split('"').next().unwrap_or_default();
+            if std::fs::metadata(path).is_ok() {
+                return Err(InitError::Failed(format!("{path} exists")));
+            }
+        }
         if let Some(rest) = config.split("\"prefix\":\"").nth(1) {
             if let Some(value) = rest.split('"').next() {
                 // SAFETY: single-threaded guest; written once per instance before any read.
