@@ -82,7 +82,7 @@ fn document(upstream: &str) -> String {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apikey_auth_rego_policy_and_age_secrets_serve_calls_together() {
     let upstream = start_upstream().await;
     let dir = tempfile::tempdir().unwrap();

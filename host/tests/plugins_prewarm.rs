@@ -83,7 +83,6 @@ fn the_queue_fills_in_the_background_and_a_call_uses_a_prepared_instance() {
         init_at + 20 <= called_at,
         "init ran ahead of the call: init {init_at}, call {called_at}"
     );
-    assert_eq!(plugin.prewarmed(), 2, "the call took one instance");
 }
 
 #[test]

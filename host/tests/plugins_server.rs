@@ -128,7 +128,9 @@ async fn a_secret_plugin_supplies_the_credential_the_upstream_receives() {
     assert_eq!(seen[0].headers["x-api-key"], "p-tok-1");
 }
 
-#[tokio::test]
+// Multi-threaded, as the server runs: secret and auth calls then run in place
+// (`block_in_place`); the current-thread tests here cover the `spawn_blocking` fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_secret_plugins_fail_closed_within_limits_while_a_normal_call_succeeds() {
     std::env::set_var("PORTCULLIS_PLUGIN_TEST_ENV", "env-value-never-granted");
     let upstream_probe = start_upstream().await;
@@ -305,7 +307,9 @@ async fn policy_plugins_deny_require_approval_and_fail_closed() {
         .any(|e| e["toolId"] == "svc:getLoopMe" && e["reasonCode"] == "policy_error"));
 }
 
-#[tokio::test]
+// Multi-threaded, as the server runs: secret and auth calls then run in place
+// (`block_in_place`); the current-thread tests here cover the `spawn_blocking` fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auth_profile_plugin_authenticates_rejects_and_fails_closed() {
     let s = setup(
         json!({}),
