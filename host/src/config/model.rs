@@ -112,7 +112,8 @@ pub struct PluginLimits {
     #[serde(default, rename = "memoryMiB", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 256))]
     pub memory_mib: Option<u64>,
-    /// Wall-clock budget per call, in milliseconds (default 100, at most 60000).
+    /// Wall-clock budget of `init`, and again of the kind's function, in milliseconds (default 100,
+    /// at most 60000).
     #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 60000))]
     pub timeout_ms: Option<u64>,

@@ -122,9 +122,8 @@ impl LoadedPlugin {
         f: impl FnOnce(&mut Store<CallState>, &Ready) -> CallResult<R>,
     ) -> Result<R, PluginError> {
         let mut prepared = match self.warm.take() {
-            Some(mut prepared) => {
+            Some(prepared) => {
                 drop(permit);
-                instance::arm(&mut prepared.store, request_id, self.limits.timeout);
                 prepared
             }
             None => {
@@ -133,6 +132,9 @@ impl LoadedPlugin {
                 prepared
             }
         };
+        // `init` had its own budget; the kind's function gets a whole one too, wherever and
+        // whenever the instance was prepared.
+        instance::arm(&mut prepared.store, request_id, self.limits.timeout);
         let outcome = f(&mut prepared.store, &prepared.ready);
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),
