@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `*_isolated` (`prewarm.instances: 0`) | fresh store + instance, `init(config)`, the kind's function, validate, drop: the whole cost |
 //! | `*_prewarmed` (default `prewarm`) | take a prepared instance, arm its budget, the kind's function, validate, hand it to the worker to drop |
-//! | `*_prewarmed_async` | the server's path, timed inside a task on a runtime worker: semaphore permit, `block_in_place`, then as `*_prewarmed` |
+//! | `*_prewarmed_async` | the server's path, timed inside a task on a runtime worker: semaphore permit, `block_in_place`, then as `*_prewarmed` (policy: with the pipeline's budget as deadline) |
 //! | `*_back_to_back` | `*_prewarmed` called with no pause: the queue runs dry, so this is the sustained cost |
 //! | `exec_sh_printf` | `sh -c 'printf token'` with captured output (the reference runtime's `exec`) |
 //! | `exec_sh_printf_async` | the same through `tokio::process`, timed inside a runtime task (as `*_async`) |
@@ -146,7 +146,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("tokio runtime");
 
-    let rows: [TailRow; 12] = [
+    let rows: [TailRow; 13] = [
         (
             "secret_isolated",
             5_000,
@@ -192,6 +192,23 @@ fn bench(c: &mut Criterion) {
             Box::new(|| {
                 refilled(&policy_warm);
                 timed(|| policy_warm.evaluate_policy(&pquery).unwrap())
+            }),
+        ),
+        (
+            "policy_prewarmed_async",
+            5_000,
+            Box::new(|| {
+                refilled(&policy_warm);
+                let (plugin, mut query) = (policy_warm.clone(), pquery.clone());
+                // As the pipeline asks: with its budget's deadline, so the call runs in place.
+                query.deadline = Some(Instant::now() + Duration::from_millis(50));
+                runtime
+                    .block_on(runtime.spawn(async move {
+                        let start = Instant::now();
+                        std::hint::black_box(plugin.evaluate_policy_async(query).await.unwrap());
+                        start.elapsed()
+                    }))
+                    .expect("task")
             }),
         ),
         (

@@ -255,7 +255,8 @@ async fn hostile_secret_plugins_fail_closed_within_limits_while_a_normal_call_su
     assert_eq!(upstream_probe.requests()[0].path_and_query, "/granted");
 }
 
-#[tokio::test]
+// Multi-threaded: policy calls run in place, cut off at the pipeline's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_plugins_deny_require_approval_and_fail_closed() {
     let s = setup(
         json!({}),

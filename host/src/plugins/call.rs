@@ -1,15 +1,16 @@
 //! The kinds' calls: take a prepared instance (from the warm queue, or made here), arm the call's
 //! budget, call the kind's function, validate what it returns, and retire the instance. Every
-//! instance serves one call ([`super::instance`]).
+//! instance serves one call (`instance.rs`).
 //!
 //! Calls are synchronous wasmtime calls. From async code use the `*_async` methods: they wait
-//! for a pool slot on a semaphore, then leave the executor for the call ([`Hop`]): in place with
-//! `block_in_place` for secrets and auth, on tokio's blocking pool for policy (whose pipeline
-//! must be able to time out). Sync was chosen over wasmtime's async path because the reference
+//! for a pool slot on a semaphore, then leave the executor for the call (`Hop`): in place with
+//! `block_in_place` on a multi-threaded runtime (a policy call is then cut off at the pipeline's
+//! budget by its own epoch deadline), else on tokio's blocking pool. Sync was chosen over wasmtime's async path because the reference
 //! lab measured an isolated call at about 20 µs sync against 39-56 µs async on this class of
 //! machine (`shared/reference/plugin-hosts.md` section 2.2).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
@@ -113,11 +114,16 @@ impl LoadedPlugin {
     /// Run `f` on a prepared instance (the warm queue's, or one made now) with the call's budget
     /// armed; map traps, timeouts and memory hits; retire the instance whatever happened.
     ///
+    /// Each budget (`init` when the instance is made here, then the kind's function) is
+    /// `limits.timeoutMs`, cut short at `deadline` when the caller has one (the policy
+    /// pipeline's `pluginBudgetMs`).
+    ///
     /// `permit` is the caller's pool slot: released at once when a queued instance (which holds
     /// its own) is used, kept by an instance made here until that instance is dropped.
     fn run<R>(
         &self,
         request_id: &str,
+        deadline: Option<Instant>,
         permit: Option<OwnedSemaphorePermit>,
         f: impl FnOnce(&mut Store<CallState>, &Ready) -> CallResult<R>,
     ) -> Result<R, PluginError> {
@@ -127,25 +133,45 @@ impl LoadedPlugin {
                 prepared
             }
             None => {
-                let mut prepared = self.prepare(request_id)?;
+                let mut prepared = self.prepare(request_id, self.budget(deadline)?)?;
                 prepared.permit = permit;
                 prepared
             }
         };
         // `init` had its own budget; the kind's function gets a whole one too, wherever and
         // whenever the instance was prepared.
-        instance::arm(&mut prepared.store, request_id, self.limits.timeout);
+        let timeout = match self.budget(deadline) {
+            Ok(timeout) => timeout,
+            Err(error) => {
+                self.warm.retire(prepared);
+                return Err(error);
+            }
+        };
+        instance::arm(&mut prepared.store, request_id, timeout);
         let outcome = f(&mut prepared.store, &prepared.ready);
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(kind)) => Err(PluginError::call(&self.name, kind)),
             Err(error) => Err(PluginError::call(
                 &self.name,
-                self.classify(&prepared.store, &error),
+                self.classify(&prepared.store, &error, timeout),
             )),
         };
         self.warm.retire(prepared);
         result
+    }
+
+    /// `limits.timeoutMs`, or what is left before `deadline` if that is less (nothing left is
+    /// a timeout).
+    fn budget(&self, deadline: Option<Instant>) -> Result<Duration, PluginError> {
+        let Some(deadline) = deadline else {
+            return Ok(self.limits.timeout);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(PluginError::call(&self.name, CallErrorKind::Timeout(0)));
+        }
+        Ok(left.min(self.limits.timeout))
     }
 
     /// `lifecycle.metadata()` in a fresh instance, checked (load time).
@@ -177,7 +203,7 @@ impl LoadedPlugin {
 
     /// `lifecycle.init(config)` in a fresh instance (the load-time check).
     pub(crate) fn call_init(&self) -> Result<(), PluginError> {
-        self.prepare("load").map(drop)
+        self.prepare("load", self.limits.timeout).map(drop)
     }
 
     fn wrong_kind(&self, wanted: &'static str) -> PluginError {
@@ -205,7 +231,7 @@ impl LoadedPlugin {
         let Pre::Secret(_) = &self.pre else {
             return Err(self.wrong_kind("secret source"));
         };
-        self.run(&query.request_id, permit, |store, ready| {
+        self.run(&query.request_id, None, permit, |store, ready| {
             let Ready::Secret(plugin) = ready else {
                 unreachable!("checked above")
             };
@@ -251,7 +277,7 @@ impl LoadedPlugin {
         let Pre::Policy(_) = &self.pre else {
             return Err(self.wrong_kind("policy evaluator"));
         };
-        self.run(&query.request_id, permit, |store, ready| {
+        self.run(&query.request_id, query.deadline, permit, |store, ready| {
             let Ready::Policy(plugin) = ready else {
                 unreachable!("checked above")
             };
@@ -325,7 +351,7 @@ impl LoadedPlugin {
         let Pre::Auth(_) = &self.pre else {
             return Err(self.wrong_kind("auth profile"));
         };
-        self.run(&query.request_id, permit, |store, ready| {
+        self.run(&query.request_id, None, permit, |store, ready| {
             let Ready::Auth(plugin) = ready else {
                 unreachable!("checked above")
             };
@@ -411,8 +437,8 @@ enum Hop {
     /// hand-offs), but the caller's future cannot be cancelled or time out while the guest
     /// runs: only the plugin's own `limits.timeoutMs` bounds it.
     InPlace,
-    /// `spawn_blocking`: the caller's future stays pollable, so a budget around it (the policy
-    /// pipeline's `pluginBudgetMs` over concurrent evaluators) can fire.
+    /// `spawn_blocking`: the caller's future stays pollable, so a timeout around it can fire.
+    /// Used for policy queries without a deadline of their own.
     Blocking,
 }
 
@@ -461,16 +487,20 @@ impl LoadedPlugin {
         .await
     }
 
-    /// [`Self::evaluate_policy`] from async code (on the blocking pool, so the pipeline's
-    /// budget can cut it short).
+    /// [`Self::evaluate_policy`] from async code: in place on a multi-threaded runtime when the
+    /// query carries the pipeline's deadline (the call is then cut off there, so the budget
+    /// holds without the caller's future being polled), else on the blocking pool.
     pub async fn evaluate_policy_async(
         self: &Arc<Self>,
         query: PolicyQuery,
     ) -> Result<PolicyVerdict, PluginError> {
-        self.off_executor(Hop::Blocking, move |p, permit| {
-            p.evaluate_policy_with(&query, permit)
-        })
-        .await
+        let hop = if query.deadline.is_some() {
+            Hop::InPlace
+        } else {
+            Hop::Blocking
+        };
+        self.off_executor(hop, move |p, permit| p.evaluate_policy_with(&query, permit))
+            .await
     }
 
     /// [`Self::validate_token`] from async code (in place on a multi-threaded runtime).

@@ -88,9 +88,9 @@ pub(crate) fn init_error(error: InitError) -> CallErrorKind {
 }
 
 impl LoadedPlugin {
-    /// A store for one instance: memory limiter, trap on epoch deadline, hostcall fuel, and the
-    /// call budget armed for `request_id`.
-    fn new_store(&self, request_id: &str) -> Store<CallState> {
+    /// A store for one instance: memory limiter, trap on epoch deadline, hostcall fuel, and a
+    /// budget of `timeout` armed for `request_id`.
+    fn new_store(&self, request_id: &str, timeout: Duration) -> Store<CallState> {
         let state = CallState::new(
             self.name.clone(),
             self.grants.clone(),
@@ -101,21 +101,22 @@ impl LoadedPlugin {
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_hostcall_fuel(HOSTCALL_FUEL);
-        arm(&mut store, request_id, self.limits.timeout);
+        arm(&mut store, request_id, timeout);
         store
     }
 
-    /// Map a wasmtime error from `store` to what the operator is told.
+    /// Map a wasmtime error from `store`, whose budget was `timeout`, to what the operator is told.
     pub(crate) fn classify(
         &self,
         store: &Store<CallState>,
         error: &wasmtime::Error,
+        timeout: Duration,
     ) -> CallErrorKind {
         if store.data().limiter.memory_denied {
             return CallErrorKind::Memory((self.limits.memory_bytes >> 20) as u64);
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => CallErrorKind::Timeout(self.limits.timeout.as_millis() as u64),
+            Some(Trap::Interrupt) => CallErrorKind::Timeout(timeout.as_millis() as u64),
             Some(trap) => CallErrorKind::Trap(trap.to_string()),
             None => {
                 let text = error.to_string();
@@ -124,9 +125,13 @@ impl LoadedPlugin {
         }
     }
 
-    /// A fresh instance with `init(config)` done, its budget armed for `request_id`.
-    pub(crate) fn prepare(&self, request_id: &str) -> Result<Prepared, PluginError> {
-        let mut store = self.new_store(request_id);
+    /// A fresh instance with `init(config)` done within `timeout`.
+    pub(crate) fn prepare(
+        &self,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Result<Prepared, PluginError> {
+        let mut store = self.new_store(request_id, timeout);
         let ready = Ready::instantiate(&self.pre, &mut store)
             .and_then(|ready| Ok((ready.init(&mut store, &self.config_json)?, ready)));
         match ready {
@@ -137,15 +142,19 @@ impl LoadedPlugin {
                 permit: None,
             }),
             Ok((Err(e), _)) => Err(PluginError::call(&self.name, init_error(e))),
-            Err(e) => Err(PluginError::call(&self.name, self.classify(&store, &e))),
+            Err(e) => Err(PluginError::call(
+                &self.name,
+                self.classify(&store, &e, timeout),
+            )),
         }
     }
 
     /// `lifecycle.metadata()` in a fresh instance, without `init` (load time).
     pub(crate) fn instance_metadata(&self) -> Result<PluginMetadata, PluginError> {
-        let mut store = self.new_store("load");
+        let timeout = self.limits.timeout;
+        let mut store = self.new_store("load", timeout);
         Ready::instantiate(&self.pre, &mut store)
             .and_then(|ready| ready.metadata(&mut store))
-            .map_err(|e| PluginError::call(&self.name, self.classify(&store, &e)))
+            .map_err(|e| PluginError::call(&self.name, self.classify(&store, &e, timeout)))
     }
 }

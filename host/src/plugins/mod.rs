@@ -6,7 +6,7 @@
 //!    `sha256`, compile (never `deserialize`: a precompiled artifact on disk is not trusted),
 //!    find the kind and WIT version from the export names, refuse imports outside the kind's
 //!    world, link a typed `InstancePre`, call `metadata` and `init(config)` once.
-//! 2. [`instance`]: every call gets a fresh `Store` and instance: memory limit
+//! 2. `instance`: every call gets a fresh `Store` and instance: memory limit
 //!    ([`state::Limiter`]), epoch deadline (`limits.timeoutMs`), wasm stack cap, hostcall fuel,
 //!    then `init(config)`. [`warm`] prepares these ahead of time on a worker thread (each still
 //!    serves one call) unless `prewarm.instances` is 0.

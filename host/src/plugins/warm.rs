@@ -194,7 +194,7 @@ impl Warm {
             let Ok(permit) = plugin.engine.permits.clone().try_acquire_owned() else {
                 return false;
             };
-            match plugin.prepare("prewarm") {
+            match plugin.prepare("prewarm", plugin.limits.timeout) {
                 Ok(mut prepared) => {
                     prepared.permit = Some(permit);
                     self.lock().ready.push_back(prepared);

@@ -39,6 +39,9 @@ pub struct PolicyQuery {
     /// The call's canonical arguments, `{"body":...,"flags":{...},"pathArgs":[...]}` (see
     /// [`super::approvals::canonical_arguments`]).
     pub arguments_json: String,
+    /// When the pipeline's plugin budget (`policy.pluginBudgetMs`) runs out. Host-side only
+    /// (never sent to a plugin): a plugin call is cut off here, so it may run in place.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// An evaluator's (validated) verdict.

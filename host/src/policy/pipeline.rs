@@ -2,8 +2,10 @@
 //! tools), `POST /v1/policy/explain` and `portcullis policy explain`.
 //!
 //! It returns the decision and every step it evaluated, in order; the first step that refuses
-//! ends the evaluation (later steps are not listed). Step 4 asks every evaluator concurrently,
-//! each bounded by the same deadline (`policy.pluginBudgetMs` from the start of the step), and
+//! ends the evaluation (later steps are not listed). Step 4 asks every evaluator under one
+//! deadline (`policy.pluginBudgetMs` from the start of the step; concurrently, except that
+//! plugin evaluators run in place one after another on a multi-threaded runtime, each told the
+//! deadline through [`PolicyQuery::deadline`] and cut off there), and
 //! combines their verdicts so that the outcome does not depend on their order: any failure or
 //! overrun denies `policy_error`; else any deny denies `plugin_deny`; else any request for
 //! approval makes step 5 require it. An evaluator can only make a decision stricter.
@@ -204,8 +206,8 @@ impl PolicySet {
         })
     }
 
-    /// Step 4: every evaluator at once, one deadline. Returns the evaluator that asked for
-    /// approval, if any.
+    /// Step 4: every evaluator, one deadline. Returns the evaluator that asked for approval, if
+    /// any.
     async fn plugin_step(
         &self,
         steps: &mut Vec<Step>,
@@ -215,8 +217,9 @@ impl PolicySet {
         if self.evaluators.is_empty() {
             return Ok(None);
         }
-        let query = query(call, mode);
-        let deadline = tokio::time::Instant::now() + self.plugin_budget;
+        let now = std::time::Instant::now();
+        let query = query(call, mode, now + self.plugin_budget);
+        let deadline = tokio::time::Instant::from_std(now) + self.plugin_budget;
         let budget_ms = self.plugin_budget.as_millis();
         let verdicts = join_all(self.evaluators.iter().map(|e| {
             let query = &query;
@@ -361,8 +364,8 @@ fn deny_step(
     }
 }
 
-/// What an evaluator is told about `call`.
-fn query(call: &Call<'_>, mode: Mode) -> PolicyQuery {
+/// What an evaluator is told about `call`, to be answered by `deadline`.
+fn query(call: &Call<'_>, mode: Mode, deadline: std::time::Instant) -> PolicyQuery {
     let tool = call.tool;
     PolicyQuery {
         request_id: call.request_id.to_owned(),
@@ -383,5 +386,6 @@ fn query(call: &Call<'_>, mode: Mode) -> PolicyQuery {
         .to_owned(),
         profile: call.agent_profile.map(str::to_owned),
         arguments_json: super::approvals::canonical_json(call.arguments),
+        deadline: Some(deadline),
     }
 }
