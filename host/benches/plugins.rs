@@ -128,6 +128,27 @@ fn refilled(plugin: &LoadedPlugin) {
     }
 }
 
+/// Wait for `plugin`'s queue ([`refilled`]), then time one call of `f`.
+fn timed_prewarmed<R>(plugin: &LoadedPlugin, f: impl FnOnce() -> R) -> Duration {
+    refilled(plugin);
+    timed(f)
+}
+
+/// Time `call` inside a task on a runtime worker thread, as a request handler runs it.
+fn timed_in_task<F>(runtime: &tokio::runtime::Runtime, call: F) -> Duration
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    runtime
+        .block_on(runtime.spawn(async move {
+            let start = Instant::now();
+            std::hint::black_box(call.await);
+            start.elapsed()
+        }))
+        .expect("task")
+}
+
 fn bench(c: &mut Criterion) {
     let set = plugins();
     let get = |name: &str| -> Arc<LoadedPlugin> { set.get(name).expect(name).clone() };
@@ -156,8 +177,7 @@ fn bench(c: &mut Criterion) {
             "secret_prewarmed",
             5_000,
             Box::new(|| {
-                refilled(&secret_warm);
-                timed(|| secret_warm.resolve_secret(&query).unwrap())
+                timed_prewarmed(&secret_warm, || secret_warm.resolve_secret(&query).unwrap())
             }),
         ),
         (
@@ -166,14 +186,9 @@ fn bench(c: &mut Criterion) {
             Box::new(|| {
                 refilled(&secret_warm);
                 let (plugin, query) = (secret_warm.clone(), query.clone());
-                // Timed inside a task on a runtime worker thread, as a request handler is.
-                runtime
-                    .block_on(runtime.spawn(async move {
-                        let start = Instant::now();
-                        std::hint::black_box(plugin.resolve_secret_async(query).await.unwrap());
-                        start.elapsed()
-                    }))
-                    .expect("task")
+                timed_in_task(&runtime, async move {
+                    plugin.resolve_secret_async(query).await.unwrap()
+                })
             }),
         ),
         (
@@ -190,8 +205,9 @@ fn bench(c: &mut Criterion) {
             "policy_prewarmed",
             5_000,
             Box::new(|| {
-                refilled(&policy_warm);
-                timed(|| policy_warm.evaluate_policy(&pquery).unwrap())
+                timed_prewarmed(&policy_warm, || {
+                    policy_warm.evaluate_policy(&pquery).unwrap()
+                })
             }),
         ),
         (
@@ -202,13 +218,9 @@ fn bench(c: &mut Criterion) {
                 let (plugin, mut query) = (policy_warm.clone(), pquery.clone());
                 // As the pipeline asks: with its budget's deadline, so the call runs in place.
                 query.deadline = Some(Instant::now() + Duration::from_millis(50));
-                runtime
-                    .block_on(runtime.spawn(async move {
-                        let start = Instant::now();
-                        std::hint::black_box(plugin.evaluate_policy_async(query).await.unwrap());
-                        start.elapsed()
-                    }))
-                    .expect("task")
+                timed_in_task(&runtime, async move {
+                    plugin.evaluate_policy_async(query).await.unwrap()
+                })
             }),
         ),
         (
@@ -220,8 +232,7 @@ fn bench(c: &mut Criterion) {
             "rego_policy_prewarmed",
             1_000,
             Box::new(|| {
-                refilled(&rego_warm);
-                timed(|| rego_warm.evaluate_policy(&pquery).unwrap())
+                timed_prewarmed(&rego_warm, || rego_warm.evaluate_policy(&pquery).unwrap())
             }),
         ),
         (
@@ -234,18 +245,13 @@ fn bench(c: &mut Criterion) {
             "exec_sh_printf_async",
             500,
             Box::new(|| {
-                runtime
-                    .block_on(runtime.spawn(async {
-                        let start = Instant::now();
-                        let out = tokio::process::Command::new("sh")
-                            .args(["-c", "printf token"])
-                            .output()
-                            .await
-                            .expect("sh runs");
-                        std::hint::black_box(out);
-                        start.elapsed()
-                    }))
-                    .expect("task")
+                timed_in_task(&runtime, async {
+                    tokio::process::Command::new("sh")
+                        .args(["-c", "printf token"])
+                        .output()
+                        .await
+                        .expect("sh runs")
+                })
             }),
         ),
         (
@@ -272,8 +278,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    refilled(&secret_warm);
-                    timed(|| secret_warm.resolve_secret(&query).unwrap())
+                    timed_prewarmed(&secret_warm, || secret_warm.resolve_secret(&query).unwrap())
                 })
                 .sum()
         })

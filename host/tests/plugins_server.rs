@@ -308,6 +308,31 @@ async fn policy_plugins_deny_require_approval_and_fail_closed() {
         .any(|e| e["toolId"] == "svc:getLoopMe" && e["reasonCode"] == "policy_error"));
 }
 
+// A policy plugin runs in place (no future to time out), so the pipeline's budget must reach it
+// as its epoch deadline: a loop is cut at `pluginBudgetMs`, not at the plugin's own 5 s limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_policy_plugin_is_cut_off_at_the_pipeline_budget_not_its_own_timeout() {
+    let s = setup(
+        json!({}),
+        json!({ "policy": {
+            "path": plugin_component("test-policy"),
+            "limits": { "timeoutMs": 5000 }
+        } }),
+        json!({ "policy": { "plugins": ["policy"], "pluginBudgetMs": 50 } }),
+        |_| {},
+    )
+    .await;
+    let started = Instant::now();
+    let (status, body) = s.rt.execute(json!({ "toolId": "svc:getLoopMe" })).await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body.trim(), "policy_error");
+    assert!(
+        elapsed < Duration::from_millis(2_000),
+        "cut off after {elapsed:?}, not at the 50 ms budget"
+    );
+}
+
 // Multi-threaded, as the server runs: secret and auth calls then run in place
 // (`block_in_place`); the current-thread tests here cover the `spawn_blocking` fallback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

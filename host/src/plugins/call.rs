@@ -5,9 +5,10 @@
 //! Calls are synchronous wasmtime calls. From async code use the `*_async` methods: they wait
 //! for a pool slot on a semaphore, then leave the executor for the call (`Hop`): in place with
 //! `block_in_place` on a multi-threaded runtime (a policy call is then cut off at the pipeline's
-//! budget by its own epoch deadline), else on tokio's blocking pool. Sync was chosen over wasmtime's async path because the reference
-//! lab measured an isolated call at about 20 µs sync against 39-56 µs async on this class of
-//! machine (`shared/reference/plugin-hosts.md` section 2.2).
+//! budget by its own epoch deadline), else on tokio's blocking pool. Sync was chosen over
+//! wasmtime's async path because the reference lab measured an isolated call at about 20 µs
+//! sync against 39-56 µs async on this class of machine (`shared/reference/plugin-hosts.md`
+//! section 2.2).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -435,7 +436,8 @@ enum Hop {
     /// the runtime hands this worker's other tasks to another thread. A prepared secret call
     /// measured 11-20 µs this way against 32-40 µs through `spawn_blocking` (its two thread
     /// hand-offs), but the caller's future cannot be cancelled or time out while the guest
-    /// runs: only the plugin's own `limits.timeoutMs` bounds it.
+    /// runs: only the call's epoch deadline bounds it (`limits.timeoutMs`, or a policy query's
+    /// `deadline` if sooner).
     InPlace,
     /// `spawn_blocking`: the caller's future stays pollable, so a timeout around it can fire.
     /// Used for policy queries without a deadline of their own.
