@@ -89,6 +89,7 @@ fn bench(c: &mut Criterion) {
                 command: everything().to_string_lossy().into_owned(),
                 args: vec!["stdio".into()],
                 env: Default::default(),
+                pass_env: Vec::new(),
             }),
         ),
         (

@@ -141,6 +141,19 @@ async fn answers_that_are_not_a_valid_active_access_token_are_401() {
             "I09 refresh token",
             active(json!({"token_type": "refresh_token"})),
         ),
+        // R12: without `exp` the start claims still count.
+        (
+            "I06 no exp, not yet valid",
+            active(json!({"exp": null, "nbf": now() + 3600})),
+        ),
+        (
+            "I06 no exp, issued in the future",
+            active(json!({"exp": null, "iat": now() + 3600})),
+        ),
+        (
+            "R13 sub with the reserved client prefix",
+            active(json!({"sub": "client:agent-1"})),
+        ),
     ];
     for (i, (case, answer)) in cases.into_iter().enumerate() {
         ep.answer(Answer::Json(answer));

@@ -113,15 +113,15 @@ fn four_scope_merge_follows_the_contract_rules() {
         dir.path(),
         "managed.json",
         r#"{"sources":{"s":{"type":"openapi","uri":"./s.json","enabled":true}},
-            "policy":{"deny":["admin:**","shared:*"]},
-            "secrets":{"k":{"type":"oauth2","mode":"clientCredentials",
-                            "clientId":{"type":"env","value":"ID"},"scopes":["a"]}}}"#,
+            "policy":{"deny":["admin:**","shared:*"]}}"#,
     );
     write(
         dir.path(),
         "user.json",
         r#"{"sources":{"s":{"enabled":false}},"policy":{"deny":["shared:*","user:*"]},
-            "services":{"svc":{"source":"s","overlays":["a.yaml","b.yaml"]}}}"#,
+            "services":{"svc":{"source":"s","overlays":["a.yaml","b.yaml"]}},
+            "secrets":{"k":{"type":"oauth2","mode":"clientCredentials",
+                            "clientId":{"type":"env","value":"ID"},"scopes":["a"]}}}"#,
     );
     write(
         dir.path(),

@@ -105,15 +105,40 @@ async fn stdio_server_is_listed_called_and_reused_through_one_process() {
 }
 
 #[tokio::test]
-async fn stdio_child_environment_is_inherited_plus_overrides() {
-    let rt = start_runtime(everything_config(stdio_transport()), &[]).await;
+async fn stdio_child_sees_only_its_granted_environment_and_never_echoes_a_credential() {
+    // The runtime's own environment holds another service's credential and one granted to
+    // this server with `passEnv`.
+    std::env::set_var(
+        "PORTCULLIS_TEST_OTHER_SERVICE_KEY",
+        "other-service-canary-4f1e",
+    );
+    std::env::set_var("PORTCULLIS_TEST_GRANTED_TOKEN", "granted-token-canary-9c2d");
+    let mut transport = stdio_transport();
+    transport["passEnv"] = json!(["PORTCULLIS_TEST_GRANTED_TOKEN"]);
+    let rt = start_runtime(everything_config(transport), &[]).await;
     let (status, result) = rt
         .execute_json(json!({"toolId": "everything:get-env", "body": {}}))
         .await;
     assert_eq!(status, 200, "{result}");
     let env: Value = serde_json::from_str(&text_of(&result)).unwrap();
     assert_eq!(env["PORTCULLIS_TEST_MARK"], "set-by-config");
-    assert!(env["PATH"].is_string(), "PATH is inherited: {env}");
+    assert!(env["PATH"].is_string(), "PATH is passed: {env}");
+    let granted = |name: &str| {
+        ["PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE"].contains(&name)
+            || name.starts_with("LC_")
+            || name == "PORTCULLIS_TEST_MARK"
+            || name == "PORTCULLIS_TEST_GRANTED_TOKEN"
+    };
+    let names: Vec<&String> = env.as_object().unwrap().keys().collect();
+    assert!(
+        names.iter().all(|n| granted(n)),
+        "the child sees only granted variables: {names:?}"
+    );
+    assert_eq!(
+        env["PORTCULLIS_TEST_GRANTED_TOKEN"], "[REDACTED]",
+        "the child holds its credential; the caller never gets it back"
+    );
+    assert!(!result.to_string().contains("canary"), "{result}");
 }
 
 #[tokio::test]

@@ -234,6 +234,46 @@ async fn authorize(idp: &Idp, rt: &TestRuntime) -> url::Url {
         .get(&format!("/v1/oauth/callback?{}", redirect.query().unwrap()))
         .await;
     assert_eq!(status, 200, "{text}");
+    // The callback stores nothing: the call is still waiting for the person's confirmation.
+    assert_eq!(
+        call(rt).await.0,
+        409,
+        "nothing is bound before the confirmation"
+    );
+    let confirmation = text
+        .split("\"confirmation\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no confirmation code in {text}"));
+    let confirm = |code: &str| {
+        rt.client
+            .post(format!("{}/v1/oauth/confirm", rt.url))
+            .json(&json!({ "confirmation": code }))
+            .send()
+    };
+    let response = confirm(confirmation).await.unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let again = confirm(confirmation).await.unwrap();
+    assert_eq!(again.status(), 400, "a confirmation code is single use");
+    let audit = rt.audit().await;
+    for (event, reason) in [
+        ("oauth_callback", "callback_received"),
+        ("oauth_authorized", "authorized"),
+        ("oauth_authorized", "invalid_confirmation"),
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e["eventType"] == event && e["reasonCode"] == reason),
+            "no {event}/{reason} audit record"
+        );
+    }
+    assert!(
+        !serde_json::to_string(&audit)
+            .unwrap()
+            .contains(confirmation),
+        "the confirmation code is never audited"
+    );
     redirect
 }
 

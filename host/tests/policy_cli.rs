@@ -215,3 +215,60 @@ fn explain_applies_the_scope_envelope_when_runtime_auth_is_configured() {
     let out = explain(dir.path(), &["--tool", "svc:a", "--scope", "bundle:svc"]);
     assert_eq!(out["reason"], "allowed", "{out}");
 }
+
+#[test]
+fn check_names_every_attempt_of_a_later_scope_to_loosen_the_managed_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let managed_auth = json!({ "validationProfile": "oidc_jwks", "issuer": "https://idp.example",
+        "jwksURL": "https://idp.example/jwks", "audience": "api" });
+    project(
+        dir.path(),
+        json!({ "runtime": { "server": { "auth": { "audience": "anything" } } },
+                "policy": { "pluginBudgetMs": 5000 } }),
+        Some(json!({
+            "runtime": { "server": { "auth": managed_auth } },
+            "policy": { "allowExecSecrets": false, "pluginBudgetMs": 50 },
+            "secrets": { "svc.token": { "type": "env", "value": "SVC_TOKEN" } }
+        })),
+        Some(
+            json!({ "secrets": { "svc.token": { "type": "exec", "command": ["/bin/echo", "x"] } } }),
+        ),
+    );
+    std::fs::write(
+        dir.path().join(".cli.local.json"),
+        json!({ "policy": { "allowExecSecrets": true } }).to_string(),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(dir.path(), &["check"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let text = format!("{stdout}{stderr}");
+    for (file, path) in [
+        ("user.json", "secrets[\"svc.token\"]"),
+        (".cli.json", "runtime.server.auth"),
+        (".cli.json", "policy.pluginBudgetMs"),
+        (".cli.local.json", "policy.allowExecSecrets"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(file) && l.contains(path) && l.contains("managed scope")),
+            "no line names {path} in {file}:\n{text}"
+        );
+    }
+    // The same scopes restating the managed values unchanged are fine.
+    std::fs::write(dir.path().join("user.json"), "{}").unwrap();
+    std::fs::write(
+        dir.path().join(".cli.local.json"),
+        json!({ "policy": { "allowExecSecrets": false } }).to_string(),
+    )
+    .unwrap();
+    let config = common::config_for(
+        "a.json",
+        json!({ "runtime": { "server": { "auth": { "audience": "api" } } } }),
+    );
+    std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
+    let (code, stdout, stderr) = run(dir.path(), &["check"]);
+    assert!(
+        !format!("{stdout}{stderr}").contains("managed scope"),
+        "{code:?} {stdout}{stderr}"
+    );
+}

@@ -477,3 +477,192 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
     );
     assert!(upstream.requests().is_empty());
 }
+
+/// R07: a grant binds exactly what the upstream will read. A body whose keys repeat, or whose
+/// numbers the runtime cannot hold exactly, is refused before policy, in any of its forms.
+#[tokio::test]
+async fn r07_a_grant_covers_exactly_the_bytes_it_approved() {
+    let f = fixture(grant_policy()).await;
+    let alice = f.token("alice", ALICE);
+    let bob = f.token("bob", APPROVER);
+    let (status, grant) = f
+        .post(
+            "/v1/approvals",
+            &bob,
+            json!({ "toolId": "svc:createItem", "principal": "alice",
+                    "body": { "to": "alice-savings", "amount": 5 } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{grant}");
+
+    let raw = |text: String| {
+        let request =
+            f.rt.client
+                .post(format!("{}/v1/tools/execute", f.rt.url))
+                .bearer_auth(&alice)
+                .header("content-type", "application/json")
+                .body(text);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let b64 = |body: &str| base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
+    for (attempt, expected) in [
+        // Base64 body: the upstream may take the first "to", serde the last.
+        (
+            json!({ "toolId": "svc:createItem",
+                    "body": b64(r#"{"to":"mallory","amount":5,"to":"alice-savings"}"#) })
+            .to_string(),
+            "duplicate key \"to\"",
+        ),
+        // The same inside a plain JSON body.
+        (
+            r#"{"toolId":"svc:createItem","body":{"to":"mallory","amount":5,"to":"alice-savings"}}"#
+                .to_owned(),
+            "duplicate key \"to\"",
+        ),
+        // Amounts past 64 bits would collapse onto one digest.
+        (
+            json!({ "toolId": "svc:createItem",
+                    "body": b64(r#"{"to":"alice-savings","amount":18446744073709551621}"#) })
+            .to_string(),
+            "cannot be represented exactly",
+        ),
+        (
+            r#"{"toolId":"svc:createItem","body":{"to":"alice-savings","amount":5.0000000000000000001}}"#
+                .to_owned(),
+            "cannot be represented exactly",
+        ),
+    ] {
+        let (status, body) = raw(attempt.clone()).await;
+        assert_eq!(status, 400, "{attempt}: {body}");
+        assert!(body.contains(expected), "{attempt}: {body}");
+    }
+    assert!(
+        f.upstream.requests().is_empty(),
+        "nothing reached the upstream"
+    );
+
+    // The approved call itself still runs, once, with exactly the approved bytes.
+    let (status, body) = f
+        .execute(
+            &alice,
+            create(json!({ "to": "alice-savings", "amount": 5 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = f.upstream.requests();
+    assert_eq!(sent.len(), 1);
+    let sent: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(sent, json!({ "to": "alice-savings", "amount": 5 }));
+    let audit = f.audit().await;
+    let intent = audit
+        .iter()
+        .find(|r| r["eventType"] == "tool_execution_intent")
+        .unwrap();
+    assert_eq!(intent["detail"]["grantId"], grant["grantId"]);
+}
+
+/// R08: a request cannot widen the configured curated mode or profile, and an approver cannot
+/// approve a tool outside their own scopes.
+#[tokio::test]
+async fn r08_a_caller_cannot_widen_its_own_policy_nor_approve_beyond_its_envelope() {
+    let keys = keys();
+    let jwks = jwks_server(vec![with_kid(&keys.rsa, "r1", None)]).await;
+    let upstream = common::start_upstream().await;
+    let paths = json!({
+        "/items/{id}": { "get": { "operationId": "getItem", "security": [],
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } },
+        "/items": { "post": { "operationId": "createItem", "security": [] } }
+    });
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "curated" },
+        "sources": { "a": { "type": "openapi", "uri": "a.json" } },
+        "services": { "svc": { "source": "a" } },
+        "curation": { "toolSets": { "readonly": { "allow": ["svc:getItem"] } } },
+        "agents": { "profiles": {
+            "readonly": { "mode": "curated", "toolSet": "readonly" },
+            "admin": { "mode": "discover" } }, "defaultProfile": "readonly" },
+        "policy": { "approvalRequired": ["svc:createItem"], "approvals": { "mode": "grant" } },
+        "runtime": { "server": { "auth": {
+            "validationProfile": "oidc_jwks", "issuer": ISS, "jwksURL": jwks.url, "audience": API } } }
+    });
+    let rt = common::start_runtime(
+        config,
+        &[("a.json", common::openapi(&upstream.url, paths, json!({})))],
+    )
+    .await;
+    let token = |sub: &str, scope: &str| {
+        let mut h = Header::new(Algorithm::RS256);
+        h.kid = Some("r1".into());
+        let now = now();
+        sign(
+            &h,
+            &json!({ "iss": ISS, "aud": API, "sub": sub, "exp": now + 600, "iat": now, "scope": scope }),
+            &keys.rsa,
+        )
+    };
+    let post = |route: &'static str, token: String, body: Value| {
+        let request = rt
+            .client
+            .post(format!("{}{route}", rt.url))
+            .bearer_auth(token)
+            .header("accept", "application/json")
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    let alice = || token("alice", "bundle:svc");
+    let create = json!({ "toolId": "svc:createItem" });
+    for widen in [
+        json!({ "toolId": "svc:createItem", "mode": "discover" }),
+        json!({ "toolId": "svc:createItem", "agentProfile": "admin" }),
+    ] {
+        let (status, body) = post("/v1/tools/execute", alice(), widen.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("curated_deny")),
+            "{widen}: {body}"
+        );
+    }
+    let (status, _) = post("/v1/tools/execute", alice(), create.clone()).await;
+    assert_eq!(status, 403, "the configured profile denies it");
+    assert!(upstream.requests().is_empty());
+    // A scope that grants the wider selection lets it through (to the approval step here).
+    let (status, body) = post(
+        "/v1/tools/execute",
+        token("alice", "bundle:svc mode:discover"),
+        json!({ "toolId": "svc:createItem", "mode": "discover" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("approval_required")),
+        "{body}"
+    );
+
+    // An approver whose scopes reach only svc:getItem cannot approve svc:createItem.
+    let narrow_approver = token("bob", "tool:svc:getItem approve");
+    let mut approval = create.clone();
+    approval["principal"] = json!("alice");
+    let (status, body) = post("/v1/approvals", narrow_approver, approval.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("authz_denied")),
+        "{body}"
+    );
+    let (status, body) = post(
+        "/v1/approvals",
+        token("bob", "bundle:svc approve"),
+        approval,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}

@@ -1,6 +1,7 @@
 //! From validated claims to a caller: principal, scopes, lineage, time checks.
 //!
-//! Rule: principal = `sub`, else `client_id` (neither -> invalid). Scopes come from the one
+//! Rule: principal = `sub`, else `client:` + `client_id` (neither -> invalid; a `sub` starting
+//! with `client:` -> invalid), so users and clients live in separate namespaces. Scopes come from the one
 //! claim the settings name: `scope` (a space-separated string) or `scp` (an array of strings
 //! whose elements must not contain spaces, so `["tool:a tool:admin"]` cannot smuggle a second
 //! scope). When both claims are present and disagree the token is invalid; they are never
@@ -9,7 +10,8 @@
 //!
 //! Time claims: `exp` is required; `exp`, `nbf` and `iat` must be JSON numbers when present (a
 //! string or boolean is invalid, never "absent"); `exp <= now - leeway`, `nbf > now + leeway`,
-//! `iat > now + leeway` and `iat > exp` are rejected.
+//! `iat > now + leeway` and `iat > exp` are rejected. An introspection answer may omit `exp`
+//! (RFC 7662); its `nbf` and `iat` are still checked ([`check_start`]).
 
 use serde_json::{Map, Value};
 
@@ -70,13 +72,28 @@ pub fn scopes(claims: &Map<String, Value>, claim: ScopeClaim) -> Result<Vec<Stri
     .unwrap_or_default())
 }
 
-/// `sub`, else `client_id`.
+/// What a principal taken from `client_id` (a token without `sub`) starts with, so that a
+/// client named `alice` and a user `alice` are never the same principal (grants, OAuth tokens
+/// kept per principal, audit queries).
+pub const CLIENT_PRINCIPAL_PREFIX: &str = "client:";
+
+/// `sub`, else [`CLIENT_PRINCIPAL_PREFIX`] + `client_id`. A `sub` that itself starts with the
+/// prefix is refused rather than allowed to pass for a client.
 pub fn principal(claims: &Map<String, Value>) -> Result<String, &'static str> {
-    ["sub", "client_id"]
-        .iter()
-        .filter_map(|k| claims.get(*k).and_then(Value::as_str))
-        .find(|s| !s.is_empty())
-        .map(str::to_owned)
+    let text = |key: &str| {
+        claims
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(sub) = text("sub") {
+        if sub.starts_with(CLIENT_PRINCIPAL_PREFIX) {
+            return Err("sub uses the prefix reserved for client principals");
+        }
+        return Ok(sub.to_owned());
+    }
+    text("client_id")
+        .map(|client| format!("{CLIENT_PRINCIPAL_PREFIX}{client}"))
         .ok_or("token has neither sub nor client_id")
 }
 
@@ -142,6 +159,20 @@ pub fn check_times(
             return Err("token lifetime exceeds the configured maximum");
         }
     }
+    check_not_before(claims, now, leeway, Some(exp))
+}
+
+/// `nbf` and `iat` alone: what still holds for an introspection answer without `exp`.
+pub fn check_start(claims: &Map<String, Value>, now: u64, leeway: u64) -> Result<(), &'static str> {
+    check_not_before(claims, now as f64, leeway as f64, None)
+}
+
+fn check_not_before(
+    claims: &Map<String, Value>,
+    now: f64,
+    leeway: f64,
+    exp: Option<f64>,
+) -> Result<(), &'static str> {
     if let Some(nbf) = number(claims, "nbf").map_err(|_| "nbf is not a number")? {
         if nbf > now + leeway {
             return Err("token not yet valid");
@@ -151,7 +182,7 @@ pub fn check_times(
         if iat > now + leeway {
             return Err("token issued in the future");
         }
-        if iat > exp {
+        if exp.is_some_and(|exp| iat > exp) {
             return Err("token issued after it expires");
         }
     }
@@ -246,6 +277,32 @@ mod tests {
         ] {
             assert!(check_audience(&map(bad), "api").is_err());
         }
+    }
+
+    #[test]
+    fn users_and_clients_are_separate_principals() {
+        assert_eq!(principal(&map(json!({"sub": "alice"}))).unwrap(), "alice");
+        assert_eq!(
+            principal(&map(json!({"client_id": "alice"}))).unwrap(),
+            "client:alice",
+            "a client named alice is not the user alice"
+        );
+        assert_eq!(
+            principal(&map(json!({"sub": "alice", "client_id": "app"}))).unwrap(),
+            "alice"
+        );
+        assert!(principal(&map(json!({"sub": "client:alice"}))).is_err());
+        assert!(principal(&map(json!({"sub": "", "client_id": ""}))).is_err());
+    }
+
+    #[test]
+    fn start_claims_are_checked_without_exp() {
+        let now = 1_000_000;
+        assert!(check_start(&map(json!({})), now, 60).is_ok());
+        assert!(check_start(&map(json!({"nbf": now + 61})), now, 60).is_err());
+        assert!(check_start(&map(json!({"iat": now + 61})), now, 60).is_err());
+        assert!(check_start(&map(json!({"iat": "0"})), now, 60).is_err());
+        assert!(check_start(&map(json!({"nbf": now, "iat": now - 5})), now, 60).is_ok());
     }
 
     #[test]

@@ -251,7 +251,10 @@ impl Introspector {
         }
         let now = jsonwebtoken::get_current_timestamp();
         let exp = match answer.get("exp") {
-            None => None,
+            None => {
+                claims::check_start(answer, now, self.leeway)?;
+                None
+            }
             Some(_) => {
                 claims::check_times(answer, now, self.leeway, None)?;
                 answer.get("exp").and_then(Value::as_f64).map(|e| e as u64)

@@ -140,6 +140,8 @@ pub fn load(paths: &ScopePaths) -> Result<LoadedConfig, ConfigError> {
     let project_path = absolute_clean(&paths.project);
     // A scope that could not be read, parsed or decoded makes the merged config meaningless.
     let mut unreadable = false;
+    // The managed scope as written: later scopes may only make it stricter.
+    let mut managed: Option<Config> = None;
 
     for (scope, file) in paths.in_order() {
         let file_name = file.display().to_string();
@@ -214,6 +216,14 @@ pub fn load(paths: &ScopePaths) -> Result<LoadedConfig, ConfigError> {
             seen_servers.insert(name.clone(), file.to_path_buf());
         }
         normalize_mcp(&mut config);
+        match (&managed, scope) {
+            (None, Scope::Managed) => managed = Some(config.clone()),
+            (Some(settled), _) => {
+                let attempts = super::managed::overrides(settled, &config);
+                diagnostics.extend(attempts.into_iter().map(|(p, m)| diag(p.to_string(), m)));
+            }
+            (None, _) => {}
+        }
         merge(&mut merged, config, scope);
         docs.push(ScopeDoc {
             scope,
@@ -274,6 +284,7 @@ fn normalize_mcp(config: &mut Config) {
                 command: server.command,
                 args: server.args,
                 env: server.env,
+                pass_env: server.pass_env,
                 url: server.url,
                 headers: server.headers,
                 header_secrets: server.header_secrets,

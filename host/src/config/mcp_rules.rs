@@ -3,8 +3,10 @@
 //! | transport | required | forbidden |
 //! |---|---|---|
 //! | `stdio` | `command` | `url`, `headers`, `headerSecrets`, `oauth` |
-//! | `sse` | `url` | `command`, `args`, `env`, `oauth` |
-//! | `streamable-http` | `url` | `command`, `args`, `env` |
+//! | `sse` | `url` | `command`, `args`, `env`, `passEnv`, `oauth` |
+//! | `streamable-http` | `url` | `command`, `args`, `env`, `passEnv` |
+//!
+//! `passEnv` entries must be variable names (`[A-Za-z_][A-Za-z0-9_]*`).
 //!
 //! Transport `oauth` (streamable-http only) must be a direct `clientCredentials` client with
 //! `clientId`, `clientSecret` and `issuer` or `tokenURL`, and owns the `Authorization` header.
@@ -41,7 +43,21 @@ fn transport_rules(t: &McpTransport, oauth: Option<&Value>, base: &JsonPath, p: 
         set(t.command.is_some(), "command"),
         set(t.args.is_some(), "args"),
         set(t.env.is_some(), "env"),
+        set(t.pass_env.is_some(), "passEnv"),
     ];
+    for (i, name) in t.pass_env.iter().flatten().enumerate() {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            p.push(
+                tp.key("passEnv").index(i),
+                "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+            );
+        }
+    }
     let http_only = [
         set(t.url.is_some(), "url"),
         set(t.headers.is_some(), "headers"),

@@ -244,6 +244,7 @@ fn merge_transport(into: &mut McpTransport, later: McpTransport) {
                 into.command = None;
                 into.args = None;
                 into.env = None;
+                into.pass_env = None;
             }
         }
     }
@@ -251,6 +252,7 @@ fn merge_transport(into: &mut McpTransport, later: McpTransport) {
     set(&mut into.command, later.command);
     set(&mut into.args, later.args);
     set(&mut into.env, later.env);
+    set(&mut into.pass_env, later.pass_env);
     set(&mut into.url, later.url);
     set(&mut into.headers, later.headers);
     set(&mut into.header_secrets, later.header_secrets);

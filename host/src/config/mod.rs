@@ -6,6 +6,7 @@
 
 mod check;
 pub mod load;
+mod managed;
 mod mcp_rules;
 pub mod merge;
 pub mod model;

@@ -340,9 +340,14 @@ pub struct McpTransport {
     /// stdio: arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
-    /// stdio: environment overrides.
+    /// stdio: variables set for the child. The child starts with a cleared environment: only
+    /// `PATH`, `HOME`, `TMPDIR`, `TZ`, the locale (`LANG`, `LANGUAGE`, `LC_*`), `passEnv` and these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    /// stdio: names of the runtime's own environment variables passed to the child (opt-in; the
+    /// child sees no other variable of the runtime, so no other service's credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_env: Option<Vec<String>>,
     /// sse / streamable-http: endpoint URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -368,9 +373,14 @@ pub struct McpServer {
     /// stdio: arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
-    /// stdio: environment overrides.
+    /// stdio: variables set for the child. The child starts with a cleared environment: only
+    /// `PATH`, `HOME`, `TMPDIR`, `TZ`, the locale (`LANG`, `LANGUAGE`, `LC_*`), `passEnv` and these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    /// stdio: names of the runtime's own environment variables passed to the child (opt-in; the
+    /// child sees no other variable of the runtime, so no other service's credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_env: Option<Vec<String>>,
     /// sse / streamable-http: endpoint URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -676,6 +686,7 @@ impl std::fmt::Debug for McpTransport {
             .field("command", &self.command)
             .field("args", &self.args)
             .field("env_keys", &keys_only(&self.env))
+            .field("pass_env", &self.pass_env)
             .field("url", &self.url)
             .field("header_names", &keys_only(&self.headers))
             .field("header_secrets", &self.header_secrets)
@@ -690,6 +701,7 @@ impl std::fmt::Debug for McpServer {
             .field("command", &self.command)
             .field("args", &self.args)
             .field("env_keys", &keys_only(&self.env))
+            .field("pass_env", &self.pass_env)
             .field("url", &self.url)
             .field("header_names", &keys_only(&self.headers))
             .field("header_secrets", &self.header_secrets)

@@ -87,6 +87,8 @@ pub struct RemoteBase {
     http: reqwest::Client,
     headers: HeaderMap,
     oauth: Option<Arc<TokenSource>>,
+    /// The resolved `headerSecrets` values, scrubbed from tool results.
+    pub(crate) secret_values: Vec<crate::secrets::SecretValue>,
 }
 
 impl RemoteBase {
@@ -109,16 +111,19 @@ impl RemoteBase {
         for (name, value) in &remote.headers {
             add(name, value)?;
         }
+        let mut secret_values = Vec::new();
         for (name, secret) in &remote.header_secrets {
             let value = resolve_secret(secret)
                 .await
                 .map_err(|e| TransportError::Header(name.clone(), e.to_string()))?;
             add(name, value.expose())?;
+            secret_values.push(value);
         }
         Ok(Self {
             http,
             headers,
             oauth,
+            secret_values,
         })
     }
 

@@ -34,6 +34,7 @@ use super::remote::{LegacySse, RemoteBase, StreamableHttp, TransportError};
 use super::settings::{SourceSettings, Transport};
 use super::stdio::{self, Ended};
 use super::{find_cause, McpError};
+use crate::secrets::SecretValue;
 
 /// Longest connecting may take (spawning or reaching the server, then `initialize`).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -116,7 +117,14 @@ pub struct Session {
     /// Dropping the session (and so the sender) means the same.
     stop: watch::Sender<bool>,
     me: Weak<Session>,
+    /// Credentials the current connection carries (resolved `headerSecrets`, `passEnv`
+    /// values), so that a server echoing one back never hands it to the caller.
+    echoes: std::sync::Mutex<Vec<SecretValue>>,
 }
+
+/// `passEnv` values shorter than this are not scrubbed from results: they are switches
+/// (`1`, `debug`), and replacing them everywhere would garble ordinary text.
+pub const MIN_SCRUBBED_ENV_VALUE: usize = 8;
 
 impl Session {
     pub(crate) fn new(
@@ -137,6 +145,7 @@ impl Session {
             connection: tokio::sync::Mutex::new(Connection::default()),
             stop: watch::Sender::new(false),
             me: me.clone(),
+            echoes: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -268,6 +277,29 @@ impl Session {
         }
     }
 
+    fn set_echoes(&self, values: Vec<SecretValue>) {
+        *self.echoes.lock().unwrap_or_else(|e| e.into_inner()) = values;
+    }
+
+    /// The credentials this session's transport carries: what [`crate::secrets::scrub`] must
+    /// remove from its tool results (the transport OAuth token included, from its cache).
+    pub async fn carried_credentials(&self) -> crate::upstream::AppliedCredentials {
+        let mut values = self
+            .echoes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(oauth) = &self.oauth {
+            if let Ok(token) = oauth.bearer().await {
+                values.push(token);
+            }
+        }
+        crate::upstream::AppliedCredentials {
+            values,
+            ..Default::default()
+        }
+    }
+
     /// Process id of the live stdio child, if one is running (for operators and tests).
     pub async fn child_pid(&self) -> Option<u32> {
         let conn = self.connection.lock().await;
@@ -286,8 +318,21 @@ impl Session {
         let outbox = Arc::new(Outbox::default());
         let mode = ClientLifecycleMode::Initialize;
         let (service, child) = match &self.settings.transport {
-            Transport::Stdio { command, args, env } => {
-                let spawned = stdio::spawn(&self.settings.id, command, args, env, outbox.clone())?;
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                pass_env,
+            } => {
+                let env = stdio::child_env(env, pass_env);
+                let passed = pass_env.iter().filter_map(|name| env.get(name));
+                self.set_echoes(
+                    passed
+                        .filter(|v| v.len() >= MIN_SCRUBBED_ENV_VALUE)
+                        .map(|v| SecretValue::new(v.clone()))
+                        .collect(),
+                );
+                let spawned = stdio::spawn(&self.settings.id, command, args, &env, outbox.clone())?;
                 // If initialization fails, dropping `spawned.child` kills it (kill_on_drop).
                 let running =
                     rmcp::service::serve_client_with_lifecycle(handler, spawned.pipes, mode)
@@ -299,6 +344,7 @@ impl Session {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
                     .await
                     .map_err(|e| McpError::Unavailable(e.to_string()))?;
+                self.set_echoes(base.secret_values.clone());
                 let transport = StreamableHttp::new(base, remote.url.clone(), outbox.clone());
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
                     .await
@@ -309,6 +355,7 @@ impl Session {
                 let base = RemoteBase::new(remote, self.http.clone(), self.oauth.clone())
                     .await
                     .map_err(|e| McpError::Unavailable(e.to_string()))?;
+                self.set_echoes(base.secret_values.clone());
                 let transport = LegacySse::connect(base, remote.url.clone(), outbox.clone())
                     .await
                     .map_err(|e| failure(&e, McpError::Unavailable))?;

@@ -21,8 +21,10 @@ pub enum Transport {
         command: String,
         /// Arguments.
         args: Vec<String>,
-        /// Overrides on top of the runtime's own environment.
+        /// Variables set for the child (its environment starts cleared, see [`super::stdio`]).
         env: BTreeMap<String, String>,
+        /// Names of the runtime's own variables passed through (`passEnv`).
+        pass_env: Vec<String>,
     },
     /// MCP streamable HTTP (`POST`/`GET`/`DELETE` on one URL).
     StreamableHttp(Remote),
@@ -44,11 +46,17 @@ pub struct Remote {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Stdio { command, args, env } => f
+            Self::Stdio {
+                command,
+                args,
+                env,
+                pass_env,
+            } => f
                 .debug_struct("Stdio")
                 .field("command", command)
                 .field("args", args)
                 .field("env_keys", &env.keys().collect::<Vec<_>>())
+                .field("pass_env", pass_env)
                 .finish(),
             Self::StreamableHttp(remote) => f.debug_tuple("StreamableHttp").field(remote).finish(),
             Self::Sse(remote) => f.debug_tuple("Sse").field(remote).finish(),
@@ -137,6 +145,7 @@ impl SourceSettings {
                 command: t.command.clone().ok_or("transport.command is required")?,
                 args: t.args.clone().unwrap_or_default(),
                 env: t.env.clone().unwrap_or_default(),
+                pass_env: t.pass_env.clone().unwrap_or_default(),
             },
             Some("streamable-http") => Transport::StreamableHttp(remote()?),
             Some("sse") => Transport::Sse(remote()?),
@@ -206,6 +215,7 @@ mod tests {
             command: "srv".into(),
             args: vec![],
             env: BTreeMap::from([("API_TOKEN".to_owned(), "CANARY-1".to_owned())]),
+            pass_env: vec!["GITHUB_TOKEN".into()],
         };
         let remote = Transport::StreamableHttp(Remote {
             url: Url::parse("https://mcp.test/mcp").unwrap(),

@@ -2,7 +2,7 @@
 //!
 //! | event | what happens |
 //! |---|---|
-//! | spawn | `command args`, environment = the runtime's own plus the configured `env` overrides; stdin/stdout carry newline-delimited JSON-RPC, stderr goes to the debug log |
+//! | spawn | `command args` with a **cleared** environment plus [`child_env`]: `PATH`, `HOME`, `TMPDIR`, `TZ` and the locale from the runtime, the names in `passEnv`, then the configured `env`; stdin/stdout carry newline-delimited JSON-RPC, stderr goes to the debug log |
 //! | child exits on its own (crash, `kill -9`) | the [`Session`](super::Session) restarts it in the background after [`backoff`](super::session::backoff), without waiting for a call, and asks for a catalog rebuild |
 //! | the session lets go of the child (config reload, shutdown, a broken session) | stdin is closed; the child gets [`STOP_GRACE`] to exit, then `SIGKILL` and is reaped |
 //! | the runtime exits without closing the session | `kill_on_drop` still kills the child |
@@ -37,7 +37,31 @@ pub(crate) struct Spawned {
     pub released: oneshot::Receiver<()>,
 }
 
-/// Start `command`. The environment is inherited, with `env` applied on top.
+/// Variables of the runtime every child gets: what a program needs to find its interpreter,
+/// cache and locale, and nothing that usually carries a credential.
+const BASELINE_ENV: [&str; 5] = ["PATH", "HOME", "TMPDIR", "TZ", "LANG"];
+
+/// The whole environment of a child: [`BASELINE_ENV`], `LANGUAGE` and `LC_*` from the runtime,
+/// then the runtime's values of `pass_env`, then `env` (which wins). A third-party MCP server
+/// thus never sees another service's credential from the runtime's environment.
+pub(crate) fn child_env(
+    env: &BTreeMap<String, String>,
+    pass_env: &[String],
+) -> BTreeMap<String, String> {
+    let locale = |name: &str| name == "LANGUAGE" || name.starts_with("LC_");
+    let mut out: BTreeMap<String, String> = std::env::vars()
+        .filter(|(name, _)| BASELINE_ENV.contains(&name.as_str()) || locale(name))
+        .collect();
+    for name in pass_env {
+        if let Ok(value) = std::env::var(name) {
+            out.insert(name.clone(), value);
+        }
+    }
+    out.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
+/// Start `command` with exactly `env` as its environment (see [`child_env`]).
 pub(crate) fn spawn(
     source_id: &str,
     command: &str,
@@ -47,6 +71,7 @@ pub(crate) fn spawn(
 ) -> Result<Spawned, McpError> {
     let mut child = tokio::process::Command::new(command)
         .args(args)
+        .env_clear()
         .envs(env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -6,12 +6,20 @@
 //! runtime exchanges the code with the PKCE verifier and stores the token under the key of the
 //! secret *and the principal who made the call*.
 //!
-//! `state` is 256 random bits, single use (removed on first sight, valid or not) and expires
-//! after [`STATE_TTL`]. It is the only thing binding the callback to the call that started it,
-//! so nothing else from the callback is trusted: the token endpoint, client and principal all
-//! come from the pending record. When discovery says the server sends `iss` (RFC 9207), the
-//! callback must carry it and it must equal the issuer; an `iss` that is present is always
-//! checked. Servers that do not offer `S256` are refused.
+//! | rule | default | failure |
+//! |---|---|---|
+//! | `state` is 256 random bits, single use (removed on first sight, valid or not) | expires after [`STATE_TTL`] | 400 `invalid_callback` |
+//! | `iss` is checked when present, and required when discovery says the server sends it (RFC 9207) | | 400 `invalid_callback` |
+//! | servers that do not offer `S256` are refused | | 502 |
+//! | the callback does not bind anything: it shows the person a one-time confirmation code, and the token is fetched and stored only when the **principal who started the flow** posts that code (`POST /v1/oauth/confirm`, behind runtime auth) | code expires after [`STATE_TTL`] | 403 `oauth_principal_mismatch` for anyone else (the code is spent) |
+//! | a principal's live flow for the same client is reused, not duplicated | at most [`MAX_PENDING_PER_PRINCIPAL`] live flows per principal, [`MAX_PENDING`] in all | refused (`credential_unavailable`), never evicting anyone else's |
+//!
+//! Why the confirmation: `state` only proves that the browser came back from the server the
+//! flow was sent to, not who was at the browser. Without it, whoever completes a link that
+//! someone else started binds *their* upstream account to the starter (or, phished the other
+//! way, the starter's runtime identity gets the victim's account). Nothing from the callback
+//! is trusted beyond `state`, `code` and `iss`: token endpoint, client and principal all come
+//! from the pending record.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,8 +34,11 @@ use super::client::ClientSpec;
 /// How long a `state` is accepted.
 pub const STATE_TTL: Duration = Duration::from_secs(600);
 
-/// Most pending authorizations kept; the oldest are dropped beyond it.
-const MAX_PENDING: usize = 10_000;
+/// Most pending authorizations kept in all; more are refused, never evicted.
+pub const MAX_PENDING: usize = 10_000;
+
+/// Most live authorizations one principal may have waiting at once.
+pub const MAX_PENDING_PER_PRINCIPAL: usize = 8;
 
 /// One authorization waiting for its callback.
 #[derive(Debug, Clone)]
@@ -44,7 +55,20 @@ pub struct Pending {
     pub token_endpoint: Url,
     /// Issuer expected in `iss`, and whether the server promised to send it.
     pub issuer: Option<(String, bool)>,
+    /// The authorization URL handed out (handed out again while the flow is live).
+    url: Url,
+    /// The token cache key the flow fills (one live flow per key).
+    key: String,
     created: Instant,
+}
+
+/// A callback that arrived and waits for its principal to confirm it.
+#[derive(Debug)]
+pub struct Received {
+    /// The flow it completes.
+    pub pending: Pending,
+    /// The authorization code to exchange.
+    pub code: String,
 }
 
 impl std::fmt::Debug for PendingFlows {
@@ -70,6 +94,28 @@ pub enum CallbackError {
     NoCode,
 }
 
+/// Why a flow could not be started.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum StartError {
+    /// The principal already has its maximum of live flows.
+    #[error("{MAX_PENDING_PER_PRINCIPAL} authorizations are already waiting for this principal; finish or let them expire ({} s)", STATE_TTL.as_secs())]
+    PrincipalFull,
+    /// The instance has its maximum of live flows.
+    #[error("{MAX_PENDING} authorizations are already waiting; retry later")]
+    Full,
+}
+
+/// Why a confirmation was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfirmError {
+    /// Unknown, reused or expired confirmation code.
+    #[error("unknown, reused or expired confirmation code")]
+    Unknown,
+    /// The caller is not the principal who started the flow.
+    #[error("this authorization was started by another principal; nothing was stored")]
+    PrincipalMismatch,
+}
+
 /// What starting a flow needs from discovery or config.
 pub struct Endpoints {
     /// Authorization endpoint.
@@ -80,10 +126,12 @@ pub struct Endpoints {
     pub issuer: Option<(String, bool)>,
 }
 
-/// Pending authorizations of the instance, by `state`.
+/// Pending authorizations of the instance, by `state`, and received callbacks by
+/// confirmation code.
 #[derive(Default)]
 pub struct PendingFlows {
     by_state: Mutex<HashMap<String, Pending>>,
+    received: Mutex<HashMap<String, (Received, Instant)>>,
 }
 
 fn random() -> String {
@@ -99,15 +147,30 @@ pub fn challenge(verifier: &str) -> String {
 }
 
 impl PendingFlows {
-    /// Record a new authorization and return the URL the person must open.
+    /// Record a new authorization (or find the live one for the same `key`) and return the URL
+    /// the person must open. `key` is the token cache key the flow will fill.
     pub fn start(
         &self,
         spec: &ClientSpec,
         client_id: &str,
+        key: String,
         principal: Option<&str>,
         endpoints: Endpoints,
         redirect_uri: String,
-    ) -> Url {
+    ) -> Result<Url, StartError> {
+        let mut map = self.by_state.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, p| p.created.elapsed() < STATE_TTL);
+        if let Some(live) = map.values().find(|p| p.key == key) {
+            return Ok(live.url.clone());
+        }
+        let principal = principal.map(str::to_owned);
+        let mine = map.values().filter(|p| p.principal == principal).count();
+        if mine >= MAX_PENDING_PER_PRINCIPAL {
+            return Err(StartError::PrincipalFull);
+        }
+        if map.len() >= MAX_PENDING {
+            return Err(StartError::Full);
+        }
         let state = random();
         let verifier = random();
         let mut url = endpoints.authorization;
@@ -129,35 +192,29 @@ impl PendingFlows {
         }
         let pending = Pending {
             spec: spec.clone(),
-            principal: principal.map(str::to_owned),
+            principal,
             verifier,
             redirect_uri,
             token_endpoint: endpoints.token,
             issuer: endpoints.issuer,
+            url: url.clone(),
+            key,
             created: Instant::now(),
         };
-        let mut map = self.by_state.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, p| p.created.elapsed() < STATE_TTL);
-        if map.len() >= MAX_PENDING {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, p)| p.created)
-                .map(|(s, _)| s.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
         map.insert(state, pending);
-        url
+        Ok(url)
     }
 
-    /// Consume `state` and check the callback; the caller then exchanges `code`.
-    pub fn complete(
+    /// Consume `state`, check the callback and keep it for its principal's confirmation: the
+    /// returned one-time code is what the person carries back to their client, with the
+    /// principal the flow belongs to.
+    pub fn receive(
         &self,
         state: &str,
+        code: Option<&str>,
         iss: Option<&str>,
         error: Option<&str>,
-    ) -> Result<Pending, CallbackError> {
+    ) -> Result<(String, Option<String>), CallbackError> {
         let pending = self
             .by_state
             .lock()
@@ -180,7 +237,47 @@ impl PendingFlows {
                 .collect();
             return Err(CallbackError::Denied(code));
         }
-        Ok(pending)
+        let code = code
+            .filter(|c| !c.is_empty())
+            .ok_or(CallbackError::NoCode)?;
+        let confirmation = random();
+        let principal = pending.principal.clone();
+        let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        received.retain(|_, (_, at)| at.elapsed() < STATE_TTL);
+        // Bounded by the pending flows it came from (each state is received at most once).
+        received.insert(
+            confirmation.clone(),
+            (
+                Received {
+                    pending,
+                    code: code.to_owned(),
+                },
+                Instant::now(),
+            ),
+        );
+        Ok((confirmation, principal))
+    }
+
+    /// Take the callback behind `confirmation` for `principal` (the confirming caller). Single
+    /// use: a refused confirmation spends the code too.
+    pub fn confirm(
+        &self,
+        confirmation: &str,
+        principal: Option<&str>,
+    ) -> Result<Received, ConfirmError> {
+        let (received, at) = self
+            .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(confirmation)
+            .ok_or(ConfirmError::Unknown)?;
+        if at.elapsed() >= STATE_TTL {
+            return Err(ConfirmError::Unknown);
+        }
+        if received.pending.principal.as_deref() != principal {
+            return Err(ConfirmError::PrincipalMismatch);
+        }
+        Ok(received)
     }
 }
 
@@ -206,21 +303,35 @@ mod tests {
         }
     }
 
-    fn start(flows: &PendingFlows, issuer: Option<(String, bool)>) -> String {
-        let url = flows.start(
+    fn start_as(
+        flows: &PendingFlows,
+        principal: &str,
+        key: &str,
+        issuer: Option<(String, bool)>,
+    ) -> Result<Url, StartError> {
+        flows.start(
             &spec(),
             "client",
-            Some("alice"),
+            key.into(),
+            Some(principal),
             Endpoints {
                 authorization: Url::parse("https://as.test/auth").unwrap(),
                 token: Url::parse("https://as.test/token").unwrap(),
                 issuer,
             },
             "https://rt.test/v1/oauth/callback".into(),
-        );
+        )
+    }
+
+    fn state_of(url: &Url) -> String {
         let pairs: HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(pairs["code_challenge_method"], "S256");
         pairs["state"].clone()
+    }
+
+    fn start(flows: &PendingFlows, issuer: Option<(String, bool)>) -> String {
+        // A fresh key each time, so every call starts a new flow.
+        state_of(&start_as(flows, "alice", &random(), issuer).unwrap())
     }
 
     #[test]
@@ -232,42 +343,88 @@ mod tests {
     }
 
     #[test]
-    fn state_is_single_use_and_bound_to_the_principal() {
+    fn state_is_single_use_and_only_its_principal_can_confirm() {
         let flows = PendingFlows::default();
         let state = start(&flows, None);
-        let pending = flows.complete(&state, None, None).unwrap();
-        assert_eq!(pending.principal.as_deref(), Some("alice"));
+        let (confirmation, principal) = flows.receive(&state, Some("c0de"), None, None).unwrap();
+        assert_eq!(principal.as_deref(), Some("alice"));
         assert_eq!(
-            flows.complete(&state, None, None).unwrap_err(),
+            flows.receive(&state, Some("c0de"), None, None).unwrap_err(),
             CallbackError::State
         );
         assert_eq!(
-            flows.complete("forged", None, None).unwrap_err(),
+            flows
+                .receive("forged", Some("c0de"), None, None)
+                .unwrap_err(),
             CallbackError::State
         );
+        // R12: someone else cannot confirm, and the attempt spends the code.
+        assert_eq!(
+            flows.confirm(&confirmation, Some("mallory")).unwrap_err(),
+            ConfirmError::PrincipalMismatch
+        );
+        assert_eq!(
+            flows.confirm(&confirmation, Some("alice")).unwrap_err(),
+            ConfirmError::Unknown
+        );
+        let state = start(&flows, None);
+        let (confirmation, _) = flows.receive(&state, Some("c0de"), None, None).unwrap();
+        let received = flows.confirm(&confirmation, Some("alice")).unwrap();
+        assert_eq!(received.code, "c0de");
+        assert_eq!(received.pending.principal.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn a_live_flow_is_reused_and_pending_flows_are_capped_per_principal_without_eviction() {
+        let flows = PendingFlows::default();
+        let first = start_as(&flows, "alice", "k1", None).unwrap();
+        assert_eq!(
+            start_as(&flows, "alice", "k1", None).unwrap(),
+            first,
+            "reused"
+        );
+        for i in 1..MAX_PENDING_PER_PRINCIPAL {
+            start_as(&flows, "alice", &format!("k1-{i}"), None).unwrap();
+        }
+        assert_eq!(
+            start_as(&flows, "alice", "one-more", None).unwrap_err(),
+            StartError::PrincipalFull
+        );
+        // Nobody else's flow was evicted, and others can still start theirs.
+        assert!(start_as(&flows, "bob", "kb", None).is_ok());
+        let (confirmation, _) = flows
+            .receive(&state_of(&first), Some("c"), None, None)
+            .unwrap();
+        assert!(flows.confirm(&confirmation, Some("alice")).is_ok());
     }
 
     #[test]
     fn iss_is_required_when_advertised_and_checked_when_present() {
         let flows = PendingFlows::default();
         let issuer = Some(("https://as.test".to_owned(), true));
+        let code = Some("c");
         let state = start(&flows, issuer.clone());
         assert_eq!(
-            flows.complete(&state, None, None).unwrap_err(),
+            flows.receive(&state, code, None, None).unwrap_err(),
             CallbackError::Issuer
         );
         let state = start(&flows, issuer.clone());
         assert_eq!(
             flows
-                .complete(&state, Some("https://evil.test"), None)
+                .receive(&state, code, Some("https://evil.test"), None)
                 .unwrap_err(),
             CallbackError::Issuer
         );
         let state = start(&flows, issuer);
         assert!(flows
-            .complete(&state, Some("https://as.test"), None)
+            .receive(&state, code, Some("https://as.test"), None)
             .is_ok());
         let state = start(&flows, Some(("https://as.test".to_owned(), false)));
-        assert!(flows.complete(&state, None, None).is_ok());
+        assert!(flows.receive(&state, code, None, None).is_ok());
+        let state = start(&flows, None);
+        assert_eq!(
+            flows.receive(&state, None, None, None).unwrap_err(),
+            CallbackError::NoCode
+        );
     }
 }

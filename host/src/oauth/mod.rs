@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use url::Url;
 
 pub use client::{AuthMethod, ClientSpec, Mode};
-pub use flow::CallbackError;
+pub use flow::{CallbackError, ConfirmError};
 pub use store::Storage;
 
 use self::client::{GrantError, TokenResponse};
@@ -313,33 +313,48 @@ impl OAuthClients {
                 m.authorization_response_iss_parameter_supported,
             )
         });
-        let url = self.flows.start(
-            spec,
-            client_id.expose(),
-            principal,
-            Endpoints {
-                authorization,
-                token,
-                issuer,
-            },
-            redirect_uri,
-        );
+        let key = spec.key(client_id.expose(), principal);
+        let url = self
+            .flows
+            .start(
+                spec,
+                client_id.expose(),
+                key,
+                principal,
+                Endpoints {
+                    authorization,
+                    token,
+                    issuer,
+                },
+                redirect_uri,
+            )
+            .map_err(|e| OAuthError::Unavailable(e.to_string()))?;
         Ok(OAuthError::InteractiveRequired {
             authorization_url: url.into(),
         })
     }
 
-    /// Complete an authorization at the callback: check `state` and `iss`, exchange `code` with
-    /// the PKCE verifier and store the token for the principal who started it.
-    pub async fn complete(
+    /// The callback: check `state` and `iss` and keep the code for the principal who started
+    /// the flow. Returns the one-time confirmation code and that principal ([`flow`] header).
+    pub fn receive(
         &self,
         state: &str,
         code: Option<&str>,
         iss: Option<&str>,
         error: Option<&str>,
+    ) -> Result<(String, Option<String>), CallbackError> {
+        self.flows.receive(state, code, iss, error)
+    }
+
+    /// Finish an authorization: `principal` (the confirming caller) must be the one who started
+    /// it; then exchange the code with the PKCE verifier and store the token for them.
+    pub async fn confirm(
+        &self,
+        confirmation: &str,
+        principal: Option<&str>,
     ) -> Result<(), CallbackFailure> {
-        let pending = self.flows.complete(state, iss, error)?;
-        let code = code.ok_or(CallbackError::NoCode)?;
+        let received = self.flows.confirm(confirmation, principal)?;
+        let pending = &received.pending;
         let spec = &pending.spec;
         let client_id = spec
             .client_id()
@@ -348,7 +363,7 @@ impl OAuthClients {
         let key = spec.key(client_id.expose(), pending.principal.as_deref());
         let form = [
             ("grant_type", "authorization_code"),
-            ("code", code),
+            ("code", received.code.as_str()),
             ("redirect_uri", pending.redirect_uri.as_str()),
             ("code_verifier", pending.verifier.as_str()),
         ];
@@ -365,12 +380,12 @@ impl OAuthClients {
     }
 }
 
-/// Why a callback did not produce a token.
+/// Why a confirmation did not produce a token.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackFailure {
-    /// The callback itself is refused (400).
+    /// The confirmation is refused (400 unknown, 403 another principal).
     #[error(transparent)]
-    Callback(#[from] CallbackError),
+    Confirm(#[from] ConfirmError),
     /// The code exchange failed (502).
     #[error("code exchange failed: {0}")]
     Exchange(String),

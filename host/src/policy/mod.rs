@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | 1 | managed-scope `policy.deny` | `managed_deny` |
 //! | 2 | `policy.deny` from any scope (enforced whether or not runtime auth is on; the reference runtime only applied it through the auth envelope) | `policy_deny` |
-//! | 3 | curated mode and the active profile's tool set | `curated_deny` |
+//! | 3 | a request that would widen the configured mode or profile without a scope granting it ([`PolicySet::widening`]); then curated mode and the active profile's tool set | `curated_deny` |
 //! | 4 | policy evaluators ([`evaluator`]), all asked, within `policy.pluginBudgetMs` (default 50 ms) | `policy_error` (failure or overrun), else `plugin_deny` |
 //! | 5 | approval: `x-cli-safety.requiresApproval`, `policy.approvalRequired` or an evaluator asks for it; given by the request flag or, in grant mode, a single-use grant ([`approvals`]) | `approval_required` |
 //!
@@ -18,6 +18,7 @@ pub mod approvals;
 pub mod evaluator;
 pub mod pattern;
 mod pipeline;
+pub mod strict_json;
 pub mod unmatched;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,9 @@ impl CompiledToolSet {
             .any(|p| p.matches(tool_id))
     }
 }
+
+/// The scope that lets a request ask for discover mode under a curated config.
+pub const DISCOVER_SCOPE: &str = "mode:discover";
 
 /// Policy compiled from a config.
 #[derive(Debug, Clone)]
@@ -157,6 +161,49 @@ impl PolicySet {
             return (mode, tool_set);
         }
         (mode, None)
+    }
+
+    /// Whether the request's `mode` or `agentProfile` would widen what the config selects, and
+    /// no scope of the caller grants that: `(rule, detail)` of the refusal.
+    ///
+    /// A request may always narrow (ask for `curated`, or a profile under a discover config).
+    /// Under a curated config it may select another known profile only with the scope
+    /// `profile:<name>`, and ask for `discover` only with the scope [`DISCOVER_SCOPE`]. With
+    /// runtime auth off there are no scopes, so it can only narrow.
+    pub(crate) fn widening(&self, call: &pipeline::Call<'_>) -> Option<(String, String)> {
+        if self.default_mode != Some(Mode::Curated) {
+            return None;
+        }
+        let granted = |scope: &str| call.scopes.iter().any(|s| s == scope);
+        let configured = self.default_profile.as_deref().unwrap_or("(none)");
+        if let Some(profile) = call
+            .agent_profile
+            .filter(|p| self.profiles.contains_key(*p))
+        {
+            let scope = format!("profile:{profile}");
+            if Some(profile) == self.default_profile.as_deref() || granted(&scope) {
+                return None;
+            }
+            return Some((
+                format!("request:agentProfile={profile}"),
+                format!(
+                    "the request selects agent profile {profile:?} but the config selects curated \
+                     mode with profile {configured:?}; only a caller holding the scope {scope} may \
+                     select it"
+                ),
+            ));
+        }
+        if call.mode == Some(Mode::Discover) && !granted(DISCOVER_SCOPE) {
+            return Some((
+                "request:mode=discover".into(),
+                format!(
+                    "the request asks for discover mode but the config selects curated mode \
+                     (profile {configured:?}); only a caller holding the scope {DISCOVER_SCOPE} \
+                     may widen it"
+                ),
+            ));
+        }
+        None
     }
 
     /// Authorization envelope, scope `profile:<name>`: `None` for an unknown profile; else

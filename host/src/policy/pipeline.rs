@@ -180,6 +180,13 @@ impl PolicySet {
 
     /// Step 3; returns the effective mode.
     fn curated_step(&self, steps: &mut Vec<Step>, call: &Call<'_>) -> Result<Mode, Decision> {
+        if let Some((rule, detail)) = self.widening(call) {
+            steps.push(step("curated", Outcome::Deny, detail));
+            return Err(Decision::Deny {
+                reason: "curated_deny",
+                rule,
+            });
+        }
         let (mode, tool_set) = self.active_tool_set(call.mode, call.agent_profile);
         if mode != Mode::Curated {
             steps.push(step("curated", Outcome::Pass, "discover mode".into()));

@@ -78,12 +78,14 @@ struct Ask<'a> {
     mode: Option<Mode>,
     profile: Option<&'a str>,
     approval: bool,
+    scopes: &'a [String],
 }
 
 const PLAIN: Ask<'static> = Ask {
     mode: None,
     profile: None,
     approval: false,
+    scopes: &[],
 };
 
 async fn decide_with(policy: &PolicySet, id: &str, ask: Ask<'_>) -> Explanation {
@@ -94,7 +96,7 @@ async fn decide_with(policy: &PolicySet, id: &str, ask: Ask<'_>) -> Explanation 
         mode: ask.mode,
         agent_profile: ask.profile,
         principal: Some("alice"),
-        scopes: &[],
+        scopes: ask.scopes,
         request_id: "r1",
         arguments: &arguments,
     };
@@ -151,22 +153,57 @@ async fn p02_approval_flag_satisfies_approval_rules_but_never_deny() {
 }
 
 #[tokio::test]
-async fn curated_profile_restricts_to_its_tool_set_and_discover_does_not() {
+async fn curated_profile_restricts_to_its_tool_set_and_a_request_cannot_widen_it() {
     let p = compiled(serde_json::json!({
         "mode": {"default": "curated"},
         "curation": {"toolSets": {"support": {"allow": ["t:read*"], "deny": ["**"]}}},
-        "agents": {"profiles": {"support": {"mode": "curated", "toolSet": "support"}}, "defaultProfile": "support"}
+        "agents": {"profiles": {
+            "support": {"mode": "curated", "toolSet": "support"},
+            "admin": {"mode": "discover"}
+        }, "defaultProfile": "support"}
     }));
     assert_eq!(decide(&p, "t:readOne").await, Decision::Allow);
     assert_eq!(decide(&p, "t:write").await, deny("curated_deny", "support"));
-    let discover = Ask {
-        mode: Some(Mode::Discover),
-        ..PLAIN
-    };
-    assert_eq!(
-        decide_with(&p, "t:write", discover).await.decision,
-        Decision::Allow
-    );
+    // R08: asking for discover mode, or for a wider profile, is refused without a scope.
+    let none: &[String] = &[];
+    let discover_scope = ["mode:discover".to_owned()];
+    let admin_scope = ["profile:admin".to_owned()];
+    for (mode, profile, scopes, expected) in [
+        (
+            Some(Mode::Discover),
+            None,
+            none,
+            deny("curated_deny", "request:mode=discover"),
+        ),
+        (
+            None,
+            Some("admin"),
+            none,
+            deny("curated_deny", "request:agentProfile=admin"),
+        ),
+        // Narrowing is always fine, and the scopes that grant a widening allow it.
+        (
+            Some(Mode::Curated),
+            Some("support"),
+            none,
+            deny("curated_deny", "support"),
+        ),
+        (
+            Some(Mode::Discover),
+            None,
+            &discover_scope[..],
+            Decision::Allow,
+        ),
+        (None, Some("admin"), &admin_scope[..], Decision::Allow),
+    ] {
+        let ask = Ask {
+            mode,
+            profile,
+            scopes,
+            ..PLAIN
+        };
+        assert_eq!(decide_with(&p, "t:write", ask).await.decision, expected);
+    }
 }
 
 /// P01: a curated allow that matches and a deny that matches: deny wins, whatever comes first.

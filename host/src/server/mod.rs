@@ -10,6 +10,8 @@
 //! | `GET, POST /v1/refresh` | [`routes::refresh`] |
 //! | `GET /v1/audit/events` | [`routes::audit`] |
 //! | `GET /v1/auth/browser-config` | [`routes::browser_config`] |
+//! | `GET /v1/oauth/callback` | [`routes::oauth_callback`] |
+//! | `POST /v1/oauth/confirm` | [`routes::oauth_confirm`] |
 //! | `GET /.well-known/oauth-protected-resource` | [`routes::protected_resource`] |
 //!
 //! Limits: request bodies over 10 MiB are refused (413), header blocks over 64 KiB or an
@@ -64,6 +66,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/v1/audit/events", get(routes::audit))
         .route("/v1/auth/browser-config", get(routes::browser_config))
         .route("/v1/oauth/callback", get(routes::oauth_callback))
+        .route("/v1/oauth/confirm", post(routes::oauth_confirm))
         .route(
             "/.well-known/oauth-protected-resource",
             get(routes::protected_resource),

@@ -277,8 +277,7 @@ pub async fn execute(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut request: ExecuteRequest = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::bad_request(format!("invalid execute request: {e}")))?;
+    let mut request = ExecuteRequest::parse(&raw, "execute")?;
     let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers).await?;
     let mode = parse_mode(request.mode.as_deref())?;
     let tool = lookup(&snapshot, &request.tool_id)?;

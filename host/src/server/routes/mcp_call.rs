@@ -128,13 +128,17 @@ pub(super) async fn execute(
         }
     };
     let latency_ms = started.elapsed().as_millis() as u64;
+    // The same never-echo rule as HTTP results: credentials the transport carries are scrubbed
+    // from what the server answers, error text included.
+    let carried = session.carried_credentials().await;
     if result.is_error == Some(true) {
+        let text = crate::secrets::scrub::scrub(Bytes::from(error_text(&result)), &carried);
         let error = ApiError::new(
             StatusCode::BAD_GATEWAY,
             "tool_error",
             format!(
                 "MCP tool {tool_name:?} reported an error: {}",
-                error_text(&result)
+                String::from_utf8_lossy(&text)
             ),
         );
         let mut event = context.event(tool, "execution_error", AuditDecision::Error, "tool_error");
@@ -159,9 +163,8 @@ pub(super) async fn execute(
         "contentType": "application/json",
         "body": result,
     });
-    Ok(json_response(Bytes::from(
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )))
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    Ok(json_response(crate::secrets::scrub::scrub(body, &carried)))
 }
 
 #[cfg(test)]

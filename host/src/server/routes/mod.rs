@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 pub use execute::execute;
-pub use oauth_callback::oauth_callback;
+pub use oauth_callback::{oauth_callback, oauth_confirm};
 pub use policy::{approve, explain};
 
 use super::binding;

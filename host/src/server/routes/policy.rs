@@ -32,11 +32,6 @@ use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
 use crate::server::runtime::Runtime;
 
-fn parse(raw: &[u8], what: &str) -> Result<ExecuteRequest, ApiError> {
-    serde_json::from_slice(raw)
-        .map_err(|e| ApiError::bad_request(format!("invalid {what} request: {e}")))
-}
-
 /// `POST /v1/policy/explain`.
 pub async fn explain(
     State(runtime): State<Arc<Runtime>>,
@@ -44,7 +39,7 @@ pub async fn explain(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut request = parse(&raw, "explain")?;
+    let mut request = ExecuteRequest::parse(&raw, "explain")?;
     let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers).await?;
     let mode = parse_mode(request.mode.as_deref())?;
     let tool = lookup(&snapshot, &request.tool_id)?;
@@ -76,7 +71,7 @@ pub async fn approve(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut request = parse(&raw, "approval")?;
+    let mut request = ExecuteRequest::parse(&raw, "approval")?;
     let (snapshot, caller) = admit(&runtime, request.config_path.as_deref(), &headers).await?;
     let settings = snapshot.policy.approvals().clone();
     if !settings.grants() {
@@ -119,6 +114,8 @@ pub async fn approve(
             .refuse(tool, "authz_denial", "insufficient_scope", error)
             .await);
     };
+    // An approver approves only tools inside their own scope envelope.
+    check_envelope(&context, &snapshot, tool).await?;
     let key = GrantKey {
         principal,
         tool_id: tool.id.clone(),

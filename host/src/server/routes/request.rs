@@ -3,6 +3,11 @@
 //!
 //! `body` is accepted both as the contract's base64 string and as a plain JSON value (object,
 //! array, number, boolean), which is sent as its JSON text. A JSON string is always base64.
+//!
+//! The request, and a base64 body that is JSON, must be strict JSON
+//! ([`crate::policy::strict_json`]): no duplicate keys, no number the runtime cannot hold
+//! exactly. Otherwise what policy, approval grants and the audit see could differ from what
+//! the upstream reads, so such a request is refused with 400 before anything else.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +16,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::policy::strict_json::{self, StrictJsonError};
 use crate::server::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -55,14 +61,58 @@ impl Scalar {
     }
 }
 
+impl ExecuteRequest {
+    /// Parse a request of the `what` route, strict JSON first (module header).
+    pub(super) fn parse(raw: &[u8], what: &str) -> Result<Self, ApiError> {
+        match strict_json::check(raw) {
+            // serde_json names the syntax problem better, below.
+            Ok(()) | Err(StrictJsonError::Syntax(_)) => {}
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid {what} request: {e}"
+                )))
+            }
+        }
+        let request: Self = serde_json::from_slice(raw)
+            .map_err(|e| ApiError::bad_request(format!("invalid {what} request: {e}")))?;
+        // A base64 body that is JSON is held to the same rule now, before policy sees the call
+        // (text that is not base64 is reported after policy, like any other body problem).
+        if let Some(serde_json::Value::String(encoded)) = &request.body {
+            if let Some(bytes) = base64_decode(encoded) {
+                if let Err(
+                    e @ (StrictJsonError::DuplicateKey { .. }
+                    | StrictJsonError::InexactNumber { .. }
+                    | StrictJsonError::TooDeep { .. }),
+                ) = strict_json::check(&bytes)
+                {
+                    return Err(ApiError::bad_request(format!("body: {e}")));
+                }
+            }
+        }
+        Ok(request)
+    }
+}
+
+fn base64_decode(encoded: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.as_bytes()))
+        .ok()
+}
+
 pub(super) fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiError> {
     match body {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_bytes())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.as_bytes()))
-            .map(|bytes| Some(Bytes::from(bytes)))
-            .map_err(|_| ApiError::bad_request("body must be base64 text or a JSON object/array")),
+        Some(serde_json::Value::String(encoded)) => {
+            let bytes = base64_decode(&encoded).ok_or_else(|| {
+                ApiError::bad_request("body must be base64 text or a JSON object/array")
+            })?;
+            // A body that is not JSON at all is opaque bytes, bound as they are.
+            match strict_json::check(&bytes) {
+                Ok(()) | Err(StrictJsonError::Syntax(_)) => Ok(Some(Bytes::from(bytes))),
+                Err(e) => Err(ApiError::bad_request(format!("body: {e}"))),
+            }
+        }
         Some(value) => Ok(Some(Bytes::from(
             serde_json::to_vec(&value).unwrap_or_default(),
         ))),
