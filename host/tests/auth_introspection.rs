@@ -141,7 +141,7 @@ async fn answers_that_are_not_a_valid_active_access_token_are_401() {
             "I09 refresh token",
             active(json!({"token_type": "refresh_token"})),
         ),
-        // R12: without `exp` the start claims still count.
+        // Issue #14 item 12: without `exp` the start claims still count.
         (
             "I06 no exp, not yet valid",
             active(json!({"exp": null, "nbf": now() + 3600})),
