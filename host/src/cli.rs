@@ -443,17 +443,25 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
     for error in &outcome.errors {
         println!("sources.{}: {}", error.source_id, error.message);
     }
+    for warning in &outcome.warnings {
+        println!(
+            "warning: sources.{}: {}",
+            warning.source_id, warning.message
+        );
+    }
     policy::check_patterns(&loaded, &outcome.catalog, outcome.errors.is_empty());
     println!(
         "{} tools from {} services",
         outcome.catalog.tools.len(),
         outcome.catalog.services.len()
     );
-    Ok(if outcome.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if outcome.errors.is_empty() && !(args.strict && !outcome.warnings.is_empty()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 fn absolute(path: &Path) -> std::io::Result<PathBuf> {

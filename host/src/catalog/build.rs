@@ -24,6 +24,7 @@ use super::fetch::{self, Location};
 use super::model::{Catalog, CatalogService, CatalogSource, Provenance, CATALOG_VERSION};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
+use super::overlay::{Overlay, OverlayError};
 use super::slug::slugify;
 use super::views::effective_views;
 use crate::config::{LoadedConfig, Source, SourceType};
@@ -46,6 +47,16 @@ pub struct SourceError {
     /// Source id (config key).
     pub source_id: String,
     /// Why it failed.
+    pub message: String,
+}
+
+/// Something about a source that loaded but that the operator should look at (printed by
+/// `portcullis check`, logged when the server builds its catalog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceWarning {
+    /// Source id (config key).
+    pub source_id: String,
+    /// What to look at.
     pub message: String,
 }
 
@@ -75,6 +86,8 @@ pub struct BuildOutcome {
     pub catalog: Catalog,
     /// Sources that failed, with reasons.
     pub errors: Vec<SourceError>,
+    /// Sources that loaded with something worth a look (an overlay target matching nothing).
+    pub warnings: Vec<SourceWarning>,
     /// Local files the catalog depends on (watched for changes).
     pub watched_files: Vec<PathBuf>,
     /// Per-source fetch report.
@@ -85,6 +98,8 @@ pub struct BuildOutcome {
 struct Planned<'a> {
     /// Explicit service id and alias; `None` = derive from the document.
     service: Option<(&'a str, Option<&'a str>)>,
+    /// The service's overlay documents, in config order (none for an unbound source).
+    overlays: &'a [String],
     source_id: &'a str,
     source: &'a Source,
 }
@@ -108,6 +123,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
         match sources.get(source_id) {
             Some(source) if source.enabled.unwrap_or(true) => plan.push(Planned {
                 service: Some((service_id.as_str(), service.alias.as_deref())),
+                overlays: service.overlays.as_deref().unwrap_or_default(),
                 source_id,
                 source,
             }),
@@ -124,6 +140,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
         if source.enabled.unwrap_or(true) && !referenced.contains(source_id.as_str()) {
             plan.push(Planned {
                 service: None,
+                overlays: &[],
                 source_id,
                 source,
             });
@@ -281,17 +298,55 @@ async fn build_openapi(
         out,
     )
     .await?;
-    let digest = Sha256::digest(&bytes);
+    let mut digest = Sha256::new();
+    digest.update(Sha256::digest(&bytes));
+    // Overlays are read like the document (relative to the config, local files watched,
+    // remote ones through the cache) and are part of the fingerprint: editing one rebuilds.
+    let mut overlays = Vec::with_capacity(planned.overlays.len());
+    for (i, overlay_uri) in planned.overlays.iter().enumerate() {
+        let at = |e: String| {
+            format!(
+                "services.{}.overlays[{i}] ({overlay_uri:?}): {e}",
+                service_label(planned)
+            )
+        };
+        let (overlay_bytes, _) = load_bytes(
+            planned.source_id,
+            planned.source,
+            overlay_uri,
+            config,
+            options,
+            cache,
+            client,
+            out,
+        )
+        .await
+        .map_err(at)?;
+        digest.update(Sha256::digest(&overlay_bytes));
+        overlays.push((overlay_uri.clone(), overlay_bytes));
+    }
+    let digest = digest.finalize();
     let explicit = planned.service.map(|(id, _)| id.to_owned());
     let uri_for_id = uri.to_owned();
     let job = tokio::task::spawn_blocking(move || {
-        build_service(&bytes, explicit, spec_url.as_ref(), &uri_for_id)
+        build_service(&bytes, &overlays, explicit, spec_url.as_ref(), &uri_for_id)
     });
     match job.await {
-        Ok(Ok((service_id, tools))) => Ok((service_id, tools, digest)),
+        Ok(Ok((service_id, tools, unmatched))) => {
+            out.warnings
+                .extend(unmatched.into_iter().map(|message| SourceWarning {
+                    source_id: planned.source_id.to_owned(),
+                    message,
+                }));
+            Ok((service_id, tools, digest))
+        }
         Ok(Err(message)) => Err(message),
         Err(e) => Err(format!("document processing failed: {e}")),
     }
+}
+
+fn service_label<'a>(planned: &Planned<'a>) -> &'a str {
+    planned.service.map_or(planned.source_id, |(id, _)| id)
 }
 
 /// List an MCP source's tools through its pooled session and map them.
@@ -392,14 +447,29 @@ async fn load_bytes(
     }
 }
 
-/// Parse and normalize one document; runs on the blocking pool.
+/// Parse, overlay and normalize one document; runs on the blocking pool. Returns the overlay
+/// actions whose target matched nothing, too.
 fn build_service(
     bytes: &[u8],
+    overlays: &[(String, Vec<u8>)],
     explicit: Option<String>,
     spec_url: Option<&Url>,
     uri: &str,
-) -> Result<(String, ServiceTools), String> {
-    let doc = openapi::parse(bytes).map_err(|e| e.to_string())?;
+) -> Result<(String, ServiceTools, Vec<String>), String> {
+    let mut tree = openapi::parse_tree(bytes).map_err(|e| e.to_string())?;
+    let mut unmatched = Vec::new();
+    let service = explicit.as_deref().unwrap_or_default();
+    for (i, (overlay_uri, overlay_bytes)) in overlays.iter().enumerate() {
+        let at = |e: OverlayError| format!("services.{service}.overlays[{i}]: {e}");
+        let overlay = Overlay::parse(overlay_uri, overlay_bytes).map_err(at)?;
+        let missed = overlay.apply(&mut tree).map_err(at)?;
+        unmatched.extend(
+            missed
+                .iter()
+                .map(|u| format!("services.{service}.overlays[{i}]: {u}")),
+        );
+    }
+    let doc = openapi::Document::new(tree).map_err(|e| e.to_string())?;
     let service_id = match explicit {
         Some(id) => id,
         None => derived_service_id(&doc, uri),
@@ -411,7 +481,7 @@ fn build_service(
     }
     let tools = normalize::normalize(&doc, &service_id, spec_url)
         .map_err(|e| format!("service {service_id:?}: {e}"))?;
-    Ok((service_id, tools))
+    Ok((service_id, tools, unmatched))
 }
 
 /// Contract rule for sources without a `services` entry.
