@@ -24,7 +24,7 @@ use super::fetch::{self, Location};
 use super::model::{Catalog, CatalogService, CatalogSource, Provenance, CATALOG_VERSION};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
-use super::overlay::{Overlay, OverlayError};
+use super::overlay;
 use super::slug::slugify;
 use super::views::effective_views;
 use crate::config::{LoadedConfig, Source, SourceType};
@@ -214,18 +214,35 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                 .await
             }
             SourceType::Mcp => {
-                let service_id = planned.service.map_or(planned.source_id, |(id, _)| id);
-                match mcp_settings.get(planned.source_id) {
-                    Some(Ok(settings)) => {
-                        build_mcp(&pool, settings, service_id, cfg, &config.base_dir).await
+                let service_id = service_label(&planned);
+                let mut digest = Sha256::new();
+                let overlays = load_overlays(
+                    &planned,
+                    config,
+                    options,
+                    &cache,
+                    &mut client,
+                    &mut out,
+                    &mut digest,
+                )
+                .await;
+                match (mcp_settings.get(planned.source_id), overlays) {
+                    (_, Err(message)) => Err(message),
+                    (Some(Ok(settings)), Ok(overlays)) => {
+                        let mcp = McpService {
+                            settings,
+                            service_id,
+                            overlays: &overlays,
+                        };
+                        build_mcp(&pool, &mcp, cfg, &config.base_dir, digest).await
                     }
-                    Some(Err(message)) => Err(message.clone()),
-                    None => Err("mcp source has no settings".to_owned()),
+                    (Some(Err(message)), _) => Err(message.clone()),
+                    (None, _) => Err("mcp source has no settings".to_owned()),
                 }
             }
             _ => Err(format!("source type {kind_name} is not supported yet")),
         };
-        let (service_id, tools, digest) = match built {
+        let (service_id, mut tools, digest) = match built {
             Ok(v) => v,
             Err(message) => {
                 out.errors.push(fail(message));
@@ -233,6 +250,11 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             }
         };
         digests.push(digest);
+        out.warnings
+            .extend(tools.warnings.drain(..).map(|message| SourceWarning {
+                source_id: planned.source_id.to_owned(),
+                message,
+            }));
         if let Some(err) = collision(&owners, &service_id, &tools) {
             out.errors.push(fail(err));
             continue;
@@ -300,8 +322,32 @@ async fn build_openapi(
     .await?;
     let mut digest = Sha256::new();
     digest.update(Sha256::digest(&bytes));
-    // Overlays are read like the document (relative to the config, local files watched,
-    // remote ones through the cache) and are part of the fingerprint: editing one rebuilds.
+    let overlays = load_overlays(planned, config, options, cache, client, out, &mut digest).await?;
+    let digest = digest.finalize();
+    let explicit = planned.service.map(|(id, _)| id.to_owned());
+    let uri_for_id = uri.to_owned();
+    let job = tokio::task::spawn_blocking(move || {
+        build_service(&bytes, &overlays, explicit, spec_url.as_ref(), &uri_for_id)
+    });
+    match job.await {
+        Ok(Ok((service_id, tools))) => Ok((service_id, tools, digest)),
+        Ok(Err(message)) => Err(message),
+        Err(e) => Err(format!("document processing failed: {e}")),
+    }
+}
+
+/// Read a service's overlays like its document (relative to the config, local files watched,
+/// remote ones through the cache), adding each to `digest`: editing one changes the fingerprint
+/// and, being watched, rebuilds the catalog.
+async fn load_overlays(
+    planned: &Planned<'_>,
+    config: &LoadedConfig,
+    options: &BuildOptions,
+    cache: &Option<Cache>,
+    client: &mut Option<reqwest::Client>,
+    out: &mut BuildOutcome,
+    digest: &mut Sha256,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
     let mut overlays = Vec::with_capacity(planned.overlays.len());
     for (i, overlay_uri) in planned.overlays.iter().enumerate() {
         let at = |e: String| {
@@ -325,38 +371,30 @@ async fn build_openapi(
         digest.update(Sha256::digest(&overlay_bytes));
         overlays.push((overlay_uri.clone(), overlay_bytes));
     }
-    let digest = digest.finalize();
-    let explicit = planned.service.map(|(id, _)| id.to_owned());
-    let uri_for_id = uri.to_owned();
-    let job = tokio::task::spawn_blocking(move || {
-        build_service(&bytes, &overlays, explicit, spec_url.as_ref(), &uri_for_id)
-    });
-    match job.await {
-        Ok(Ok((service_id, tools, unmatched))) => {
-            out.warnings
-                .extend(unmatched.into_iter().map(|message| SourceWarning {
-                    source_id: planned.source_id.to_owned(),
-                    message,
-                }));
-            Ok((service_id, tools, digest))
-        }
-        Ok(Err(message)) => Err(message),
-        Err(e) => Err(format!("document processing failed: {e}")),
-    }
+    Ok(overlays)
 }
 
 fn service_label<'a>(planned: &Planned<'a>) -> &'a str {
     planned.service.map_or(planned.source_id, |(id, _)| id)
 }
 
-/// List an MCP source's tools through its pooled session and map them.
+/// One MCP service to build.
+struct McpService<'a> {
+    settings: &'a SourceSettings,
+    service_id: &'a str,
+    overlays: &'a overlay::Loaded,
+}
+
+/// List an MCP source's tools through its pooled session, map them and apply the overlays.
+/// `digest` already holds the overlays'.
 async fn build_mcp(
     pool: &McpPool,
-    settings: &SourceSettings,
-    service_id: &str,
+    mcp: &McpService<'_>,
     config: &crate::config::Config,
     base_dir: &std::path::Path,
+    mut digest: Sha256,
 ) -> Result<Built, String> {
+    let (settings, service_id) = (mcp.settings, mcp.service_id);
     let session = pool.session(&settings.id).map_err(|e| e.to_string())?;
     let listed = session.list_tools().await.map_err(|e| e.to_string())?;
     // Only needed (and only read) when some tool is disabled.
@@ -369,8 +407,10 @@ async fn build_mcp(
         .map_err(|e| format!("source {:?} service {service_id:?}: {e}", settings.id))?,
         _ => Vec::new(),
     };
-    let digest = Sha256::digest(serde_json::to_vec(&listed).unwrap_or_default());
-    let tools = super::mcp::map_tools(
+    digest.update(Sha256::digest(
+        serde_json::to_vec(&listed).unwrap_or_default(),
+    ));
+    let mut tools = super::mcp::map_tools(
         service_id,
         &settings.id,
         settings.transport_name(),
@@ -379,7 +419,9 @@ async fn build_mcp(
         config,
         &refs,
     )?;
-    Ok((service_id.to_owned(), tools, digest))
+    let unmatched = super::mcp_overlay::apply(service_id, &mut tools.tools, mcp.overlays)?;
+    tools.warnings.extend(unmatched);
+    Ok((service_id.to_owned(), tools, digest.finalize()))
 }
 
 /// A tool-id collision with an earlier source, naming both operations.
@@ -447,28 +489,17 @@ async fn load_bytes(
     }
 }
 
-/// Parse, overlay and normalize one document; runs on the blocking pool. Returns the overlay
-/// actions whose target matched nothing, too.
+/// Parse, overlay and normalize one document; runs on the blocking pool.
 fn build_service(
     bytes: &[u8],
-    overlays: &[(String, Vec<u8>)],
+    overlays: &overlay::Loaded,
     explicit: Option<String>,
     spec_url: Option<&Url>,
     uri: &str,
-) -> Result<(String, ServiceTools, Vec<String>), String> {
+) -> Result<(String, ServiceTools), String> {
     let mut tree = openapi::parse_tree(bytes).map_err(|e| e.to_string())?;
-    let mut unmatched = Vec::new();
     let service = explicit.as_deref().unwrap_or_default();
-    for (i, (overlay_uri, overlay_bytes)) in overlays.iter().enumerate() {
-        let at = |e: OverlayError| format!("services.{service}.overlays[{i}]: {e}");
-        let overlay = Overlay::parse(overlay_uri, overlay_bytes).map_err(at)?;
-        let missed = overlay.apply(&mut tree).map_err(at)?;
-        unmatched.extend(
-            missed
-                .iter()
-                .map(|u| format!("services.{service}.overlays[{i}]: {u}")),
-        );
-    }
+    let unmatched = overlay::apply_all(&mut tree, service, overlays)?;
     let doc = openapi::Document::new(tree).map_err(|e| e.to_string())?;
     let service_id = match explicit {
         Some(id) => id,
@@ -479,9 +510,10 @@ fn build_service(
             "cannot derive a service id for {uri:?}; bind it under `services`"
         ));
     }
-    let tools = normalize::normalize(&doc, &service_id, spec_url)
+    let mut tools = normalize::normalize(&doc, &service_id, spec_url)
         .map_err(|e| format!("service {service_id:?}: {e}"))?;
-    Ok((service_id, tools, unmatched))
+    tools.warnings = unmatched;
+    Ok((service_id, tools))
 }
 
 /// Contract rule for sources without a `services` entry.

@@ -12,6 +12,7 @@
 //! | [`overlay`] | OpenAPI Overlay 1.0 documents applied before normalization |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
 //! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
+//! | `mcp_overlay` | overlays on an MCP service, through a synthetic OpenAPI document |
 //! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
 //! | `views` | `discover` and per-profile effective views |
 
@@ -19,6 +20,7 @@ pub mod build;
 mod cache;
 mod fetch;
 pub mod mcp;
+mod mcp_overlay;
 pub mod mcp_refs;
 pub mod model;
 mod normalize;

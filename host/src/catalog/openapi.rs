@@ -22,6 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::model::Safety;
+
 /// Longest `$ref` chain followed before the reference is reported as a cycle.
 pub const MAX_REF_HOPS: usize = 32;
 
@@ -161,6 +163,18 @@ pub struct SafetyOverlay {
     pub requires_approval: Option<bool>,
     /// Idempotent.
     pub idempotent: Option<bool>,
+}
+
+impl SafetyOverlay {
+    /// `base` with each field this overlay sets replaced.
+    pub fn apply(self, base: Safety) -> Safety {
+        Safety {
+            destructive: self.destructive.unwrap_or(base.destructive),
+            read_only: self.read_only.unwrap_or(base.read_only),
+            requires_approval: self.requires_approval.unwrap_or(base.requires_approval),
+            idempotent: self.idempotent.unwrap_or(base.idempotent),
+        }
+    }
 }
 
 /// A parameter object (after `$ref` resolution).

@@ -208,6 +208,30 @@ impl Overlay {
     }
 }
 
+/// A service's overlay documents as read: `(uri as written in the config, bytes)`, in order.
+pub type Loaded = [(String, Vec<u8>)];
+
+/// Parse and apply `overlays` to `tree` in order. Errors and warnings (targets matching
+/// nothing) name the config path: `services.<id>.overlays[<n>]: overlay "<uri>" actions[<i>]...`.
+pub fn apply_all(
+    tree: &mut Value,
+    service_id: &str,
+    overlays: &Loaded,
+) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    for (i, (uri, bytes)) in overlays.iter().enumerate() {
+        let at = |e: OverlayError| format!("services.{service_id}.overlays[{i}]: {e}");
+        let overlay = Overlay::parse(uri, bytes).map_err(at)?;
+        let missed = overlay.apply(tree).map_err(at)?;
+        warnings.extend(
+            missed
+                .iter()
+                .map(|u| format!("services.{service_id}.overlays[{i}]: {u}")),
+        );
+    }
+    Ok(warnings)
+}
+
 /// One step of a normalized path; ordered so that array indices compare numerically.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
