@@ -455,13 +455,12 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
         outcome.catalog.tools.len(),
         outcome.catalog.services.len()
     );
-    Ok(
-        if outcome.errors.is_empty() && !(args.strict && !outcome.warnings.is_empty()) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    let warned = args.strict && !outcome.warnings.is_empty();
+    Ok(if outcome.errors.is_empty() && !warned {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn absolute(path: &Path) -> std::io::Result<PathBuf> {
