@@ -443,13 +443,20 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
     for error in &outcome.errors {
         println!("sources.{}: {}", error.source_id, error.message);
     }
+    for warning in &outcome.warnings {
+        println!(
+            "warning: sources.{}: {}",
+            warning.source_id, warning.message
+        );
+    }
     policy::check_patterns(&loaded, &outcome.catalog, outcome.errors.is_empty());
     println!(
         "{} tools from {} services",
         outcome.catalog.tools.len(),
         outcome.catalog.services.len()
     );
-    Ok(if outcome.errors.is_empty() {
+    let warned = args.strict && !outcome.warnings.is_empty();
+    Ok(if outcome.errors.is_empty() && !warned {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

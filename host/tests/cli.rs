@@ -318,3 +318,31 @@ async fn sigterm_lets_an_in_flight_call_finish() {
         "runtime.json is removed on shutdown"
     );
 }
+
+#[test]
+fn check_warns_about_an_overlay_action_whose_target_matches_nothing_naming_its_json_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/overlays");
+    for name in ["tickets.openapi.yaml", "unmatched.overlay.yaml"] {
+        std::fs::copy(fixtures.join(name), dir.path().join(name)).unwrap();
+    }
+    let mut config = common::config_for("tickets.openapi.yaml", json!({}));
+    config["services"]["svc"]["overlays"] = json!(["unmatched.overlay.yaml"]);
+    std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let output = check_with_path(dir.path(), &path, &[]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "a warning is not an error:\n{text}"
+    );
+    assert!(
+        text.contains(
+            "warning: sources.src: services.svc.overlays[0]: overlay \"unmatched.overlay.yaml\" actions[1].target \"$.paths['/admin/ticket'].delete\" matches nothing"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("actions[0]"), "{text}");
+    let strict = check_with_path(dir.path(), &path, &["--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+}

@@ -380,6 +380,43 @@ async fn an_overlay_or_workflow_naming_only_a_disabled_tool_fails_the_source_clo
 }
 
 #[tokio::test]
+async fn an_overlay_ignores_and_gates_mcp_tools_by_their_catalog_path() {
+    let overlay = "overlay: 1.0.0\nactions:
+  - target: \"$.paths['/_mcp/everything/get-env'].post\"
+    update: {x-cli-ignore: true}
+  - target: \"$.paths['/_mcp/everything/echo'].post\"
+    update: {x-cli-safety: {requiresApproval: true}, x-cli-name: say}
+";
+    let mut config = everything_config(stdio_transport());
+    config["services"] = json!({"everything": {"source": "everything", "overlays": ["o.yaml"]}});
+    let rt = start_runtime(config, &[("o.yaml", overlay.to_owned())]).await;
+    assert!(rt.runtime.snapshot().source_errors.is_empty());
+    let (_, body) = rt.get("/v1/catalog/effective").await;
+    let catalog: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = catalog["catalog"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&"everything:get-env"), "{ids:?}");
+    assert_eq!(tool(&catalog, "everything:echo")["command"], "say");
+    let (status, _) = rt
+        .execute_json(json!({"toolId": "everything:get-env", "body": {}}))
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = echo(&rt, "gated").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body.as_str().map(str::trim), Some("approval_required"));
+    let (status, _) = rt
+        .execute_json(
+            json!({"toolId": "everything:echo", "body": {"message": "ok"}, "approval": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn a_slow_mcp_tool_call_is_cut_off_at_the_configured_upstream_timeout() {
     let mut config = everything_config(stdio_transport());
     config["runtime"] = json!({"server": {"upstream": {"timeoutMs": 700}}});

@@ -24,6 +24,7 @@ use super::fetch::{self, Location};
 use super::model::{Catalog, CatalogService, CatalogSource, Provenance, CATALOG_VERSION};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
+use super::overlay;
 use super::slug::slugify;
 use super::views::effective_views;
 use crate::config::{LoadedConfig, Source, SourceType};
@@ -46,6 +47,16 @@ pub struct SourceError {
     /// Source id (config key).
     pub source_id: String,
     /// Why it failed.
+    pub message: String,
+}
+
+/// Something about a source that loaded but that the operator should look at (printed by
+/// `portcullis check`, logged when the server builds its catalog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceWarning {
+    /// Source id (config key).
+    pub source_id: String,
+    /// What to look at.
     pub message: String,
 }
 
@@ -75,6 +86,8 @@ pub struct BuildOutcome {
     pub catalog: Catalog,
     /// Sources that failed, with reasons.
     pub errors: Vec<SourceError>,
+    /// Sources that loaded with something worth a look (an overlay target matching nothing).
+    pub warnings: Vec<SourceWarning>,
     /// Local files the catalog depends on (watched for changes).
     pub watched_files: Vec<PathBuf>,
     /// Per-source fetch report.
@@ -85,6 +98,8 @@ pub struct BuildOutcome {
 struct Planned<'a> {
     /// Explicit service id and alias; `None` = derive from the document.
     service: Option<(&'a str, Option<&'a str>)>,
+    /// The service's overlay documents, in config order (none for an unbound source).
+    overlays: &'a [String],
     source_id: &'a str,
     source: &'a Source,
 }
@@ -108,6 +123,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
         match sources.get(source_id) {
             Some(source) if source.enabled.unwrap_or(true) => plan.push(Planned {
                 service: Some((service_id.as_str(), service.alias.as_deref())),
+                overlays: service.overlays.as_deref().unwrap_or_default(),
                 source_id,
                 source,
             }),
@@ -124,6 +140,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
         if source.enabled.unwrap_or(true) && !referenced.contains(source_id.as_str()) {
             plan.push(Planned {
                 service: None,
+                overlays: &[],
                 source_id,
                 source,
             });
@@ -197,18 +214,35 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                 .await
             }
             SourceType::Mcp => {
-                let service_id = planned.service.map_or(planned.source_id, |(id, _)| id);
-                match mcp_settings.get(planned.source_id) {
-                    Some(Ok(settings)) => {
-                        build_mcp(&pool, settings, service_id, cfg, &config.base_dir).await
+                let service_id = service_label(&planned);
+                let mut digest = Sha256::new();
+                let overlays = load_overlays(
+                    &planned,
+                    config,
+                    options,
+                    &cache,
+                    &mut client,
+                    &mut out,
+                    &mut digest,
+                )
+                .await;
+                match (mcp_settings.get(planned.source_id), overlays) {
+                    (_, Err(message)) => Err(message),
+                    (Some(Ok(settings)), Ok(overlays)) => {
+                        let mcp = McpService {
+                            settings,
+                            service_id,
+                            overlays: &overlays,
+                        };
+                        build_mcp(&pool, &mcp, cfg, &config.base_dir, digest).await
                     }
-                    Some(Err(message)) => Err(message.clone()),
-                    None => Err("mcp source has no settings".to_owned()),
+                    (Some(Err(message)), _) => Err(message.clone()),
+                    (None, _) => Err("mcp source has no settings".to_owned()),
                 }
             }
             _ => Err(format!("source type {kind_name} is not supported yet")),
         };
-        let (service_id, tools, digest) = match built {
+        let (service_id, mut tools, digest) = match built {
             Ok(v) => v,
             Err(message) => {
                 out.errors.push(fail(message));
@@ -216,6 +250,11 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             }
         };
         digests.push(digest);
+        out.warnings
+            .extend(tools.warnings.drain(..).map(|message| SourceWarning {
+                source_id: planned.source_id.to_owned(),
+                message,
+            }));
         if let Some(err) = collision(&owners, &service_id, &tools) {
             out.errors.push(fail(err));
             continue;
@@ -281,11 +320,14 @@ async fn build_openapi(
         out,
     )
     .await?;
-    let digest = Sha256::digest(&bytes);
+    let mut digest = Sha256::new();
+    digest.update(Sha256::digest(&bytes));
+    let overlays = load_overlays(planned, config, options, cache, client, out, &mut digest).await?;
+    let digest = digest.finalize();
     let explicit = planned.service.map(|(id, _)| id.to_owned());
     let uri_for_id = uri.to_owned();
     let job = tokio::task::spawn_blocking(move || {
-        build_service(&bytes, explicit, spec_url.as_ref(), &uri_for_id)
+        build_service(&bytes, &overlays, explicit, spec_url.as_ref(), &uri_for_id)
     });
     match job.await {
         Ok(Ok((service_id, tools))) => Ok((service_id, tools, digest)),
@@ -294,14 +336,65 @@ async fn build_openapi(
     }
 }
 
-/// List an MCP source's tools through its pooled session and map them.
+/// Read a service's overlays like its document (relative to the config, local files watched,
+/// remote ones through the cache), adding each to `digest`: editing one changes the fingerprint
+/// and, being watched, rebuilds the catalog.
+async fn load_overlays(
+    planned: &Planned<'_>,
+    config: &LoadedConfig,
+    options: &BuildOptions,
+    cache: &Option<Cache>,
+    client: &mut Option<reqwest::Client>,
+    out: &mut BuildOutcome,
+    digest: &mut Sha256,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut overlays = Vec::with_capacity(planned.overlays.len());
+    for (i, overlay_uri) in planned.overlays.iter().enumerate() {
+        let at = |e: String| {
+            format!(
+                "services.{}.overlays[{i}] ({overlay_uri:?}): {e}",
+                service_label(planned)
+            )
+        };
+        let (overlay_bytes, _) = load_bytes(
+            planned.source_id,
+            planned.source,
+            overlay_uri,
+            config,
+            options,
+            cache,
+            client,
+            out,
+        )
+        .await
+        .map_err(at)?;
+        digest.update(Sha256::digest(&overlay_bytes));
+        overlays.push((overlay_uri.clone(), overlay_bytes));
+    }
+    Ok(overlays)
+}
+
+fn service_label<'a>(planned: &Planned<'a>) -> &'a str {
+    planned.service.map_or(planned.source_id, |(id, _)| id)
+}
+
+/// One MCP service to build.
+struct McpService<'a> {
+    settings: &'a SourceSettings,
+    service_id: &'a str,
+    overlays: &'a overlay::Loaded,
+}
+
+/// List an MCP source's tools through its pooled session, map them and apply the overlays.
+/// `digest` already holds the overlays'.
 async fn build_mcp(
     pool: &McpPool,
-    settings: &SourceSettings,
-    service_id: &str,
+    mcp: &McpService<'_>,
     config: &crate::config::Config,
     base_dir: &std::path::Path,
+    mut digest: Sha256,
 ) -> Result<Built, String> {
+    let (settings, service_id) = (mcp.settings, mcp.service_id);
     let session = pool.session(&settings.id).map_err(|e| e.to_string())?;
     let listed = session.list_tools().await.map_err(|e| e.to_string())?;
     // Only needed (and only read) when some tool is disabled.
@@ -314,8 +407,10 @@ async fn build_mcp(
         .map_err(|e| format!("source {:?} service {service_id:?}: {e}", settings.id))?,
         _ => Vec::new(),
     };
-    let digest = Sha256::digest(serde_json::to_vec(&listed).unwrap_or_default());
-    let tools = super::mcp::map_tools(
+    digest.update(Sha256::digest(
+        serde_json::to_vec(&listed).unwrap_or_default(),
+    ));
+    let mut tools = super::mcp::map_tools(
         service_id,
         &settings.id,
         settings.transport_name(),
@@ -324,7 +419,9 @@ async fn build_mcp(
         config,
         &refs,
     )?;
-    Ok((service_id.to_owned(), tools, digest))
+    let unmatched = super::mcp_overlay::apply(service_id, &mut tools.tools, mcp.overlays)?;
+    tools.warnings.extend(unmatched);
+    Ok((service_id.to_owned(), tools, digest.finalize()))
 }
 
 /// A tool-id collision with an earlier source, naming both operations.
@@ -392,14 +489,18 @@ async fn load_bytes(
     }
 }
 
-/// Parse and normalize one document; runs on the blocking pool.
+/// Parse, overlay and normalize one document; runs on the blocking pool.
 fn build_service(
     bytes: &[u8],
+    overlays: &overlay::Loaded,
     explicit: Option<String>,
     spec_url: Option<&Url>,
     uri: &str,
 ) -> Result<(String, ServiceTools), String> {
-    let doc = openapi::parse(bytes).map_err(|e| e.to_string())?;
+    let mut tree = openapi::parse_tree(bytes).map_err(|e| e.to_string())?;
+    let service = explicit.as_deref().unwrap_or_default();
+    let unmatched = overlay::apply_all(&mut tree, service, overlays)?;
+    let doc = openapi::Document::new(tree).map_err(|e| e.to_string())?;
     let service_id = match explicit {
         Some(id) => id,
         None => derived_service_id(&doc, uri),
@@ -409,8 +510,9 @@ fn build_service(
             "cannot derive a service id for {uri:?}; bind it under `services`"
         ));
     }
-    let tools = normalize::normalize(&doc, &service_id, spec_url)
+    let mut tools = normalize::normalize(&doc, &service_id, spec_url)
         .map_err(|e| format!("service {service_id:?}: {e}"))?;
+    tools.warnings = unmatched;
     Ok((service_id, tools))
 }
 

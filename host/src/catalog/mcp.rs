@@ -11,6 +11,10 @@
 //! | `annotations.destructiveHint` | `safety.destructive` = not read-only and the hint (MCP default true) |
 //! | `annotations.idempotentHint` | `safety.idempotent` = read-only or the hint (default false) |
 //!
+//! A tool whose name is not a valid tool id ([`valid_tool_name`]: whitespace, control or
+//! invisible formatting characters, `*`) is left out with a warning naming the source and the
+//! escaped name; the other tools of the server still load.
+//!
 //! Annotations are hints from the server; they only ever make policy *stricter* by default
 //! (an unannotated tool is treated as destructive). Names are assigned to surviving tools
 //! first, so a disabled tool never claims a name a surviving tool would have had. Failure
@@ -25,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::mcp_refs::{Reference, Target};
 use super::model::{ContentType, RequestBody, Safety, Tool};
-use super::normalize::ServiceTools;
+use super::normalize::{valid_tool_id, ServiceTools};
 use super::slug::slugify;
 use crate::config::Config;
 use crate::policy::pattern::Pattern;
@@ -46,15 +50,33 @@ pub fn map_tools(
             "service {service_id:?}: an MCP tool has an empty name"
         ));
     }
+    // A name that would break ids, scopes or patterns is dropped (only that tool): the server
+    // chose it, and one hostile name must not take the operator's other tools down.
+    let mut warnings = Vec::new();
+    let listed: Vec<&rmcp::model::Tool> = listed
+        .iter()
+        .filter(|t| {
+            let ok = valid_tool_name(&t.name);
+            if !ok {
+                warnings.push(format!(
+                    "service {service_id:?}: the MCP server of source {source_id:?} lists a tool named \"{}\", which is not a valid tool name (whitespace, control or invisible formatting characters, or '*'); it is left out of the catalog",
+                    t.name.escape_default()
+                ));
+            }
+            ok
+        })
+        .collect();
+    let listed = listed.as_slice();
     let mut names = Names::default();
     let mut tools = Vec::new();
-    for tool in listed.iter().filter(|t| !is_disabled(t)) {
+    for tool in listed.iter().copied().filter(|t| !is_disabled(t)) {
         tools.push(map_tool(service_id, source_id, transport, tool, &mut names));
     }
     // Disabled tools are named after every survivor; only their ids are kept, to check
     // the config's patterns against.
     let disabled: Vec<(String, String)> = listed
         .iter()
+        .copied()
         .filter(is_disabled)
         .map(|t| (names.operation(&t.name), names.path(service_id, &t.name)))
         .collect();
@@ -68,7 +90,18 @@ pub fn map_tools(
         title: service_id.to_owned(),
         servers: Vec::new(),
         tools,
+        warnings,
     })
+}
+
+/// Whether an MCP tool name can become part of a tool id: the OpenAPI id rule
+/// ([`valid_tool_id`]: no whitespace, control characters or `*`), and no invisible Unicode
+/// formatting characters (bidirectional overrides, zero-width characters), which would make
+/// an id read differently in a log or a policy file from what it is. `:` and `/` are allowed;
+/// in patterns they end a `*` segment (`svc:*` does not match `svc:a/b`; `svc:**` does).
+pub fn valid_tool_name(name: &str) -> bool {
+    let invisible = |c: char| matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}');
+    valid_tool_id(name) && !name.chars().any(invisible)
 }
 
 #[derive(Default)]
@@ -369,6 +402,43 @@ mod tests {
             paths,
             ["/_mcp/s/a-b", &format!("/_mcp/s/a-b-{}", hash8("a.b"))]
         );
+    }
+
+    #[test]
+    fn hostile_tool_names_are_dropped_with_an_escaped_warning_and_the_rest_survive() {
+        let hostile = [
+            "evil*",
+            "two words",
+            "tab\there",
+            "nl\nx",
+            "rtl\u{202e}txt",
+            "zero\u{200b}width",
+            "\u{7f}del",
+        ];
+        let mut listed: Vec<_> = hostile
+            .iter()
+            .map(|n| tool(n, json!({"type": "object"}), json!({})))
+            .collect();
+        listed.push(tool("fs:read/file", json!({"type": "object"}), json!({})));
+        listed.push(tool("ok", json!({"type": "object"}), json!({})));
+        let out = map_tools("s", "src", "stdio", &listed, &[], &Config::default(), &[]).unwrap();
+        let ids: Vec<&str> = out.tools.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["s:fs:read/file", "s:ok"]);
+        assert_eq!(out.warnings.len(), hostile.len(), "{:?}", out.warnings);
+        for (warning, name) in out.warnings.iter().zip(hostile) {
+            assert!(
+                warning.contains("source \"src\"")
+                    && warning.contains(&format!("\"{}\"", name.escape_default())),
+                "{warning}"
+            );
+            assert!(
+                !warning.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{warning:?}"
+            );
+        }
+        // The same rule as OpenAPI ids, plus invisible formatting characters.
+        assert!(valid_tool_name("read_file") && valid_tool_name("a.b-c:d/e"));
+        assert!(!valid_tool_name("a\u{2066}b") && !valid_tool_name("a\u{feff}"));
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! | [`build`] | build order, derived service ids, collisions, fingerprint |
 //! | `fetch`, `cache` | reading documents: files, HTTP, on-disk revalidating cache |
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
+//! | [`overlay`] | OpenAPI Overlay 1.0 documents applied before normalization |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
 //! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
+//! | `mcp_overlay` | overlays on an MCP service, through a synthetic OpenAPI document |
 //! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
 //! | `views` | `discover` and per-profile effective views |
 
@@ -18,14 +20,18 @@ pub mod build;
 mod cache;
 mod fetch;
 pub mod mcp;
+mod mcp_overlay;
 pub mod mcp_refs;
 pub mod model;
 mod normalize;
 mod openapi;
+pub mod overlay;
 mod security;
 mod servers;
 mod slug;
 mod views;
 
-pub use build::{build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch};
+pub use build::{
+    build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch, SourceWarning,
+};
 pub use model::*;

@@ -35,6 +35,8 @@ pub struct ServiceTools {
     pub servers: Vec<String>,
     /// Tools, in document order.
     pub tools: Vec<Tool>,
+    /// Things the operator should look at (overlay targets matching nothing, MCP tools dropped).
+    pub warnings: Vec<String>,
 }
 
 /// Reasons a document yields no tools.
@@ -146,6 +148,7 @@ pub fn normalize(
         title: doc.title().to_owned(),
         servers: document_servers,
         tools,
+        warnings: Vec::new(),
     })
 }
 
@@ -262,13 +265,7 @@ fn safety(method: &str, op: &Operation) -> Safety {
         requires_approval: false,
         idempotent: read_only || matches!(method, "put" | "delete"),
     };
-    let Some(o) = op.cli_safety else { return base };
-    Safety {
-        destructive: o.destructive.unwrap_or(base.destructive),
-        read_only: o.read_only.unwrap_or(base.read_only),
-        requires_approval: o.requires_approval.unwrap_or(base.requires_approval),
-        idempotent: o.idempotent.unwrap_or(base.idempotent),
-    }
+    op.cli_safety.map_or(base, |o| o.apply(base))
 }
 
 fn read_params(

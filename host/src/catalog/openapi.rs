@@ -22,6 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::model::Safety;
+
 /// Longest `$ref` chain followed before the reference is reported as a cycle.
 pub const MAX_REF_HOPS: usize = 32;
 
@@ -163,6 +165,18 @@ pub struct SafetyOverlay {
     pub idempotent: Option<bool>,
 }
 
+impl SafetyOverlay {
+    /// `base` with each field this overlay sets replaced.
+    pub fn apply(self, base: Safety) -> Safety {
+        Safety {
+            destructive: self.destructive.unwrap_or(base.destructive),
+            read_only: self.read_only.unwrap_or(base.read_only),
+            requires_approval: self.requires_approval.unwrap_or(base.requires_approval),
+            idempotent: self.idempotent.unwrap_or(base.idempotent),
+        }
+    }
+}
+
 /// A parameter object (after `$ref` resolution).
 #[derive(Debug, Deserialize)]
 pub struct ParameterObject {
@@ -235,8 +249,15 @@ pub const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "patch", "head", "options", "trace",
 ];
 
-/// Parse bytes into a document (JSON or YAML by content) and check the version.
+/// Parse bytes into a document (JSON or YAML by content) and check the version; the catalog
+/// build uses [`parse_tree`] and [`Document::new`] with overlays applied in between.
+#[cfg(test)]
 pub fn parse(bytes: &[u8]) -> Result<Document, DocumentError> {
+    Document::new(parse_tree(bytes)?)
+}
+
+/// Parse bytes into a JSON tree (JSON or YAML by content), before any overlay is applied.
+pub fn parse_tree(bytes: &[u8]) -> Result<Value, DocumentError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let root: Value = if first == Some(b'{') {
         let text = std::str::from_utf8(bytes).map_err(|e| DocumentError::Syntax {
@@ -254,22 +275,26 @@ pub fn parse(bytes: &[u8]) -> Result<Document, DocumentError> {
             message: e.to_string(),
         })?
     };
-    let version = root
-        .get("openapi")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !(version.starts_with("3.0") || version.starts_with("3.1")) {
-        let found = match root.get("swagger").and_then(Value::as_str) {
-            Some(v) => format!("found swagger {v}"),
-            None if version.is_empty() => "no `openapi` field".to_owned(),
-            None => format!("found openapi {version}"),
-        };
-        return Err(DocumentError::Version(found));
-    }
-    Ok(Document { root })
+    Ok(root)
 }
 
 impl Document {
+    /// Check the version of a parsed tree (overlays already applied).
+    pub fn new(root: Value) -> Result<Self, DocumentError> {
+        let version = root
+            .get("openapi")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !(version.starts_with("3.0") || version.starts_with("3.1")) {
+            let found = match root.get("swagger").and_then(Value::as_str) {
+                Some(v) => format!("found swagger {v}"),
+                None if version.is_empty() => "no `openapi` field".to_owned(),
+                None => format!("found openapi {version}"),
+            };
+            return Err(DocumentError::Version(found));
+        }
+        Ok(Document { root })
+    }
     /// `info.title`, or empty.
     pub fn title(&self) -> &str {
         self.root

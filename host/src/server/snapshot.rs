@@ -182,6 +182,9 @@ impl Snapshot {
         for error in &outcome.errors {
             tracing::warn!(source = %error.source_id, "source failed to load: {}", error.message);
         }
+        for warning in &outcome.warnings {
+            tracing::warn!(source = %warning.source_id, "{}", warning.message);
+        }
         let mut watch_paths: Vec<PathBuf> = paths
             .managed
             .iter()
