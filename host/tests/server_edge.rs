@@ -643,3 +643,29 @@ async fn the_per_ip_connection_cap_refuses_extras_and_frees_slots_on_close() {
         "a real request succeeds once the held connections closed"
     );
 }
+
+#[test]
+fn edge_settings_that_cannot_be_matched_exactly_are_config_errors() {
+    let text = config_load_error(&config_for(
+        "a.json",
+        json!({ "runtime": { "server": {
+            "publicUrls": ["portcullis.example.com", "https://ok.example.com"],
+            "cors": { "allowedOrigins": ["*", "null", "https://*.example.com", "https://app.example.com/path", "https://app.example.com"] },
+            "connections": { "headerReadTimeoutMs": 0, "maxConnectionsPerIp": 0 }
+        } } }),
+    ));
+    for path in [
+        "runtime.server.publicUrls[0]",
+        "runtime.server.cors.allowedOrigins[0]",
+        "runtime.server.cors.allowedOrigins[1]",
+        "runtime.server.cors.allowedOrigins[2]",
+        "runtime.server.cors.allowedOrigins[3]",
+        "runtime.server.connections.headerReadTimeoutMs",
+        "runtime.server.connections.maxConnectionsPerIp",
+    ] {
+        assert!(text.contains(path), "{path} missing in:\n{text}");
+    }
+    for fine in ["publicUrls[1]", "allowedOrigins[4]"] {
+        assert!(!text.contains(fine), "{fine} refused:\n{text}");
+    }
+}

@@ -11,8 +11,9 @@
 //! HTTP/1.1 only: no HTTP/2 (h2c), so no stream multiplexing to bound (rapid reset,
 //! CONTINUATION floods). Refusing an excess connection never waits on the client: the 503 is
 //! one non-blocking write, then the socket is dropped, so the accept loop keeps going. Accept
-//! errors such as descriptor exhaustion pause the loop briefly instead of spinning. The limits are
-//! read when the server starts. On shutdown the listener closes at once, idle connections are
+//! errors such as descriptor exhaustion pause the loop briefly instead of spinning; at start the
+//! soft open-file limit is raised to the hard one, with a warning when `maxConnections` does not
+//! fit under it. The limits are read when the server starts. On shutdown the listener closes at once, idle connections are
 //! closed and in-flight requests finish (bounded by the caller's grace period).
 
 use std::collections::HashMap;
@@ -63,6 +64,38 @@ impl ConnectionSettings {
             idle_timeout: ms(config.and_then(|c| c.idle_timeout_ms), 60_000),
             max_connections: count(config.and_then(|c| c.max_connections), 1024),
             max_connections_per_ip: count(config.and_then(|c| c.max_connections_per_ip), 256),
+        }
+    }
+}
+
+/// Descriptors kept free for everything but client connections (audit files, upstream and MCP
+/// connections, plugin and config files).
+const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// Raise the soft open-file limit to the hard one (as Go does at start), and warn when
+/// `maxConnections` would not fit under it: descriptor exhaustion must hit the connection cap,
+/// not `accept`.
+pub fn fit_open_file_limit(settings: &ConnectionSettings) {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current != limit.maximum {
+            let raised = Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            if let Err(e) = setrlimit(Resource::Nofile, raised) {
+                tracing::debug!("could not raise the open-file limit: {e}");
+            }
+        }
+        let wanted = settings.max_connections as u64 + RESERVED_DESCRIPTORS;
+        if let Some(current) = getrlimit(Resource::Nofile).current.filter(|&c| c < wanted) {
+            tracing::warn!(
+                "runtime.server.connections.maxConnections is {} but the open-file limit is {current}; \
+                 lower maxConnections or raise the limit (ulimit -n, LimitNOFILE) to at least {wanted}",
+                settings.max_connections
+            );
         }
     }
 }

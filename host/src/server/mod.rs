@@ -159,6 +159,7 @@ pub async fn serve_with(
             .and_then(|s| s.connections.as_ref()),
     );
     drop(snapshot);
+    listen::fit_open_file_limit(&settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let serving = listen::serve(listener, router(runtime.clone(), edge), settings, stopped);
     let watcher = tokio::spawn(runtime.clone().watch_sources());
