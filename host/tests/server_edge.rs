@@ -599,6 +599,29 @@ async fn a_slowloris_client_is_disconnected_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_stalled_request_body_is_cut_after_the_idle_timeout() {
+    let (upstream, rt) = no_auth_runtime(json!({ "connections": { "idleTimeoutMs": 500 } })).await;
+    let mut stream = TcpStream::connect(addr(&rt)).await.unwrap();
+    let started = Instant::now();
+    let head = format!(
+        "POST /v1/tools/execute HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"toolId\"",
+        addr(&rt)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer)).await;
+    assert!(ended.is_ok(), "the stalled body was waited on forever");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "cut before the timeout"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+    assert!(upstream.requests().is_empty());
+}
+
+#[tokio::test]
 async fn the_per_ip_connection_cap_refuses_extras_and_frees_slots_on_close() {
     let (_upstream, rt) = no_auth_runtime(json!({
         "connections": { "maxConnectionsPerIp": 3, "headerReadTimeoutMs": 60000 }
