@@ -207,7 +207,8 @@ fn admit(edge: &Edge, request: &Request, local: SocketAddr) -> Result<Admit, Api
             format!(
                 "runtime auth is off and this runtime listens on a non-loopback address; configure runtime.server.auth or restart with {ALLOW_UNAUTHENTICATED_NETWORK_FLAG}"
             ),
-        ));
+        )
+        .with_plain(format!("unauthenticated_network: configure runtime.server.auth or restart with {ALLOW_UNAUTHENTICATED_NETWORK_FLAG}")));
     }
     let cors = check_origin(&rules, headers, local)?;
     let site = single(headers, &header::HeaderName::from_static("sec-fetch-site"))?;
@@ -261,7 +262,7 @@ fn check_host(rules: &Rules, request: &Request, local: SocketAddr) -> Result<(),
             "send exactly one valid Host header",
         )
     };
-    let host = single(request.headers(), &header::HOST)?;
+    let host = single(request.headers(), &header::HOST).map_err(|_| invalid())?;
     // HTTP/1.1 absolute-form targets carry the authority in the URI; both must name us.
     let mut authorities = Vec::with_capacity(2);
     if let Some(host) = host {
@@ -284,7 +285,8 @@ fn check_host(rules: &Rules, request: &Request, local: SocketAddr) -> Result<(),
                 StatusCode::MISDIRECTED_REQUEST,
                 "misdirected_request",
                 "the Host header does not name this runtime; add the URL callers use to runtime.server.publicUrls",
-            ));
+            )
+            .with_plain("misdirected_request: the Host header does not name this runtime; add the URL callers use to runtime.server.publicUrls"));
         }
     }
     Ok(())
