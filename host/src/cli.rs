@@ -181,6 +181,10 @@ struct ServeArgs {
     /// Instance id (default derived from the config path).
     #[arg(long)]
     instance_id: Option<String>,
+    /// Listen on a non-loopback address although runtime auth is off (refused otherwise):
+    /// only when something in front of the runtime authenticates every caller.
+    #[arg(long)]
+    allow_unauthenticated_network: bool,
 }
 
 #[derive(Debug, Args)]
@@ -578,7 +582,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     if let Some(setup) = &dev {
         println!("{}", portcullis::dev::banner(&url, setup));
     }
-    server::serve(listener, runtime).await?;
+    let serve_options = server::ServeOptions {
+        allow_unauthenticated_network: args.allow_unauthenticated_network,
+    };
+    server::serve_with(listener, runtime, serve_options).await?;
     Ok(ExitCode::SUCCESS)
 }
 

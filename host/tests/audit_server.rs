@@ -301,6 +301,15 @@ async fn thousand_concurrent_execute_calls_give_contiguous_intent_and_outcome_re
     let upstream = start_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     write_project(dir.path(), &upstream);
+    // One client with a thousand calls in flight: above the default per-address cap (256).
+    let caps = json!({ "runtime": { "server": { "connections": {
+        "maxConnections": 2048, "maxConnectionsPerIp": 2048
+    } } } });
+    std::fs::write(
+        dir.path().join(".cli.json"),
+        serde_json::to_vec_pretty(&config_for("api.json", caps)).unwrap(),
+    )
+    .unwrap();
     let rt = std::sync::Arc::new(start_runtime_in(dir).await);
     let tasks: Vec<_> = (0..CALLS)
         .map(|_| {

@@ -144,11 +144,13 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
         "browserClientId": "portcullis-cli"
     }))
     .await;
-    for path in ["/v1/catalog/effective", "/v1/refresh", "/v1/audit/events"] {
+    for path in ["/v1/catalog/effective", "/v1/audit/events"] {
         let reply = get(&f.rt, path, None).await;
         assert_eq!(reply.status, 401, "{path}: {}", reply.body);
         assert!(reply.challenge.is_some(), "{path}");
     }
+    let (status, _) = f.rt.refresh("").await;
+    assert_eq!(status, 401, "/v1/refresh");
     let execute_without =
         f.rt.client
             .post(format!("{}/v1/tools/execute", f.rt.url))
@@ -310,7 +312,8 @@ async fn a_bundle_grant_covers_tools_added_to_the_service_after_a_refresh() {
     let refreshed =
         f.rt.client
             .post(format!("{}/v1/refresh", f.rt.url))
-            .bearer_auth(&token)
+            .bearer_auth(f.token("runtime:refresh"))
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap();

@@ -467,7 +467,7 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
     let (status, _) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
     assert_eq!(status, 403);
     std::fs::write(rt.config_path(), broken.to_string()).unwrap();
-    let (status, _) = rt.get("/v1/refresh").await;
+    let (status, _) = rt.refresh("").await;
     assert_eq!(status, 400);
     let (status, body) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
     assert_eq!(

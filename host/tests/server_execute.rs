@@ -249,6 +249,7 @@ async fn malformed_requests_are_400_and_bad_path_args_never_reach_upstream() {
     let response = rt
         .client
         .post(format!("{}/v1/tools/execute", rt.url))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await

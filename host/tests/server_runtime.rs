@@ -34,6 +34,7 @@ async fn handshake_reports_contract_version_and_capabilities() {
     let response = rt
         .client
         .post(format!("{}/v1/runtime/info", rt.url))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -56,7 +57,6 @@ async fn requests_naming_another_config_are_refused_with_409() {
         "/v1/catalog/effective",
         "/v1/audit/events",
         "/v1/runtime/info",
-        "/v1/refresh",
     ] {
         let (status, body) = rt
             .get(&format!("{path}?config=/somewhere/else/.cli.json"))
@@ -67,6 +67,8 @@ async fn requests_naming_another_config_are_refused_with_409() {
             "{path}"
         );
     }
+    let (status, body) = rt.refresh("?config=/somewhere/else/.cli.json").await;
+    assert_eq!((status, body.trim()), (409, "runtime_attach_mismatch"));
     let (status, _) = rt
         .execute(json!({ "configPath": "/elsewhere/.cli.json", "toolId": "svc:a" }))
         .await;
@@ -91,7 +93,7 @@ async fn catalog_is_served_from_memory_until_refresh_rebuilds_it() {
         first, second,
         "a catalog request must not rebuild the catalog"
     );
-    let (status, body) = rt.get("/v1/refresh").await;
+    let (status, body) = rt.refresh("").await;
     assert_eq!(status, 200, "{body}");
     let refreshed: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(refreshed["refreshedAt"].is_string());
@@ -133,7 +135,7 @@ async fn a_broken_config_edit_keeps_the_previous_catalog_serving() {
     let (status, body) = rt.get("/v1/catalog/effective").await;
     assert_eq!(status, 200);
     assert!(body.contains("svc:a"));
-    let (status, body) = rt.get("/v1/refresh").await;
+    let (status, body) = rt.refresh("").await;
     assert_eq!(status, 400);
     assert!(body.contains("bogus"), "{body}");
 }
@@ -156,7 +158,7 @@ async fn a_source_that_fails_does_not_take_the_others_down() {
     .await;
     let (_, body) = rt.get("/v1/catalog/effective").await;
     assert!(body.contains("good:ok"));
-    let (_, refresh) = rt.get("/v1/refresh").await;
+    let (_, refresh) = rt.refresh("").await;
     let refresh: serde_json::Value = serde_json::from_str(&refresh).unwrap();
     let errors = refresh["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1);

@@ -179,6 +179,18 @@ fn merge_runtime(into: &mut RuntimeConfig, later: RuntimeConfig) {
         set(&mut t.max_attempts, up.max_attempts);
         set(&mut t.max_retry_after_ms, up.max_retry_after_ms);
     }
+    set(&mut target.public_urls, server.public_urls);
+    if let Some(cors) = server.cors {
+        let t = target.cors.get_or_insert_with(Default::default);
+        set(&mut t.allowed_origins, cors.allowed_origins);
+    }
+    if let Some(c) = server.connections {
+        let t = target.connections.get_or_insert_with(Default::default);
+        set(&mut t.header_read_timeout_ms, c.header_read_timeout_ms);
+        set(&mut t.idle_timeout_ms, c.idle_timeout_ms);
+        set(&mut t.max_connections, c.max_connections);
+        set(&mut t.max_connections_per_ip, c.max_connections_per_ip);
+    }
 }
 
 fn merge_source(into: &mut Source, later: Source) {

@@ -189,6 +189,47 @@ pub struct ServerConfig {
     /// Upstream execution limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamLimits>,
+    /// URLs callers use to reach this runtime besides its listen address and the loopback names
+    /// (a DNS name, a reverse proxy's `https://portcullis.example.com`). A request whose `Host`
+    /// names none of them is refused with 421 (DNS rebinding defence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_urls: Option<Vec<String>>,
+    /// Browser origins allowed to call the runtime (CORS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
+    /// Connection timeouts and caps, applied before any request is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<ConnectionLimits>,
+}
+
+/// `runtime.server.cors`: the only browser origins that may call the runtime.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com`, `http://localhost:3000`); no wildcards, no
+    /// `null`. Every other `Origin` is refused with 403 (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// `runtime.server.connections`: limits that hold before authentication.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConnectionLimits {
+    /// Time a client has to send a whole request head, in milliseconds (default 10000); also
+    /// how long an idle keep-alive connection waits for its next request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// A connection on which no byte moves for this long while no request is being answered
+    /// is closed, and a request body that stalls this long is refused (default 60000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Open connections at once (default 1024); more are refused with 503 and closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Open connections at once from one client IP address (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_ip: Option<u32>,
 }
 
 /// `runtime.server.upstream`: limits applied to every upstream HTTP call.

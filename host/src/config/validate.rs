@@ -160,6 +160,55 @@ fn runtime_rules(config: &Config, p: &mut Problems) {
     if let Some(auth) = &server.auth {
         auth_rules(auth, &server_path.key("auth"), p);
     }
+    edge_rules(server, &server_path, p);
+}
+
+/// `publicUrls`, `cors.allowedOrigins` and `connections`: what the HTTP edge matches against
+/// must be exact, so anything it could not match precisely is refused here.
+fn edge_rules(server: &super::model::ServerConfig, path: &JsonPath, p: &mut Problems) {
+    for (i, raw) in server.public_urls.iter().flatten().enumerate() {
+        let ok = url::Url::parse(raw).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+        });
+        if !ok {
+            p.push(
+                path.key("publicUrls").index(i),
+                "must be an http or https URL with a host (https://portcullis.example.com)",
+            );
+        }
+    }
+    let origins = server
+        .cors
+        .as_ref()
+        .and_then(|c| c.allowed_origins.as_ref());
+    for (i, raw) in origins.into_iter().flatten().enumerate() {
+        if crate::server::edge::Origin::parse(raw).is_none() {
+            p.push(
+                path.key("cors").key("allowedOrigins").index(i),
+                "must be an exact origin: scheme://host[:port] with http or https, no path, no wildcard, not null",
+            );
+        }
+    }
+    if let Some(c) = &server.connections {
+        let at = path.key("connections");
+        let fields = [
+            ("headerReadTimeoutMs", c.header_read_timeout_ms),
+            ("idleTimeoutMs", c.idle_timeout_ms),
+            ("maxConnections", c.max_connections.map(u64::from)),
+            (
+                "maxConnectionsPerIp",
+                c.max_connections_per_ip.map(u64::from),
+            ),
+        ];
+        for (name, value) in fields {
+            if value == Some(0) {
+                p.push(at.key(name), "must be greater than 0");
+            }
+        }
+    }
 }
 
 /// `runtime.server.auth`: typed later by the runtime-access work; its basic shape is checked here.

@@ -7,12 +7,17 @@
 //! | `POST /v1/tools/execute` | [`routes::execute`] |
 //! | `POST /v1/policy/explain` | [`routes::explain`] |
 //! | `POST /v1/approvals` | [`routes::approve`] |
-//! | `GET, POST /v1/refresh` | [`routes::refresh`] |
+//! | `POST /v1/refresh` | [`routes::refresh`] |
 //! | `GET /v1/audit/events` | [`routes::audit`] |
 //! | `GET /v1/auth/browser-config` | [`routes::browser_config`] |
 //! | `GET /v1/oauth/callback` | [`routes::oauth_callback`] |
 //! | `POST /v1/oauth/confirm` | [`routes::oauth_confirm`] |
 //! | `GET /.well-known/oauth-protected-resource` | [`routes::protected_resource`] |
+//!
+//! Before any route: the browser boundary (`Host`, `Origin`, `Sec-Fetch-Site`, CORS, JSON bodies;
+//! [`edge`]) and the connection limits (header-read and idle timeouts, connection caps;
+//! [`listen`]). A runtime without auth refuses to listen on a non-loopback address unless
+//! [`ServeOptions::allow_unauthenticated_network`] is set.
 //!
 //! Limits: request bodies over 10 MiB are refused (413), header blocks over 64 KiB or an
 //! `Authorization` header over 16 KiB with 431, and an address over its failed-authentication
@@ -21,14 +26,15 @@
 //! up to [`SHUTDOWN_GRACE`].
 
 pub mod binding;
+pub mod edge;
 pub mod error;
 pub mod limits;
+pub mod listen;
 pub mod request_id;
 pub mod routes;
 pub mod runtime;
 pub mod snapshot;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +44,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use edge::ALLOW_UNAUTHENTICATED_NETWORK_FLAG;
 pub use runtime::{Runtime, RuntimeOptions};
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -46,8 +53,34 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request body accepted.
 pub const MAX_REQUEST_BODY: usize = 10 << 20;
 
-/// The router with every route and middleware.
-pub fn router(runtime: Arc<Runtime>) -> Router {
+/// How the server is run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// Serve on a non-loopback address although runtime auth is off (the operator's explicit
+    /// `--allow-unauthenticated-network`); a warning is logged at each start.
+    pub allow_unauthenticated_network: bool,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Runtime auth is off and the listener is reachable from the network.
+    #[error(
+        "runtime auth is off and {addr} is not a loopback address, so anyone who can reach it could call every tool; \
+         configure runtime.server.auth, listen on 127.0.0.1, or pass {ALLOW_UNAUTHENTICATED_NETWORK_FLAG} \
+         if something in front of the runtime authenticates callers"
+    )]
+    UnauthenticatedNetwork {
+        /// The listen address.
+        addr: SocketAddr,
+    },
+    /// The listener failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The router with every route and middleware, for a runtime behind `edge`.
+pub fn router(runtime: Arc<Runtime>, edge: Arc<edge::Edge>) -> Router {
     let panic_to_500 = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
         error::ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -62,7 +95,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/v1/tools/execute", post(routes::execute))
         .route("/v1/policy/explain", post(routes::explain))
         .route("/v1/approvals", post(routes::approve))
-        .route("/v1/refresh", get(routes::refresh).post(routes::refresh))
+        .route("/v1/refresh", post(routes::refresh))
         .route("/v1/audit/events", get(routes::audit))
         .route("/v1/auth/browser-config", get(routes::browser_config))
         .route("/v1/oauth/callback", get(routes::oauth_callback))
@@ -81,6 +114,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
             ),
             limits::failed_auth,
         ))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::guard))
         .layer(axum::middleware::from_fn(limits::header_size))
         .layer(panic_to_500)
         .layer(axum::middleware::from_fn(error::negotiate))
@@ -88,29 +122,59 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .with_state(runtime)
 }
 
+/// [`serve_with`] with default options (a runtime without auth serves on loopback only).
+pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<(), ServeError> {
+    serve_with(listener, runtime, ServeOptions::default()).await
+}
+
 /// Serve until SIGINT/SIGTERM, then drain in-flight requests for at most [`SHUTDOWN_GRACE`].
-pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> std::io::Result<()> {
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let app = router(runtime.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let graceful = {
-        let stop = stop.clone();
-        axum::serve(listener, app).with_graceful_shutdown(async move { stop.notified().await })
-    };
+pub async fn serve_with(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    options: ServeOptions,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr()?;
+    let snapshot = runtime.snapshot();
+    let edge = Arc::new(edge::Edge::new(
+        runtime.clone(),
+        addr,
+        options.allow_unauthenticated_network,
+    ));
+    if !addr.ip().to_canonical().is_loopback() && !snapshot.authenticator.required() {
+        if !options.allow_unauthenticated_network {
+            drop(snapshot);
+            runtime.mcp.shutdown().await;
+            runtime.shutdown();
+            return Err(ServeError::UnauthenticatedNetwork { addr });
+        }
+        tracing::warn!(
+            %addr,
+            "runtime auth is off on a non-loopback address ({ALLOW_UNAUTHENTICATED_NETWORK_FLAG}): every caller that can reach it can call every tool"
+        );
+    }
+    let settings = listen::ConnectionSettings::from_config(
+        snapshot
+            .loaded
+            .config
+            .runtime
+            .as_ref()
+            .and_then(|r| r.server.as_ref())
+            .and_then(|s| s.connections.as_ref()),
+    );
+    drop(snapshot);
+    listen::fit_open_file_limit(&settings);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let serving = listen::serve(listener, router(runtime.clone(), edge), settings, stopped);
     let watcher = tokio::spawn(runtime.clone().watch_sources());
     let mcp_follower = tokio::spawn(runtime.clone().follow_mcp_changes());
-    let serving = graceful.into_future();
     tokio::pin!(serving);
-    let result = tokio::select! {
-        result = &mut serving => result,
+    tokio::select! {
+        () = &mut serving => {}
         () = shutdown_signal() => {
             tracing::info!("shutting down; waiting up to {}s for in-flight requests", SHUTDOWN_GRACE.as_secs());
-            stop.notify_one();
-            match tokio::time::timeout(SHUTDOWN_GRACE, &mut serving).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::warn!("in-flight requests did not finish within the grace period; exiting");
-                    Ok(())
-                }
+            let _ = stop.send(true);
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut serving).await.is_err() {
+                tracing::warn!("in-flight requests did not finish within the grace period; exiting");
             }
         }
     };
@@ -118,7 +182,7 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> std::io::Res
     mcp_follower.abort();
     runtime.mcp.shutdown().await;
     runtime.shutdown();
-    result
+    Ok(())
 }
 
 async fn shutdown_signal() {

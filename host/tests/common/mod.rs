@@ -134,6 +134,18 @@ impl TestRuntime {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// `POST /v1/refresh{query}` as a JSON request with no body.
+    pub async fn refresh(&self, query: &str) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("{}/v1/refresh{query}", self.url))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
     pub async fn audit(&self) -> Vec<serde_json::Value> {
         let (_, text) = self.get("/v1/audit/events").await;
         serde_json::from_str(&text).unwrap()

@@ -187,7 +187,8 @@ pub async fn info(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // The handshake works without a token; a token that is sent must be valid (contract 1.7).
-    let (snapshot, caller) = if headers.contains_key(header::AUTHORIZATION) {
+    let authenticated = headers.contains_key(header::AUTHORIZATION);
+    let (snapshot, caller) = if authenticated {
         admit(&runtime, params.config.as_deref(), &headers).await?
     } else {
         let snapshot = runtime.snapshot();
@@ -214,17 +215,21 @@ pub async fn info(
     if let Some(principal) = caller.principal {
         auth["principal"] = principal.into();
     }
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "contractVersion": CONTRACT_VERSION,
         "capabilities": ["catalog", "execute", "refresh", "audit", "authorization-envelope", "problem-json"],
         "instanceId": options.instance_id,
         "url": options.url,
         "runtimeMode": "remote",
-        "auditPath": options.audit_path,
-        "stateDir": options.state_dir,
-        "cacheDir": options.cache_dir,
         "auth": auth,
     });
+    // Filesystem paths tell an attacker where the audit log and state live: with runtime auth
+    // on, only an authenticated caller sees them.
+    if !authenticator.required() || authenticated {
+        body["auditPath"] = serde_json::json!(options.audit_path);
+        body["stateDir"] = serde_json::json!(options.state_dir);
+        body["cacheDir"] = serde_json::json!(options.cache_dir);
+    }
     Ok(Json(body).into_response())
 }
 
@@ -353,7 +358,12 @@ struct RefreshBody {
     config_path: Option<String>,
 }
 
-/// `GET|POST /v1/refresh`: reload config, revalidate remote documents, rebuild the catalog.
+/// The scope that lets a caller force a rebuild when runtime auth is on.
+pub const REFRESH_SCOPE: &str = "runtime:refresh";
+
+/// `POST /v1/refresh`: reload config, revalidate remote documents, rebuild the catalog. With
+/// runtime auth on, the caller needs the `runtime:refresh` scope (403 `insufficient_scope`,
+/// audited as `authz_denial` on `runtime.refresh`).
 pub async fn refresh(
     State(runtime): State<Arc<Runtime>>,
     Query(params): Query<GetParams>,
@@ -367,7 +377,18 @@ pub async fn refresh(
             .map_err(|e| ApiError::bad_request(format!("invalid refresh request: {e}")))?
     };
     let selector = from_body.config_path.or(params.config);
-    admit(&runtime, selector.as_deref(), &headers).await?;
+    let (snapshot, caller) = admit(&runtime, selector.as_deref(), &headers).await?;
+    require_scope(
+        &runtime,
+        &snapshot,
+        &caller,
+        &headers,
+        REFRESH_SCOPE,
+        "runtime.refresh",
+        "refreshing the catalog",
+    )
+    .await?;
+    drop(snapshot);
     let snapshot = runtime.rebuild(true).await.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "config_invalid", e.to_string())
             .with_plain(e.to_string())
@@ -401,29 +422,16 @@ pub async fn audit(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (snapshot, caller) = admit(&runtime, params.config.as_deref(), &headers).await?;
-    if snapshot.authenticator.required() && !caller.scopes.iter().any(|s| s == AUDIT_READ_SCOPE) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            format!("reading the audit log needs the {AUDIT_READ_SCOPE} scope"),
-        )
-        .with_challenge(format!(
-            "{}, scope=\"{AUDIT_READ_SCOPE}\"",
-            challenge(&runtime, Some("insufficient_scope"))
-        ));
-        let mut event = caller_event(
-            &runtime,
-            &headers,
-            &caller,
-            "authz_denial",
-            "runtime.audit",
-            "insufficient_scope",
-        );
-        event.decision = AuditDecision::Denied;
-        event.status_code = Some(403);
-        record_or_refuse(&runtime, event).await?;
-        return Err(error);
-    }
+    require_scope(
+        &runtime,
+        &snapshot,
+        &caller,
+        &headers,
+        AUDIT_READ_SCOPE,
+        "runtime.audit",
+        "reading the audit log",
+    )
+    .await?;
     let query = AuditQuery::parse(QueryParams {
         limit: params.limit.as_deref(),
         since: params.since.as_deref(),
@@ -468,6 +476,43 @@ pub async fn audit(
         response.headers_mut().insert("x-next-cursor", cursor);
     }
     Ok(response)
+}
+
+/// With runtime auth on, refuse a caller without `scope` for a runtime operation (403
+/// `insufficient_scope`, audited as `authz_denial` on `tool_id`).
+async fn require_scope(
+    runtime: &Runtime,
+    snapshot: &Snapshot,
+    caller: &Caller,
+    headers: &HeaderMap,
+    scope: &str,
+    tool_id: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    if !snapshot.authenticator.required() || caller.scopes.iter().any(|s| s == scope) {
+        return Ok(());
+    }
+    let error = ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        format!("{what} needs the {scope} scope"),
+    )
+    .with_challenge(format!(
+        "{}, scope=\"{scope}\"",
+        challenge(runtime, Some("insufficient_scope"))
+    ));
+    let mut event = caller_event(
+        runtime,
+        headers,
+        caller,
+        "authz_denial",
+        tool_id,
+        "insufficient_scope",
+    );
+    event.decision = AuditDecision::Denied;
+    event.status_code = Some(403);
+    record_or_refuse(runtime, event).await?;
+    Err(error)
 }
 
 /// `GET /v1/auth/browser-config`: browser login metadata (contract 1.6); 404 unless
