@@ -1,0 +1,169 @@
+//! HTTP hardening cases of the security checklist that need a raw socket or a real server:
+//! oversized bodies (H01), request-smuggling shapes (H07) and client-supplied identity headers
+//! (H11). Each is refused (or, for `Content-Length` with `Transfer-Encoding`, read by the
+//! latter with the connection closed after the answer, as RFC 9112 requires), and the server
+//! keeps serving.
+
+mod auth_support;
+mod common;
+
+use std::time::Duration;
+
+use auth_support::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Send `request` as raw bytes and return what the server answered before closing or going
+/// quiet (bounded: 5 s, 64 KiB).
+async fn raw(url: &str, request: &[u8]) -> String {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while answer.len() < 64 << 10 {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_of(answer: &str) -> Option<u16> {
+    answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+async fn runtime() -> (common::RecordingUpstream, common::TestRuntime) {
+    let upstream = common::start_upstream().await;
+    let paths = json!({ "/items": { "post": { "operationId": "createItem", "security": [] } } });
+    let rt = common::start_runtime(
+        common::config_for("a.json", json!({})),
+        &[("a.json", common::openapi(&upstream.url, paths, json!({})))],
+    )
+    .await;
+    (upstream, rt)
+}
+
+#[tokio::test]
+async fn h01_a_body_over_10_mib_is_refused_with_413_declared_or_chunked() {
+    let (upstream, rt) = runtime().await;
+    let big = format!(
+        "{{\"toolId\":\"svc:createItem\",\"body\":{{\"pad\":\"{}\"}}}}",
+        "x".repeat(11 << 20)
+    );
+    let response = rt
+        .client
+        .post(format!("{}/v1/tools/execute", rt.url))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    // The same without a Content-Length: chunks are counted as they arrive.
+    let chunks = futures_util::stream::iter(
+        big.into_bytes()
+            .chunks(1 << 20)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let response = rt
+        .client
+        .post(format!("{}/v1/tools/execute", rt.url))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    // The server may answer 413 and close before reading the rest of the stream.
+    if let Ok(response) = response {
+        assert_eq!(response.status(), 413);
+    }
+    assert!(upstream.requests().is_empty());
+    let (status, _) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
+    assert_eq!(status, 200, "the server keeps serving");
+}
+
+#[tokio::test]
+async fn h07_request_smuggling_shapes_are_refused() {
+    let (upstream, rt) = runtime().await;
+    let host = rt.url.trim_start_matches("http://").to_owned();
+    let body = r#"{"toolId":"svc:createItem"}"#;
+    let cases = [
+        (
+            "Content-Length and Transfer-Encoding",
+            format!(
+                "POST /v1/tools/execute HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                body.len(),
+                body.len()
+            ),
+        ),
+        (
+            "two different Content-Length headers",
+            format!(
+                "POST /v1/tools/execute HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nContent-Length: 3\r\n\r\n{body}",
+                body.len()
+            ),
+        ),
+        (
+            "an obfuscated Transfer-Encoding",
+            format!(
+                "POST /v1/tools/execute HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: xchunked\r\n\r\n{body}"
+            ),
+        ),
+    ];
+    for (i, (case, request)) in cases.into_iter().enumerate() {
+        let answer = raw(&rt.url, request.as_bytes()).await;
+        let status = status_of(&answer);
+        let refused = status.is_none_or(|s| (400..500).contains(&s));
+        // RFC 9112 6.3: with both headers, Transfer-Encoding governs and the server must close
+        // the connection after answering, so nothing can be smuggled behind the body.
+        let framed_by_te_then_closed = i == 0
+            && answer
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close\r\n");
+        assert!(
+            refused || framed_by_te_then_closed,
+            "{case}: refused, or read by Transfer-Encoding and closed; got {answer:?}"
+        );
+    }
+    assert!(
+        upstream.requests().len() <= 1,
+        "at most the one chunked request, read by its Transfer-Encoding, reached the upstream"
+    );
+    let (status, _) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
+    assert_eq!(status, 200, "the server keeps serving");
+}
+
+#[tokio::test]
+async fn h11_client_supplied_identity_headers_grant_nothing() {
+    let keys = keys();
+    let jwks = jwks_server(vec![with_kid(&keys.rsa, "r1", None)]).await;
+    let (upstream, rt) = runtime_with_auth(json!({
+        "validationProfile": "oidc_jwks", "issuer": "https://issuer.test",
+        "jwksURL": jwks.url, "audience": API
+    }))
+    .await;
+    let response = rt
+        .client
+        .get(format!("{}/v1/catalog/effective", rt.url))
+        .header("x-forwarded-user", "admin")
+        .header("x-auth-request-user", "admin")
+        .header("x-auth-scopes", "bundle:svc audit:read")
+        .header("x-original-path", "/v1/runtime/info")
+        .header("x-forwarded-for", "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(upstream.requests().is_empty());
+}
