@@ -9,8 +9,9 @@
 //! | relative URL | resolved against the spec URL when the spec is remote; kept as written for local files |
 //! | no servers | a remote spec falls back to its origin (`scheme://host[:port]`); a local spec keeps an empty list |
 //!
-//! Failure mode: the source fails to load with [`ServerError`], naming the server template and
-//! the variable.
+//! Failure mode: an unsafe value in the first server (the one calls go to) fails the source
+//! with [`ServerError`], naming the server template and the variable; an alternative server
+//! with one is left out of the tool's list with a warning.
 
 use url::Url;
 
@@ -47,8 +48,16 @@ pub enum ServerError {
 /// Substitute variables and resolve relative URLs for one list of servers.
 pub fn resolve(servers: &[Server], spec_url: Option<&Url>) -> Result<Vec<String>, ServerError> {
     let mut out = Vec::with_capacity(servers.len());
-    for server in servers {
-        let url = substitute(server)?;
+    for (i, server) in servers.iter().enumerate() {
+        let url = match substitute(server) {
+            Ok(url) => url,
+            // Calls go to the first server; an unsafe alternative is left out, not fatal.
+            Err(e @ ServerError::UnsafeDefault { .. }) if i > 0 => {
+                tracing::warn!("alternative server left out: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         out.push(match spec_url {
             Some(base) if Url::parse(&url).is_err() => {
                 base.join(&url).map(String::from).unwrap_or(url)
@@ -295,6 +304,14 @@ mod tests {
         // The parser turns this into 127.0.0.1: not the host the value spells.
         let s = servers(r#"[{"url":"http://{h}/","variables":{"h":{"default":"0x7f.1"}}}]"#);
         assert!(resolve(&s, None).is_err());
+    }
+
+    #[test]
+    fn an_unsafe_alternative_server_is_left_out_and_the_first_kept() {
+        let s = servers(
+            r#"[{"url":"https://api.example.com"},{"url":"https://{a}.example.com","variables":{"a":{"default":"{a}"}}}]"#,
+        );
+        assert_eq!(resolve(&s, None).unwrap(), ["https://api.example.com"]);
     }
 
     #[test]
