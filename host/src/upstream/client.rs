@@ -1,5 +1,5 @@
-//! Sending a built request: the two shared HTTP clients, per-attempt timeouts, the response
-//! size cap and the retry loop.
+//! Sending a built request: the shared HTTP client, per-attempt timeouts, the response size
+//! cap, the redirect loop and the retry loop.
 //!
 //! | limit (`runtime.server.upstream`) | default | on breach |
 //! |---|---|---|
@@ -13,11 +13,13 @@
 //! credentialed requests follow none, others follow same-origin hops and, when the source
 //! allows it (`sources.<id>.redirects.allowOrigins`), hops to listed origins that do not lead
 //! into a private network. A redirect that is not followed comes back as the upstream's 3xx.
-//! The per-attempt timeout covers the whole chain. Neither client sends `Referer` (it would
-//! leak the query) and neither reads proxy settings from the environment.
+//! The per-attempt timeout covers the whole chain. No client sends `Referer` (it would leak
+//! the query) or reads proxy settings from the environment.
 //!
-//! Both clients are built once, pool keep-alive connections (64 idle per host, `TCP_NODELAY`)
-//! and do no content decoding: the body is passed through as received.
+//! The client is built once (a one-off client, pinned to checked addresses, serves an allowed
+//! cross-origin hop), pools keep-alive connections (64 idle per host, `TCP_NODELAY`) and does
+//! no content decoding: the body is passed through as received, and
+//! [`crate::secrets::scrub`] decodes a credentialed one before scrubbing it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -66,7 +68,7 @@ pub struct UpstreamResponse {
     pub final_origin: String,
 }
 
-/// The upstream HTTP capability: cheap to clone, shares the clients and their pools.
+/// The upstream HTTP capability: cheap to clone, shares the client and its pool.
 #[derive(Clone)]
 pub struct Upstream {
     inner: Arc<Inner>,
