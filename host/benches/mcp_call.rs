@@ -50,7 +50,7 @@ fn arguments() -> serde_json::Map<String, serde_json::Value> {
 
 /// One call on a session of a pool that lives only for that call.
 async fn fresh_call(settings: &SourceSettings) {
-    let pool = McpPool::new();
+    let pool = McpPool::new().unwrap();
     pool.sync(vec![settings.clone()]).await;
     let session = pool.session("everything").unwrap();
     session.call_tool("echo", arguments()).await.unwrap();
@@ -103,7 +103,7 @@ fn bench(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("mcp_call");
     for (name, settings) in &cases {
-        let pool = McpPool::new();
+        let pool = McpPool::new().unwrap();
         rt.block_on(pool.sync(vec![settings.clone()]));
         let session = pool.session("everything").unwrap();
         rt.block_on(session.call_tool("echo", arguments())).unwrap();

@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let url = rt.block_on(token_endpoint());
-    let clients = Arc::new(OAuthClients::default());
+    let clients = Arc::new(OAuthClients::in_memory().unwrap());
     let spec = ClientSpec {
         mode: Mode::ClientCredentials,
         token_url: Some(url.parse().unwrap()),

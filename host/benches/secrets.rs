@@ -70,7 +70,8 @@ fn bench(c: &mut Criterion) {
         ),
     ] {
         let secrets = serde_json::from_value(serde_json::json!({ "token": secret })).unwrap();
-        let resolver = SecretResolver::new(Some(&secrets));
+        let oauth = std::sync::Arc::new(portcullis::oauth::OAuthClients::in_memory().unwrap());
+        let resolver = SecretResolver::with_oauth(Some(&secrets), oauth);
         let creds = rt.block_on(resolver.credentials_for(&tool, &call)).unwrap();
         assert_eq!(creds.headers.len(), 1, "{name}");
         group.bench_function(name, |b| {

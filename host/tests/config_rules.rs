@@ -382,3 +382,63 @@ fn semantic_problems_name_the_scope_file_that_set_the_key() {
     );
     assert!(Path::new(e.diagnostics[0].file.as_deref().unwrap()).exists());
 }
+
+#[test]
+fn oauth_and_mcp_urls_must_be_https_except_on_loopback() {
+    let found = problems(&with(
+        r#""mcpServers":{"h":{"type":"streamable-http","url":"http://mcp.example/mcp",
+            "oauth":{"mode":"clientCredentials","tokenURL":"http://as.example/token",
+                     "issuer":"http://as.example","clientId":{"type":"env","value":"I"},
+                     "clientSecret":{"type":"env","value":"S"}}},
+           "ok":{"type":"streamable-http","url":"http://127.0.0.1:9/mcp"}},
+        "secrets":{"o":{"type":"oauth2","mode":"clientCredentials",
+            "tokenURL":"http://as.example/token","authorizationURL":"http://as.example/auth",
+            "issuer":"http://as.example","clientId":{"type":"env","value":"I"},
+            "clientSecret":{"type":"env","value":"S"}},
+          "local":{"type":"oauth2","mode":"clientCredentials","tokenURL":"http://localhost:8080/token",
+            "clientId":{"type":"env","value":"I"},"clientSecret":{"type":"env","value":"S"}}}"#,
+    ));
+    let rule = "must be https (plain http is accepted for loopback hosts only)";
+    for path in [
+        "sources.h.transport.url",
+        "sources.h.oauth.tokenURL",
+        "sources.h.oauth.issuer",
+        "secrets.o.tokenURL",
+        "secrets.o.authorizationURL",
+        "secrets.o.issuer",
+    ] {
+        has(&found, &format!("{path}: {rule}"));
+    }
+    assert_eq!(found.len(), 6, "loopback URLs are accepted: {found:#?}");
+}
+
+#[test]
+fn redirect_allow_origins_must_be_bare_http_origins() {
+    let found = problems(&with(
+        r#""sources":{"a":{"type":"openapi","uri":"a.json",
+            "redirects":{"allowOrigins":["https://cdn.example","https://cdn.example/path","ftp://x"]}},
+           "m":{"type":"mcp","transport":{"type":"stdio","command":"x"},
+            "redirects":{"allowOrigins":[]}}},
+        "services":{"a":{"source":"a"},"m":{"source":"m"}}"#,
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("sources.a.redirects.allowOrigins[1]: ")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("sources.a.redirects.allowOrigins[2]: ")),
+        "{found:#?}"
+    );
+    has(
+        &found,
+        "sources.m.redirects: is not allowed for mcp sources",
+    );
+    assert!(
+        !found.iter().any(|f| f.contains("allowOrigins[0]")),
+        "{found:#?}"
+    );
+}

@@ -369,3 +369,181 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// R10, R11 against an in-process runtime: an upstream that echoes the applied key
+/// JSON-escaped or compressed (`/escaped`, `/gzip`, `/br`), and `/open`, which needs no key.
+async fn start_echo_upstream() -> String {
+    use std::io::Write as _;
+    let app = axum::Router::new().fallback(|request: Request| async move {
+        let key = request
+            .headers()
+            .get("x-key")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let json = |body: String| ([("content-type", "application/json")], body).into_response();
+        match request.uri().path() {
+            "/escaped" => {
+                let slash = key.replace('/', "\\/");
+                let unicode: String = key
+                    .chars()
+                    .map(|c| format!("\\u{:04x}", c as u32))
+                    .collect();
+                json(format!(
+                    r#"{{"slash":"bad key {slash}","unicode":"{unicode}"}}"#
+                ))
+            }
+            "/gzip" | "/br" => {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(format!(r#"{{"echo":"{key}"}}"#).as_bytes())
+                    .unwrap();
+                let coding = if request.uri().path() == "/gzip" {
+                    "gzip"
+                } else {
+                    "br"
+                };
+                (
+                    [
+                        ("content-type", "application/json"),
+                        ("content-encoding", coding),
+                    ],
+                    gz.finish().unwrap(),
+                )
+                    .into_response()
+            }
+            path if path.starts_with("/hop/") => {
+                let to = format!("http://127.0.0.1:{}/open", &path[5..]);
+                (StatusCode::FOUND, [("location", to)]).into_response()
+            }
+            _ => json(r#"{"open":true}"#.into()),
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+const ECHOED: &str = "CANARY/esc";
+
+fn echo_config(upstream: &str, key: serde_json::Value) -> (serde_json::Value, String) {
+    let keyed = |id: &str| json!({ "get": { "operationId": id, "security": [{ "key": [] }] } });
+    let doc = common::openapi(
+        upstream,
+        json!({
+            "/escaped": keyed("escaped"),
+            "/gzip": keyed("gzip"),
+            "/br": keyed("br"),
+            "/open": { "get": { "operationId": "open" } }
+        }),
+        json!({ "securitySchemes": { "key": { "type": "apiKey", "in": "header", "name": "X-Key" } } }),
+    );
+    let config = common::config_for("api.json", json!({ "secrets": { "key": key } }));
+    (config, doc)
+}
+
+#[tokio::test]
+async fn json_escaped_and_gzip_compressed_echoes_are_scrubbed_and_other_encodings_refused() {
+    let upstream = start_echo_upstream().await;
+    let (config, doc) = echo_config(&upstream, json!({ "type": "literal", "value": ECHOED }));
+    let rt = common::start_runtime(config, &[("api.json", doc)]).await;
+    for tool in ["svc:escaped", "svc:gzip"] {
+        let (status, text) = rt.execute(json!({ "toolId": tool })).await;
+        assert_eq!(status, 200, "{tool}: {text}");
+        let result: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let shown = result.to_string();
+        assert!(!shown.contains("CANARY"), "{tool} leaked: {text}");
+        assert!(shown.contains("[REDACTED]"), "{tool}: {text}");
+        if let Some(b64) = result.get("bodyBase64").and_then(|b| b.as_str()) {
+            panic!("{tool}: body still encoded: {b64}");
+        }
+    }
+    let (status, text) = rt.execute(json!({ "toolId": "svc:br" })).await;
+    assert_eq!(status, 502, "{text}");
+    assert!(text.contains("upstream_encoding_refused"), "{text}");
+    let records = rt.audit_file().await;
+    let outcome = records
+        .iter()
+        .find(|r| r["eventType"] == "tool_execution")
+        .expect("outcome record");
+    assert_eq!(outcome["finalOrigin"], upstream.as_str(), "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_file_secret_fails_its_call_and_never_freezes_other_routes() {
+    let upstream = start_echo_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (config, doc) = echo_config(
+        &upstream,
+        json!({ "type": "file", "value": fifo.display().to_string() }),
+    );
+    std::fs::write(dir.path().join("api.json"), doc).unwrap();
+    std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
+    let run = tokio::spawn(async move {
+        let rt = common::start_runtime_in(dir).await;
+        let keyed = rt.execute(json!({ "toolId": "svc:escaped" }));
+        let open = rt.execute(json!({ "toolId": "svc:open" }));
+        let (keyed, open) = tokio::join!(keyed, open);
+        (keyed, open)
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(20), run).await;
+    let Ok(Ok(((keyed_status, keyed), (open_status, open)))) = outcome else {
+        // Unblock a reader stuck in open(2) so the test runtime can shut down.
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+        panic!("the runtime froze on a FIFO secret");
+    };
+    assert_eq!(open_status, 200, "{open}");
+    assert_eq!(keyed_status, 502, "{keyed}");
+    assert!(keyed.contains("credential_unavailable"), "{keyed}");
+}
+
+#[tokio::test]
+async fn redirects_and_server_variables_never_reach_another_loopback_origin() {
+    let target = start_echo_upstream().await;
+    let upstream = start_echo_upstream().await;
+    let port = target.rsplit(':').next().unwrap();
+    let doc = serde_json::to_string(&json!({
+        "openapi": "3.0.3",
+        "info": { "title": "t", "version": "1" },
+        "servers": [{ "url": upstream }],
+        "paths": { "/hop/{port}": { "get": { "operationId": "hop", "parameters": [
+            { "name": "port", "in": "path", "required": true, "schema": { "type": "string" } }
+        ] } } }
+    }))
+    .unwrap();
+    // A default ending in `\` would end the authority: `http://127.0.0.1:<port>\.internal.example/`.
+    let moved = serde_json::to_string(&json!({
+        "openapi": "3.0.3",
+        "info": { "title": "t", "version": "1" },
+        "servers": [{ "url": "http://{h}.internal.example/",
+                      "variables": { "h": { "default": format!("127.0.0.1:{port}\\") } } }],
+        "paths": { "/open": { "get": { "operationId": "open" } } }
+    }))
+    .unwrap();
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "sources": {
+            "src": { "type": "openapi", "uri": "api.json" },
+            "moved": { "type": "openapi", "uri": "moved.json" }
+        },
+        "services": { "svc": { "source": "src" }, "moved": { "source": "moved" } }
+    });
+    let rt = common::start_runtime(config, &[("api.json", doc), ("moved.json", moved)]).await;
+    let (status, text) = rt
+        .execute(json!({ "toolId": "svc:hop", "pathArgs": [port] }))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let result: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(result["statusCode"], 302, "redirect followed: {text}");
+    let (status, text) = rt.execute(json!({ "toolId": "moved:open" })).await;
+    assert_eq!(
+        status, 404,
+        "a `\\` default moved the call to another host: {text}"
+    );
+}

@@ -32,7 +32,8 @@ type Log = Arc<Mutex<Vec<Seen>>>;
 /// `/status/{code}`, `/flaky` (503 twice, then 200), `/retry-after/{v}` (503 + `Retry-After: v`
 /// once, then 200), `/big/{n}` (n bytes with Content-Length), `/stream/{n}` (n bytes chunked),
 /// `/slow` (answers after 2 s), `/redirect/{port}` (302 to `http://127.0.0.1:{port}/landed`),
-/// anything else: 200 `ok`.
+/// `/goto/{code}?to={url}` (that redirect status to the percent-decoded `url`), anything else:
+/// 200 `ok`.
 struct Upstream_ {
     addr: SocketAddr,
     log: Log,
@@ -106,6 +107,24 @@ async fn handle(State(log): State<Log>, req: Request) -> Response {
         ["redirect", port] => {
             let mut r = StatusCode::FOUND.into_response();
             let to = format!("http://127.0.0.1:{port}/landed");
+            r.headers_mut()
+                .insert("location", HeaderValue::from_str(&to).unwrap());
+            r
+        }
+        ["goto", code] => {
+            let to = parts
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("to="))
+                .map(|t| {
+                    percent_encoding::percent_decode_str(t)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .unwrap_or_default();
+            let mut r = StatusCode::from_u16(code.parse().unwrap())
+                .unwrap()
+                .into_response();
             r.headers_mut()
                 .insert("location", HeaderValue::from_str(&to).unwrap());
             r
@@ -390,7 +409,7 @@ async fn credentialed_request_does_not_follow_a_redirect_to_another_origin() {
 }
 
 #[tokio::test]
-async fn uncredentialed_request_follows_a_plain_http_redirect() {
+async fn uncredentialed_redirect_to_another_loopback_port_is_not_followed() {
     let other = Upstream_::start().await;
     let up = Upstream_::start().await;
     let t = tool(
@@ -399,12 +418,147 @@ async fn uncredentialed_request_follows_a_plain_http_redirect() {
         &format!("/redirect/{}", other.addr.port()),
     );
     let resp = call(&t, &no_args(), &no_creds()).await.unwrap();
+    assert_eq!(resp.status, 302, "the 3xx is passed through");
+    assert!(other.seen().is_empty(), "the other origin was contacted");
+    assert_eq!(resp.final_origin, up.base());
+}
+
+fn goto(code: u16, to: &str) -> String {
+    let to: String =
+        percent_encoding::utf8_percent_encode(to, percent_encoding::NON_ALPHANUMERIC).collect();
+    format!("/goto/{code}?to={to}")
+}
+
+/// An `Upstream` whose source `api` may be redirected to `origins`.
+fn allowing(origins: &[&str]) -> Upstream {
+    let source: portcullis::config::Source = serde_json::from_value(serde_json::json!({
+        "type": "openapi", "uri": "x.json", "redirects": { "allowOrigins": origins }
+    }))
+    .unwrap();
+    let sources = BTreeMap::from([("api".to_string(), source)]);
+    Upstream::new(&limits())
+        .unwrap()
+        .with_redirect_origins(&sources)
+}
+
+#[tokio::test]
+async fn same_origin_redirect_is_followed() {
+    let up = Upstream_::start().await;
+    let t = tool("GET", &up.base(), &goto(302, "/landed"));
+    let resp = call(&t, &no_args(), &no_creds()).await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(up.seen().last().unwrap().target, "/landed");
+}
+
+#[tokio::test]
+async fn allowed_origin_redirect_is_followed_and_its_origin_reported() {
+    let other = Upstream_::start().await;
+    let up = Upstream_::start().await;
+    let t = tool(
+        "GET",
+        &up.base(),
+        &goto(302, &format!("{}/landed", other.base())),
+    );
+    let args = ExecuteArgs {
+        flags: BTreeMap::new(),
+        ..no_args()
+    };
+    let upstream = allowing(&[&other.base()]);
+    let resp = upstream
+        .send_for(build_request(&t, &args, &no_creds()).unwrap(), Some("api"))
+        .await
+        .unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(other.seen()[0].target, "/landed");
-    assert!(
-        other.seen()[0].headers.get("referer").is_none(),
-        "Referer would leak the first URL"
+    assert_eq!(resp.final_origin, other.base());
+    // The allow-list is per source: another source's call is not redirected.
+    let resp = upstream
+        .send_for(
+            build_request(&t, &args, &no_creds()).unwrap(),
+            Some("other"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 302);
+    assert_eq!(other.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_307_with_a_body_is_never_resent_to_another_origin() {
+    let other = Upstream_::start().await;
+    let up = Upstream_::start().await;
+    let upstream = allowing(&[&other.base()]);
+    for code in [307, 308] {
+        let t = tool(
+            "POST",
+            &up.base(),
+            &goto(code, &format!("{}/landed", other.base())),
+        );
+        let args = ExecuteArgs {
+            body: Some(Bytes::from_static(b"{\"secret\":\"payload\"}")),
+            ..no_args()
+        };
+        let resp = upstream
+            .send_for(build_request(&t, &args, &no_creds()).unwrap(), Some("api"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, code);
+    }
+    assert!(other.seen().is_empty(), "the body went to another origin");
+    // Same origin, the body follows the 307.
+    let t = tool("POST", &up.base(), &goto(307, "/landed"));
+    let args = ExecuteArgs {
+        body: Some(Bytes::from_static(b"same")),
+        ..no_args()
+    };
+    let resp = call(&t, &args, &no_creds()).await.unwrap();
+    assert_eq!(resp.status, 200);
+    let last = up.seen().last().unwrap().clone();
+    assert_eq!(
+        (last.target.as_str(), &last.body[..]),
+        ("/landed", &b"same"[..])
     );
+}
+
+#[tokio::test]
+async fn redirect_to_a_metadata_or_unspecified_address_is_refused_even_when_allowed() {
+    let up = Upstream_::start().await;
+    let targets = [
+        "http://169.254.169.254",
+        "http://[::ffff:169.254.169.254]",
+        "http://[fe80::1]",
+        "http://10.0.0.1",
+        "http://0.0.0.0",
+        "http://[::]",
+    ];
+    let upstream = allowing(&targets);
+    for target in targets {
+        let t = tool(
+            "GET",
+            &up.base(),
+            &goto(302, &format!("{target}/latest/meta-data")),
+        );
+        let err = upstream
+            .send_for(
+                build_request(&t, &no_args(), &no_creds()).unwrap(),
+                Some("api"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "upstream_redirect_blocked", "{target}: {err}");
+        assert!(
+            err.to_string().contains("address refused"),
+            "{target}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn redirect_to_a_non_http_scheme_is_blocked() {
+    let up = Upstream_::start().await;
+    let t = tool("GET", &up.base(), &goto(302, "file:///etc/passwd"));
+    let err = call(&t, &no_args(), &no_creds()).await.unwrap_err();
+    assert_eq!(err.reason(), "upstream_redirect_blocked", "{err}");
 }
 
 #[tokio::test]

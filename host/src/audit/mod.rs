@@ -78,6 +78,10 @@ pub struct AuditEvent {
     /// `servers[0]` of the tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_base_url: Option<String>,
+    /// Outcome records of HTTP calls: `scheme://host[:port]` of the server that answered
+    /// (another origin than `targetBaseUrl` only after a followed redirect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_origin: Option<String>,
     /// Outcome.
     pub decision: AuditDecision,
     /// Why (`allowed`, `authz_denied`, `managed_deny`, `upstream_timeout`, ...).
@@ -135,6 +139,7 @@ impl AuditEvent {
             tool_id: tool_id.to_owned(),
             service_id: None,
             target_base_url: None,
+            final_origin: None,
             decision,
             reason_code: reason_code.to_owned(),
             method: None,

@@ -206,14 +206,14 @@ pub enum JwksError {
     Unavailable,
 }
 
-/// An HTTP client for the identity provider: bounded, no redirects.
-pub fn idp_client() -> reqwest::Client {
+/// An HTTP client for the identity provider: bounded, no redirects. A build failure is an
+/// error, never a default client (that one would follow redirects).
+pub fn idp_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap_or_default()
 }
 
 /// GET a JSON document with a size cap; any failure is `None`.

@@ -158,7 +158,10 @@ impl Authenticator {
         let profile = settings.profile()?;
         settings.audience()?;
         let prefixes = settings.prefixes()?;
-        let client = jwks::idp_client();
+        let client = jwks::idp_client().map_err(|e| SettingsError::Field {
+            field: "validationProfile",
+            message: format!("the HTTP client for the identity provider could not be built: {e}"),
+        })?;
         let validator =
             match profile {
                 Profile::OidcJwks => {

@@ -251,7 +251,14 @@ impl ServerAuth {
 
 /// Require an `https` URL, or `http` on a loopback host (tests and development).
 pub fn check_url(name: &'static str, raw: &str) -> Result<url::Url, SettingsError> {
-    let parsed = url::Url::parse(raw).map_err(|e| field(name, format!("is not a URL: {e}")))?;
+    https_or_loopback(raw).map_err(|message| field(name, message))
+}
+
+/// The rule behind [`check_url`], shared by every URL the runtime sends a credential or a
+/// token to (OAuth token and authorization endpoints, issuers, MCP servers): `https`, or plain
+/// `http` to a loopback host only. The error is the message to show next to the field.
+pub fn https_or_loopback(raw: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(raw).map_err(|e| format!("is not a URL: {e}"))?;
     let loopback = match parsed.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -261,10 +268,7 @@ pub fn check_url(name: &'static str, raw: &str) -> Result<url::Url, SettingsErro
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if loopback => Ok(parsed),
-        _ => Err(field(
-            name,
-            "must be https (plain http is accepted for loopback hosts only)",
-        )),
+        _ => Err("must be https (plain http is accepted for loopback hosts only)".to_owned()),
     }
 }
 

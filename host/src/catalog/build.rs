@@ -149,7 +149,16 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
 
     let (pool, temporary_pool) = match &options.mcp {
         Some(pool) => (pool.clone(), false),
-        None => (Arc::new(McpPool::new()), true),
+        None => match McpPool::new() {
+            Ok(pool) => (Arc::new(pool), true),
+            Err(e) => {
+                out.errors.push(SourceError {
+                    source_id: "*".to_owned(),
+                    message: format!("the HTTP client for MCP sources could not be built: {e}"),
+                });
+                return out;
+            }
+        },
     };
     let mut mcp_settings = HashMap::new();
     for planned in plan

@@ -81,6 +81,9 @@ pub struct ServerVariable {
     /// Default value (a string per the spec; numbers are accepted and printed).
     #[serde(default)]
     pub default: Option<Value>,
+    /// Allowed values; each must be as safe as a default would have to be.
+    #[serde(default, rename = "enum")]
+    pub values: Option<Vec<Value>>,
 }
 
 /// One security requirement object: scheme name -> scopes, sorted by name.

@@ -10,7 +10,9 @@
 //!
 //! Transport `oauth` (streamable-http only) must be a direct `clientCredentials` client with
 //! `clientId`, `clientSecret` and `issuer` or `tokenURL`, and owns the `Authorization` header.
-//! `headers` and `headerSecrets` may not name the same header (case-insensitive). There is no
+//! The transport `url` and the oauth `issuer` and `tokenURL` must be `https` (plain `http` to a
+//! loopback host only), the rule of `runtime.server.auth` URLs: the runtime sends credentials
+//! there. `headers` and `headerSecrets` may not name the same header (case-insensitive). There is no
 //! default transport on a canonical source; `mcpServers` entries default to `stdio` when
 //! normalized. Failure mode: one problem per violated rule, at the offending key.
 
@@ -81,8 +83,13 @@ fn transport_rules(t: &McpTransport, oauth: Option<&Value>, base: &JsonPath, p: 
             }
         }
         Some(kind @ ("sse" | "streamable-http")) => {
-            if t.url.as_deref().is_none_or(str::is_empty) {
-                p.push(tp.key("url"), format!("is required for {kind} transport"));
+            match t.url.as_deref().filter(|u| !u.is_empty()) {
+                None => p.push(tp.key("url"), format!("is required for {kind} transport")),
+                Some(url) => {
+                    if let Err(why) = crate::authn::settings::https_or_loopback(url) {
+                        p.push(tp.key("url"), why);
+                    }
+                }
             }
             for key in stdio_only.iter().flatten() {
                 p.push(tp.key(key), format!("is not allowed for {kind} transport"));
@@ -163,6 +170,13 @@ fn oauth_rules(oauth: &Value, path: &JsonPath, p: &mut Problems) {
     if let Some(storage) = obj.get("tokenStorage") {
         if !matches!(storage.as_str(), Some("instance" | "memory")) {
             p.push(path.key("tokenStorage"), "must be instance or memory");
+        }
+    }
+    for key in ["issuer", "tokenURL"] {
+        if let Some(url) = obj.get(key).and_then(Value::as_str) {
+            if let Err(why) = crate::authn::settings::https_or_loopback(url) {
+                p.push(path.key(key), why);
+            }
         }
     }
     if !has("issuer") && !has("tokenURL") {

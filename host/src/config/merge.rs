@@ -208,6 +208,7 @@ fn merge_source(into: &mut Source, later: Source) {
     set(&mut into.enabled, later.enabled);
     set(&mut into.refresh, later.refresh);
     set(&mut into.disabled_tools, later.disabled_tools);
+    set(&mut into.redirects, later.redirects);
     if let Some(transport) = later.transport {
         let changed = transport.kind.is_some()
             && into.transport.as_ref().and_then(|t| t.kind.as_ref()) != transport.kind.as_ref();

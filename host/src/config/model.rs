@@ -296,6 +296,20 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<McpOAuth>")]
     pub oauth: Option<serde_json::Value>,
+    /// Cross-origin redirects calls of this source may follow (OpenAPI sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirects: Option<SourceRedirects>,
+}
+
+/// `sources.<id>.redirects`: which upstream redirects calls of this source may follow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceRedirects {
+    /// Origins (`scheme://host[:port]`) an uncredentialed call may be redirected to, besides
+    /// the tool's own origin (default: none). Never followed into a loopback, private or
+    /// link-local network unless the tool's server is in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_origins: Option<Vec<String>>,
 }
 
 /// `sources.<id>.oauth`: client-credentials OAuth for an MCP transport. The runtime obtains
@@ -716,6 +730,7 @@ impl std::fmt::Debug for Source {
             .field("transport", &self.transport)
             .field("disabled_tools", &self.disabled_tools)
             .field("oauth_keys", &object_keys_only(&self.oauth))
+            .field("redirects", &self.redirects)
             .finish()
     }
 }

@@ -8,6 +8,8 @@
 //! | `plugin` | `plugin` and `value` |
 //! | `oauth2` | `mode` (`clientCredentials` or `authorizationCode`), `clientId`, and `clientSecret` for `clientCredentials` |
 //!
+//! An oauth2 entry's `issuer`, `tokenURL` and `authorizationURL` must be `https` (plain
+//! `http` to a loopback host only), the rule of `runtime.server.auth` URLs.
 //! `timeoutMs` is accepted on `exec` and `osKeychain` only. `clientId` / `clientSecret` of an oauth2 entry are secret references checked by the same
 //! rules (and may not themselves be oauth2). The implicit and password flows are refused by
 //! name. Failure mode: one problem per violated rule; no secret value is ever quoted.
@@ -120,6 +122,19 @@ impl Rules {
             "is required for oauth2 secrets (clientCredentials or authorizationCode)",
         ),
     }
+        let urls = [
+            ("issuer", &secret.issuer),
+            ("tokenURL", &secret.token_url),
+            ("authorizationURL", &secret.authorization_url),
+        ];
+        for (key, url) in urls {
+            if let Some(Err(why)) = url
+                .as_deref()
+                .map(crate::authn::settings::https_or_loopback)
+            {
+                p.push(path.key(key), why);
+            }
+        }
         match &secret.client_id {
             None => p.push(path.key("clientId"), "is required for oauth2 secrets"),
             Some(id) => self.secret(id, &path.key("clientId"), false, p),

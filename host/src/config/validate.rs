@@ -325,6 +325,9 @@ fn source_rules(config: &Config, p: &mut Problems) {
                 if source.transport.is_none() {
                     p.push(base.key("transport"), "is required for mcp sources");
                 }
+                if source.redirects.is_some() {
+                    p.push(base.key("redirects"), "is not allowed for mcp sources");
+                }
             }
             Some(_) => {
                 if source.uri.as_deref().is_none_or(str::is_empty) {
@@ -340,6 +343,16 @@ fn source_rules(config: &Config, p: &mut Problems) {
                         p.push(base.key(key), "is only allowed for mcp sources");
                     }
                 }
+            }
+        }
+        let origins = source
+            .redirects
+            .as_ref()
+            .and_then(|r| r.allow_origins.as_ref());
+        for (i, origin) in origins.into_iter().flatten().enumerate() {
+            if let Err(why) = crate::upstream::redirect::parse_origin(origin) {
+                let at = base.key("redirects").key("allowOrigins").index(i);
+                p.push(at, why);
             }
         }
     }

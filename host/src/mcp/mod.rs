@@ -86,27 +86,29 @@ impl std::fmt::Debug for McpPool {
 }
 
 impl McpPool {
-    /// An empty pool whose transport OAuth tokens live in memory only.
-    pub fn new() -> Self {
-        Self::with_oauth(Arc::new(OAuthClients::default()))
+    /// An empty pool whose transport OAuth tokens live in memory only. Fails only when an
+    /// HTTP client cannot be built.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        Self::with_oauth(Arc::new(OAuthClients::in_memory()?))
     }
 
     /// An empty pool whose transport OAuth uses the instance's shared OAuth cache and store.
-    pub fn with_oauth(oauth: Arc<OAuthClients>) -> Self {
+    /// Fails only when the HTTP client cannot be built (never a default client: that one would
+    /// follow redirects with credentials).
+    pub fn with_oauth(oauth: Arc<OAuthClients>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // Credentials are attached per request; never follow a redirect with them.
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+            .build()?;
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
-        Self {
+        Ok(Self {
             http,
             sessions: std::sync::Mutex::new(HashMap::new()),
             changes_tx,
             changes_rx: tokio::sync::Mutex::new(changes_rx),
             oauth,
-        }
+        })
     }
 
     /// Make the pool match `sources`: unchanged sources keep their live session, changed ones
@@ -184,10 +186,4 @@ pub(crate) fn find_cause<'a, T: std::error::Error + 'static>(
         current = err.source();
     }
     None
-}
-
-impl Default for McpPool {
-    fn default() -> Self {
-        Self::new()
-    }
 }

@@ -128,7 +128,7 @@ mod tests {
         (
             Arc::new(TokenSource::new(
                 settings,
-                Arc::new(OAuthClients::default()),
+                Arc::new(OAuthClients::in_memory().unwrap()),
             )),
             endpoint,
         )

@@ -244,9 +244,14 @@ impl ClientSpec {
             .iter()
             .find(|f| f.mode == flow_name)
             .filter(|_| secret.issuer.is_none());
+        // Client secrets and codes go to these: https, or http to loopback only, whether the
+        // URL came from the config or from an API description.
         let url = |field: &str, raw: Option<&str>| -> Result<Option<Url>, String> {
             raw.filter(|r| !r.is_empty())
-                .map(|r| Url::parse(r).map_err(|e| format!("oauth2 {field}: {e}")))
+                .map(|r| {
+                    crate::authn::settings::https_or_loopback(r)
+                        .map_err(|why| format!("oauth2 {field} {why}"))
+                })
                 .transpose()
         };
         let token_url = url(

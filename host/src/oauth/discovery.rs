@@ -111,8 +111,10 @@ impl Discovery {
                 doc.issuer
             ));
         }
+        // Client secrets and codes go there: https, or http to loopback only.
         let url = |field: &str, raw: &str| {
-            Url::parse(raw).map_err(|e| format!("oidc discovery {field}: {e}"))
+            crate::authn::settings::https_or_loopback(raw)
+                .map_err(|why| format!("oidc discovery {field} {why}"))
         };
         Ok(Metadata {
             token_endpoint: url("token_endpoint", &doc.token_endpoint)?,

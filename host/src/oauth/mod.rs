@@ -105,24 +105,22 @@ impl std::fmt::Debug for OAuthClients {
     }
 }
 
-impl Default for OAuthClients {
-    fn default() -> Self {
-        Self::new(None, None)
-    }
-}
-
 impl OAuthClients {
     /// Clients storing `instance` tokens under `state_dir/oauth` (memory only when `None`);
     /// `runtime_url` is where this server is reached, for the default redirect URI.
-    pub fn new(state_dir: Option<PathBuf>, runtime_url: Option<&str>) -> Self {
+    /// Fails only when the HTTP client cannot be built (never a default client: that one
+    /// would follow redirects with client secrets).
+    pub fn new(
+        state_dir: Option<PathBuf>,
+        runtime_url: Option<&str>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             // Client secrets go to the token endpoint only; never follow a redirect with them.
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self {
+            .build()?;
+        Ok(Self {
             discovery: Discovery::new(http.clone()),
             http,
             store: TokenStore::new(state_dir.map(|d| d.join("oauth"))),
@@ -130,7 +128,12 @@ impl OAuthClients {
             flows: PendingFlows::default(),
             callback_url: runtime_url
                 .map(|u| format!("{}/v1/oauth/callback", u.trim_end_matches('/'))),
-        }
+        })
+    }
+
+    /// Clients keeping every token in memory, with no runtime URL.
+    pub fn in_memory() -> Result<Self, reqwest::Error> {
+        Self::new(None, None)
     }
 
     fn cell(&self, key: &str) -> Arc<tokio::sync::Mutex<Cell>> {
@@ -433,7 +436,8 @@ mod tests {
             storage: Storage::Memory,
             redirect_uri: Some("https://rt.test/v1/oauth/callback".into()),
         };
-        let error = OAuthClients::default()
+        let error = OAuthClients::in_memory()
+            .unwrap()
             .bearer(&spec, Some("alice"))
             .await
             .unwrap_err();

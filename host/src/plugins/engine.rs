@@ -44,7 +44,9 @@ pub struct PluginEngine {
     pub(crate) auth_linker: Linker<CallState>,
     /// Compiled components by sha256, so a reload does not recompile unchanged plugins.
     compiled: Mutex<HashMap<String, Component>>,
-    pub(crate) http: reqwest::Client,
+    /// `None` when the client could not be built: `outbound-http` then fails every call
+    /// (a default client would follow redirects).
+    pub(crate) http: Option<reqwest::Client>,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -147,7 +149,8 @@ impl PluginEngine {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .unwrap_or_default();
+            .inspect_err(|e| tracing::error!("plugin outbound-http client could not be built: {e}"))
+            .ok();
         Self {
             engine,
             pooling,

@@ -85,7 +85,7 @@ pub struct CallState {
     plugin: Arc<str>,
     grants: Arc<Grants>,
     deadline: Instant,
-    http: reqwest::Client,
+    http: Option<reqwest::Client>,
     logged: u32,
     /// Request id for log lines.
     request_id: String,
@@ -97,7 +97,7 @@ impl CallState {
         plugin: Arc<str>,
         grants: Arc<Grants>,
         memory_bytes: usize,
-        http: reqwest::Client,
+        http: Option<reqwest::Client>,
     ) -> Self {
         Self {
             wasi: grants.wasi_ctx(),
@@ -189,12 +189,11 @@ impl outbound_http::Host for CallState {
         &mut self,
         request: outbound_http::Request,
     ) -> Result<outbound_http::Response, outbound_http::HttpError> {
-        super::http::fetch(
-            &self.plugin,
-            &self.grants,
-            &self.http,
-            self.deadline,
-            request,
-        )
+        let Some(http) = &self.http else {
+            return Err(outbound_http::HttpError::Transport(
+                "the host's HTTP client could not be built".into(),
+            ));
+        };
+        super::http::fetch(&self.plugin, &self.grants, http, self.deadline, request)
     }
 }

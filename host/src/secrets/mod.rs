@@ -82,7 +82,7 @@ pub struct CallInfo {
 }
 
 /// Resolves `secrets` entries for tool calls.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SecretResolver {
     secrets: BTreeMap<String, Secret>,
     plugins: PluginSet,
@@ -90,11 +90,6 @@ pub struct SecretResolver {
 }
 
 impl SecretResolver {
-    /// Build from the config's `secrets` block; `oauth2` tokens are kept in memory only.
-    pub fn new(secrets: Option<&BTreeMap<String, Secret>>) -> Self {
-        Self::with_oauth(secrets, Arc::default())
-    }
-
     /// Build with the instance's OAuth clients (token cache and store shared across reloads).
     pub fn with_oauth(
         secrets: Option<&BTreeMap<String, Secret>>,
@@ -311,7 +306,10 @@ mod tests {
     }
 
     fn resolver(json: serde_json::Value) -> SecretResolver {
-        SecretResolver::new(Some(&serde_json::from_value(json).unwrap()))
+        SecretResolver::with_oauth(
+            Some(&serde_json::from_value(json).unwrap()),
+            Arc::new(OAuthClients::in_memory().unwrap()),
+        )
     }
 
     #[tokio::test]

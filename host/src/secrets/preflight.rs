@@ -7,7 +7,8 @@
 //! | `exec` secret without `policy.allowExecSecrets: true` | error: the config is refused | `config::secret_rules` |
 //! | malformed `osKeychain` reference, `timeoutMs` on another type | error: the config is refused | `config::secret_rules` |
 //! | `env` variable unset or empty | warning | [`check`] |
-//! | `file` missing, unreadable, empty or too large | warning (the file is read; its contents are never shown) | [`check`] |
+//! | `file` missing, unreadable, not a regular file, empty or too large | warning (the file is read; its contents are never shown) | [`check`] |
+//! | `file` readable by its group or by everyone | warning (the call still works) | [`check`] |
 //! | `osKeychain` tool not on `PATH` | warning (the keychain itself is not queried: no prompt, no unlock) | [`check`] |
 //! | `exec` program not found | warning (the program is never run at check time) | [`check`] |
 //!
@@ -54,6 +55,14 @@ fn visit(secret: &Secret, path: &str, out: &mut Vec<Diagnostic>) {
             path: path.to_owned(),
             message: format!("{problem}; calls that need this secret will fail"),
         });
+    } else if let (Some(SecretType::File), Some(message)) =
+        (secret.kind, file::loose_permissions(value))
+    {
+        out.push(Diagnostic {
+            file: None,
+            path: path.to_owned(),
+            message,
+        });
     }
 }
 
@@ -66,6 +75,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good");
         std::fs::write(&good, "CANARY-FILE\n").unwrap();
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(&good, private).unwrap();
         let config: Config = serde_json::from_value(serde_json::json!({
             "secrets": {
                 "unset": { "type": "env", "value": "PORTCULLIS_PREFLIGHT_SURELY_UNSET" },

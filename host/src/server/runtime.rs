@@ -57,6 +57,12 @@ pub enum StartError {
     /// Audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// An HTTP client (OAuth, MCP) could not be built; a default client is never used instead.
+    #[error("HTTP client could not be built: {source}")]
+    HttpClient {
+        /// Cause.
+        source: reqwest::Error,
+    },
     /// State directory problem.
     #[error("state directory {path}: {source}")]
     StateDir {
@@ -85,11 +91,13 @@ impl Runtime {
         })?;
         // One OAuth cache per instance, shared by `oauth2` secrets and MCP transports and kept
         // across config reloads, with tokens stored under `<stateDir>/oauth`.
-        let oauth = Arc::new(OAuthClients::new(
-            Some(options.state_dir.clone()),
-            Some(&options.url),
-        ));
-        let mcp = Arc::new(McpPool::with_oauth(oauth));
+        let oauth = Arc::new(
+            OAuthClients::new(Some(options.state_dir.clone()), Some(&options.url))
+                .map_err(|source| StartError::HttpClient { source })?,
+        );
+        let mcp = Arc::new(
+            McpPool::with_oauth(oauth).map_err(|source| StartError::HttpClient { source })?,
+        );
         let snapshot = Snapshot::build(
             &options.scopes,
             Some(options.cache_dir.clone()),

@@ -162,7 +162,8 @@ impl Snapshot {
             .and_then(|r| r.server.as_ref())
             .and_then(|s| s.upstream.clone())
             .unwrap_or_else(UpstreamLimits::default);
-        let upstream = Upstream::new(&limits)?;
+        let upstream =
+            Upstream::new(&limits)?.with_redirect_origins(loaded.config.sources.iter().flatten());
         let secrets = SecretResolver::with_oauth(loaded.config.secrets.as_ref(), mcp.oauth())
             .with_plugins(plugins.clone());
         // Tell the operator now, not at the first call, about references this host cannot

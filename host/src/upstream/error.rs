@@ -143,13 +143,14 @@ pub enum UpstreamError {
         /// `maxResponseBytes`.
         limit: u64,
     },
-    /// A redirect was refused (https to http, non-http scheme, or too many hops).
-    #[error("upstream {url} redirect not followed: {source}")]
+    /// A redirect was refused: https to http, a non-http scheme, too many hops, or an
+    /// allowed origin that resolves into a private network ([`super::redirect`]).
+    #[error("upstream redirect to {url} not followed: {why}")]
     RedirectBlocked {
-        /// The URL without userinfo, query and fragment.
+        /// The redirect target without userinfo, query and fragment.
         url: String,
-        /// The cause, stored without its URL.
-        source: reqwest::Error,
+        /// Which rule refused it.
+        why: String,
     },
     /// Any other transport failure (bad response, connection reset mid-exchange, ...).
     #[error("upstream {url} protocol error: {source}")]
@@ -186,9 +187,7 @@ impl UpstreamError {
     pub(crate) fn from_reqwest(err: reqwest::Error, timeout_ms: u64) -> Self {
         let url = err.url().map(redact_url).unwrap_or_default();
         let source = err.without_url();
-        if source.is_redirect() {
-            Self::RedirectBlocked { url, source }
-        } else if source.is_connect() {
+        if source.is_connect() {
             Self::Connect { url, source }
         } else if source.is_timeout() {
             Self::Timeout { url, timeout_ms }

@@ -3,7 +3,8 @@
 //! | part | module | rule |
 //! |---|---|---|
 //! | request building | [`request`] | path args in template order and fully percent-encoded; unknown or missing flags refused; credentials applied last |
-//! | sending | [`client`] | per-attempt connect and total timeouts, response size cap, credentialed requests never follow redirects, https→http never followed |
+//! | sending | [`client`] | per-attempt connect and total timeouts, response size cap |
+//! | redirects | [`redirect`] | credentialed requests follow none; others follow same-origin hops, and hops to origins the source allows unless they lead into a private network; https→http never |
 //! | retries | [`retry`] | idempotent tools only, 429/503 (honouring `Retry-After`) and connect failures only |
 //! | errors | [`error`] | caller's fault → [`RequestError`] (400); no response → [`UpstreamError`] (502, [`UpstreamError::reason`]) |
 //!
@@ -17,6 +18,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 pub mod client;
 pub mod error;
+pub mod redirect;
 pub mod request;
 pub mod retry;
 

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | `literal` | `value` is the secret | none | empty |
 //! | `env` | `value` names a variable | none | unset, empty, not UTF-8 |
-//! | `file` | `value` is a path (read once per resolution) | one trailing `\n` or `\r\n` | missing, unreadable, > 64 KiB, not UTF-8, empty |
+//! | `file` | `value` is a path (read once per resolution, [`file`]) | one trailing `\n` or `\r\n` | missing, unreadable, not a regular file (FIFO, device, directory), > 64 KiB, not read within 2 s, not UTF-8, empty |
 //! | `osKeychain` | `value` names an item ([`keychain`]) | one trailing `\n` or `\r\n` | tool missing, no such item, timeout, empty |
 //! | `exec` | `command` argv (or `[value]`) ([`exec`]) | one trailing `\n` or `\r\n` | timeout (default 5 s), > 64 KiB stdout, non-zero exit, empty |
 //! | `oauth2`, `plugin` | not built in: resolved by the OAuth client and the plugin host | — | always, here |
@@ -57,6 +57,20 @@ pub enum SourceError {
         path: String,
         /// What went wrong (not found, permission denied, invalid data, ...).
         kind: std::io::ErrorKind,
+    },
+    /// `file`: a FIFO, socket, device or directory (never opened in a way that blocks).
+    #[error("secret file {path} is not a regular file")]
+    FileNotRegular {
+        /// The configured path.
+        path: String,
+    },
+    /// `file`: the read did not finish in time (a hung mount).
+    #[error("secret file {path} could not be read within {} ms", .timeout.as_millis())]
+    FileTimeout {
+        /// The configured path.
+        path: String,
+        /// The deadline.
+        timeout: Duration,
     },
     /// `file`: larger than any credential should be.
     #[error("secret file {path} is larger than {limit} bytes")]
@@ -145,7 +159,7 @@ pub async fn resolve(secret: &Secret) -> Result<SecretValue, SourceError> {
     let raw = match secret.kind {
         Some(SecretType::Literal) => literal::read(reference(secret, "literal")?)?,
         Some(SecretType::Env) => env::read(reference(secret, "env")?)?,
-        Some(SecretType::File) => file::read(reference(secret, "file")?)?,
+        Some(SecretType::File) => file::read(reference(secret, "file")?).await?,
         Some(SecretType::OsKeychain) => {
             keychain::read(reference(secret, "osKeychain")?, helper_timeout(secret)).await?
         }

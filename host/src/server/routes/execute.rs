@@ -352,12 +352,39 @@ pub async fn execute(
     };
     context.record_intent(tool, request_size, arguments).await?;
 
-    match snapshot.upstream.send(upstream_request).await {
+    let source = snapshot
+        .catalog
+        .services
+        .iter()
+        .find(|s| s.id == tool.service_id)
+        .map(|s| s.source_id.as_str());
+    match snapshot.upstream.send_for(upstream_request, source).await {
         Ok(mut response) => {
-            // The caller never sees the upstream credential, even when the upstream echoes it.
-            response.body = crate::secrets::scrub::scrub(response.body, &credentials);
+            // The caller never sees the upstream credential, even when the upstream echoes it
+            // escaped or compressed; what cannot be scrubbed is withheld.
+            let limit = snapshot.upstream.max_response_bytes();
+            let body = std::mem::take(&mut response.body);
+            let encoding = response.content_encoding.take();
+            match crate::secrets::scrub::scrub_response(
+                body,
+                encoding.as_deref(),
+                &credentials,
+                limit,
+            ) {
+                Ok(body) => response.body = body,
+                Err(e) => {
+                    let reason = e.reason();
+                    let error = ApiError::new(StatusCode::BAD_GATEWAY, reason, e.to_string());
+                    return Err(context.refuse(tool, "execution_error", reason, error).await);
+                }
+            }
+            response.content_type = response
+                .content_type
+                .take()
+                .map(|t| crate::secrets::scrub::scrub_text(t, &credentials));
             let mut event =
                 context.event(tool, "tool_execution", AuditDecision::Allowed, "allowed");
+            event.final_origin = Some(response.final_origin.clone());
             event.status_code = Some(response.status);
             event.latency_ms = Some(response.latency.as_millis() as u64);
             event.retry_count = Some(response.attempts.saturating_sub(1)).filter(|&n| n > 0);
@@ -420,9 +447,11 @@ mod tests {
         UpstreamResponse {
             status: 200,
             content_type: content_type.map(str::to_owned),
+            content_encoding: None,
             body: Bytes::copy_from_slice(body),
             attempts: 1,
             latency: std::time::Duration::ZERO,
+            final_origin: "http://127.0.0.1".into(),
         }
     }
 
