@@ -32,6 +32,7 @@ pub mod load;
 pub mod state;
 pub mod validate;
 pub mod warm;
+pub mod wasi;
 
 use std::collections::BTreeMap;
 use std::path::Path;
