@@ -163,7 +163,10 @@ impl LoadedPlugin {
                 self.warm.retire(prepared);
                 return Err(PluginError::call(
                     &self.name,
-                    CallErrorKind::Timeout(timeout.as_millis() as u64),
+                    CallErrorKind::Busy(format!(
+                        "it waited its whole budget of {} ms for a slot",
+                        super::error::budget_ms(timeout)
+                    )),
                 ));
             }
             Err(error) => {
@@ -264,7 +267,7 @@ impl LoadedPlugin {
     /// without holding shared slots.
     async fn admit(&self, until: Instant) -> Result<Admission, PluginError> {
         let start = Instant::now();
-        let budget_ms = until.saturating_duration_since(start).as_millis();
+        let budget_ms = super::error::budget_ms(until.saturating_duration_since(start));
         let plugin = self
             .slot(&self.calls, until, || {
                 format!(

@@ -109,6 +109,12 @@ impl fmt::Display for CallErrorKind {
     }
 }
 
+/// A budget in whole milliseconds for messages, rounded to the nearest (a budget armed a few
+/// microseconds after it was computed still reads as the configured `timeoutMs`).
+pub fn budget_ms(budget: std::time::Duration) -> u64 {
+    (budget.as_micros() as u64).saturating_add(500) / 1000
+}
+
 impl CallErrorKind {
     /// Short stable code for audit records and metrics.
     pub fn code(&self) -> &'static str {

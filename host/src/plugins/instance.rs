@@ -135,7 +135,7 @@ impl LoadedPlugin {
             ));
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => CallErrorKind::Timeout(timeout.as_millis() as u64),
+            Some(Trap::Interrupt) => CallErrorKind::Timeout(super::error::budget_ms(timeout)),
             Some(trap) => CallErrorKind::Trap(trap.to_string()),
             None => {
                 let text = error.to_string();

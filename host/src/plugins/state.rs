@@ -155,7 +155,7 @@ impl CallState {
     pub fn arm(&mut self, request_id: &str, deadline: Instant) {
         let left = deadline.saturating_duration_since(Instant::now());
         self.budget.deadline = deadline;
-        self.budget.budget_ms = left.as_millis().max(1) as u64;
+        self.budget.budget_ms = super::error::budget_ms(left);
         self.logged = 0;
         self.logged_bytes = 0;
         self.log_dropped = false;

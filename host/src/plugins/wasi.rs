@@ -23,6 +23,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -113,13 +114,22 @@ impl Budget {
         })
     }
 
-    /// Run `fut` to its end or the deadline (`None`), without holding a CPU slot meanwhile.
+    /// Run `fut` to its end or the deadline (`None`). A `fut` that is not ready at once runs
+    /// without the call's CPU slot, which is taken again (within the deadline) afterwards.
     pub(crate) fn idle<F: Future>(&mut self, fut: F) -> Option<F::Output> {
         let deadline = tokio::time::Instant::from_std(self.deadline);
-        let gate = self.cpu.take().and(self.cpu_gate.clone());
+        let held = self.cpu.take();
+        let gate = self.cpu_gate.clone();
         let (out, cpu) = in_tokio(async move {
+            let mut fut = std::pin::pin!(fut);
+            let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+            if let Poll::Ready(out) = first {
+                return Some((out, held));
+            }
+            let had_slot = held.is_some();
+            drop(held);
             let out = tokio::time::timeout_at(deadline, fut).await.ok()?;
-            let cpu = match gate {
+            let cpu = match gate.filter(|_| had_slot) {
                 Some(gate) => Some(
                     tokio::time::timeout_at(deadline, gate.acquire_owned())
                         .await
