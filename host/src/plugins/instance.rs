@@ -122,7 +122,7 @@ impl LoadedPlugin {
         if let Some(limit) = error.downcast_ref::<HostLimit>() {
             return match limit {
                 HostLimit::Waited { what, budget_ms } => CallErrorKind::Waited {
-                    what: *what,
+                    what,
                     ms: *budget_ms,
                 },
                 other => CallErrorKind::Limit(other.to_string()),
