@@ -117,6 +117,15 @@ pub struct PluginLimits {
     #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 60000))]
     pub timeout_ms: Option<u64>,
+    /// Calls of this plugin running at once (default 16, at most 128, the instance pool's
+    /// size); more wait within their budget, then fail closed (`plugin_busy`).
+    #[serde(
+        default,
+        rename = "maxConcurrent",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 1, max = 128))]
+    pub max_concurrent: Option<u32>,
 }
 
 /// `plugins.<name>.prewarm`: fresh instances instantiated and `init`-ed off the request path.

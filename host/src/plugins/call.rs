@@ -2,8 +2,10 @@
 //! budget, call the kind's function, validate what it returns, and retire the instance. Every
 //! instance serves one call (`instance.rs`).
 //!
-//! Calls are synchronous wasmtime calls. From async code use the `*_async` methods: they wait
-//! for a pool slot on a semaphore, then leave the executor for the call (`Hop`): in place with
+//! Calls are synchronous wasmtime calls. From async code use the `*_async` methods: they wait,
+//! within the call's budget, for one of the plugin's call slots (`limits.maxConcurrent`), a pool
+//! slot and a slot of the CPU gate ([`super::engine`]), then leave the executor for the call
+//! (`Hop`): in place with
 //! `block_in_place` on a multi-threaded runtime (a policy call is then cut off at the pipeline's
 //! budget by its own epoch deadline), else on tokio's blocking pool. Sync was chosen over
 //! wasmtime's async path because the reference lab measured an isolated call at about 20 µs
@@ -13,13 +15,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
 
 use super::bindings::auth::exports::portcullis::plugin::auth_profile as wit_auth;
 use super::bindings::policy::exports::portcullis::plugin::policy_evaluator as wit_policy;
 use super::bindings::secret::exports::portcullis::plugin::secret_source as wit_secret;
 use super::bindings::types::{PluginKind as WitKind, RequestContext};
+use super::engine::POOL_INSTANCES;
 use super::error::{CallErrorKind, PluginError};
 use super::instance::{self, Ready};
 use super::load::{LoadedPlugin, Metadata, Pre};
@@ -97,6 +100,18 @@ pub enum AuthVerdict {
 
 type CallResult<R> = wasmtime::Result<Result<R, CallErrorKind>>;
 
+/// The slots one call holds while it runs (all released when it ends).
+pub(crate) struct Admission {
+    /// A pool slot, handed to the instance made for the call (if one is made).
+    pool: Option<OwnedSemaphorePermit>,
+    /// A CPU-gate slot and its gate, handed to the call's store for the kind's function.
+    cpu: Option<(OwnedSemaphorePermit, Arc<Semaphore>)>,
+    /// One of the plugin's `limits.maxConcurrent` slots.
+    _plugin: Option<OwnedSemaphorePermit>,
+    /// How long the call waited for these.
+    waited: Duration,
+}
+
 fn context(request_id: &str, principal: &Option<String>) -> RequestContext {
     RequestContext {
         request_id: request_id.to_owned(),
@@ -119,37 +134,50 @@ impl LoadedPlugin {
     /// `limits.timeoutMs`, cut short at `deadline` when the caller has one (the policy
     /// pipeline's `pluginBudgetMs`).
     ///
-    /// `permit` is the caller's pool slot: released at once when a queued instance (which holds
-    /// its own) is used, kept by an instance made here until that instance is dropped.
+    /// `admission.pool` is the caller's pool slot: released at once when a queued instance
+    /// (which holds its own) is used, kept by an instance made here until that instance is
+    /// dropped. The time spent waiting for the slots counts against the kind's function.
     fn run<R>(
         &self,
         request_id: &str,
         deadline: Option<Instant>,
-        permit: Option<OwnedSemaphorePermit>,
+        mut admission: Admission,
         f: impl FnOnce(&mut Store<CallState>, &Ready) -> CallResult<R>,
     ) -> Result<R, PluginError> {
         let mut prepared = match self.warm.take() {
             Some(prepared) => {
-                drop(permit);
+                drop(admission.pool.take());
                 prepared
             }
             None => {
                 let mut prepared = self.prepare(request_id, self.budget(deadline)?)?;
-                prepared.permit = permit;
+                prepared.permit = admission.pool.take();
                 prepared
             }
         };
-        // `init` had its own budget; the kind's function gets a whole one too, wherever and
-        // whenever the instance was prepared.
+        // `init` had its own budget; the kind's function gets a whole one too (less what the
+        // call waited for its slots), wherever and whenever the instance was prepared.
         let timeout = match self.budget(deadline) {
-            Ok(timeout) => timeout,
+            Ok(timeout) if timeout > admission.waited => timeout - admission.waited,
+            Ok(timeout) => {
+                self.warm.retire(prepared);
+                return Err(PluginError::call(
+                    &self.name,
+                    CallErrorKind::Busy(format!(
+                        "it waited its whole budget of {} ms for a slot",
+                        super::error::budget_ms(timeout)
+                    )),
+                ));
+            }
             Err(error) => {
                 self.warm.retire(prepared);
                 return Err(error);
             }
         };
         instance::arm(&mut prepared.store, request_id, timeout);
+        prepared.store.data_mut().hold_cpu(admission.cpu.take());
         let outcome = f(&mut prepared.store, &prepared.ready);
+        prepared.store.data_mut().hold_cpu(None);
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(kind)) => Err(PluginError::call(&self.name, kind)),
@@ -214,25 +242,95 @@ impl LoadedPlugin {
         )
     }
 
-    /// A pool slot for a synchronous caller, if one is free now.
-    fn spare_permit(&self) -> Option<OwnedSemaphorePermit> {
-        self.engine.permits.clone().try_acquire_owned().ok()
+    /// Slots for a synchronous caller: one of the plugin's call slots (none free now is
+    /// `busy`), and a pool slot if one is free now.
+    fn admit_now(&self) -> Result<Admission, PluginError> {
+        let plugin = self.calls.clone().try_acquire_owned().map_err(|_| {
+            PluginError::call(
+                &self.name,
+                CallErrorKind::Busy(format!(
+                    "all {} of its call slots (limits.maxConcurrent) are taken",
+                    self.limits.max_concurrent
+                )),
+            )
+        })?;
+        Ok(Admission {
+            pool: self.engine.permits.clone().try_acquire_owned().ok(),
+            cpu: None,
+            _plugin: Some(plugin),
+            waited: Duration::ZERO,
+        })
+    }
+
+    /// Slots for an async caller, waited for until `until` (the call's budget): the plugin's
+    /// call slot, a pool slot, a CPU slot, in that order, so a plugin's excess callers wait
+    /// without holding shared slots.
+    async fn admit(&self, until: Instant) -> Result<Admission, PluginError> {
+        let start = Instant::now();
+        let budget_ms = super::error::budget_ms(until.saturating_duration_since(start));
+        let plugin = self
+            .slot(&self.calls, until, || {
+                format!(
+                    "all {} of its call slots (limits.maxConcurrent) stayed taken for its budget of {budget_ms} ms",
+                    self.limits.max_concurrent
+                )
+            })
+            .await?;
+        let pool = self
+            .slot(&self.engine.permits, until, || {
+                format!("all {POOL_INSTANCES} plugin instance slots stayed taken for its budget of {budget_ms} ms")
+            })
+            .await?;
+        let cpu = self
+            .slot(&self.engine.cpu, until, || {
+                format!(
+                    "all {} CPU slots for plugin code stayed taken for its budget of {budget_ms} ms",
+                    super::engine::cpu_slots()
+                )
+            })
+            .await?;
+        Ok(Admission {
+            pool: Some(pool),
+            cpu: Some((cpu, self.engine.cpu.clone())),
+            _plugin: Some(plugin),
+            waited: start.elapsed(),
+        })
+    }
+
+    async fn slot(
+        &self,
+        gate: &Arc<Semaphore>,
+        until: Instant,
+        busy: impl FnOnce() -> String,
+    ) -> Result<OwnedSemaphorePermit, PluginError> {
+        if let Ok(permit) = gate.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let until = tokio::time::Instant::from_std(until);
+        match tokio::time::timeout_at(until, gate.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(PluginError::call(
+                &self.name,
+                CallErrorKind::Host("shutting down".into()),
+            )),
+            Err(_) => Err(PluginError::call(&self.name, CallErrorKind::Busy(busy()))),
+        }
     }
 
     /// Resolve a secret (blocking: call from a blocking thread, or use [`Self::resolve_secret_async`]).
     pub fn resolve_secret(&self, query: &SecretQuery) -> Result<String, PluginError> {
-        self.resolve_secret_with(query, self.spare_permit())
+        self.resolve_secret_with(query, self.admit_now()?)
     }
 
     fn resolve_secret_with(
         &self,
         query: &SecretQuery,
-        permit: Option<OwnedSemaphorePermit>,
+        admission: Admission,
     ) -> Result<String, PluginError> {
         let Pre::Secret(_) = &self.pre else {
             return Err(self.wrong_kind("secret source"));
         };
-        self.run(&query.request_id, None, permit, |store, ready| {
+        self.run(&query.request_id, None, admission, |store, ready| {
             let Ready::Secret(plugin) = ready else {
                 unreachable!("checked above")
             };
@@ -267,70 +365,75 @@ impl LoadedPlugin {
 
     /// Evaluate policy (blocking).
     pub fn evaluate_policy(&self, query: &PolicyQuery) -> Result<PolicyVerdict, PluginError> {
-        self.evaluate_policy_with(query, self.spare_permit())
+        self.evaluate_policy_with(query, self.admit_now()?)
     }
 
     fn evaluate_policy_with(
         &self,
         query: &PolicyQuery,
-        permit: Option<OwnedSemaphorePermit>,
+        admission: Admission,
     ) -> Result<PolicyVerdict, PluginError> {
         let Pre::Policy(_) = &self.pre else {
             return Err(self.wrong_kind("policy evaluator"));
         };
-        self.run(&query.request_id, query.deadline, permit, |store, ready| {
-            let Ready::Policy(plugin) = ready else {
-                unreachable!("checked above")
-            };
-            let mut safety = wit_policy::Safety::empty();
-            for (on, flag) in [
-                (query.read_only, wit_policy::Safety::READ_ONLY),
-                (query.destructive, wit_policy::Safety::DESTRUCTIVE),
-                (query.idempotent, wit_policy::Safety::IDEMPOTENT),
-                (
-                    query.requires_approval,
-                    wit_policy::Safety::REQUIRES_APPROVAL,
-                ),
-            ] {
-                if on {
-                    safety |= flag;
+        self.run(
+            &query.request_id,
+            query.deadline,
+            admission,
+            |store, ready| {
+                let Ready::Policy(plugin) = ready else {
+                    unreachable!("checked above")
+                };
+                let mut safety = wit_policy::Safety::empty();
+                for (on, flag) in [
+                    (query.read_only, wit_policy::Safety::READ_ONLY),
+                    (query.destructive, wit_policy::Safety::DESTRUCTIVE),
+                    (query.idempotent, wit_policy::Safety::IDEMPOTENT),
+                    (
+                        query.requires_approval,
+                        wit_policy::Safety::REQUIRES_APPROVAL,
+                    ),
+                ] {
+                    if on {
+                        safety |= flag;
+                    }
                 }
-            }
-            let input = wit_policy::PolicyInput {
-                context: context(&query.request_id, &query.principal),
-                scopes: query.scopes.clone(),
-                tool: wit_policy::ToolInfo {
-                    id: query.tool_id.clone(),
-                    service: query.service.clone(),
-                    method: query.method.clone(),
-                    path: query.path.clone(),
-                    safety,
-                },
-                mode: query.mode.clone(),
-                profile: query.profile.clone(),
-                arguments_json: query.arguments_json.clone(),
-            };
-            let decision = match plugin
-                .portcullis_plugin_policy_evaluator()
-                .call_evaluate(&mut *store, &input)?
-            {
-                Ok(decision) => decision,
-                Err(message) => {
-                    return Ok(Err(CallErrorKind::Guest(validate::guest_message(&message))))
-                }
-            };
-            Ok(match decision {
-                wit_policy::Decision::Allow => Ok(PolicyVerdict::Allow),
-                wit_policy::Decision::Deny(reason) => {
-                    validate::text("deny reason", &reason, validate::TEXT_MAX)
-                        .map(|()| PolicyVerdict::Deny(reason))
-                }
-                wit_policy::Decision::RequireApproval(reason) => {
-                    validate::text("approval reason", &reason, validate::TEXT_MAX)
-                        .map(|()| PolicyVerdict::RequireApproval(reason))
-                }
-            })
-        })
+                let input = wit_policy::PolicyInput {
+                    context: context(&query.request_id, &query.principal),
+                    scopes: query.scopes.clone(),
+                    tool: wit_policy::ToolInfo {
+                        id: query.tool_id.clone(),
+                        service: query.service.clone(),
+                        method: query.method.clone(),
+                        path: query.path.clone(),
+                        safety,
+                    },
+                    mode: query.mode.clone(),
+                    profile: query.profile.clone(),
+                    arguments_json: query.arguments_json.clone(),
+                };
+                let decision = match plugin
+                    .portcullis_plugin_policy_evaluator()
+                    .call_evaluate(&mut *store, &input)?
+                {
+                    Ok(decision) => decision,
+                    Err(message) => {
+                        return Ok(Err(CallErrorKind::Guest(validate::guest_message(&message))))
+                    }
+                };
+                Ok(match decision {
+                    wit_policy::Decision::Allow => Ok(PolicyVerdict::Allow),
+                    wit_policy::Decision::Deny(reason) => {
+                        validate::text("deny reason", &reason, validate::TEXT_MAX)
+                            .map(|()| PolicyVerdict::Deny(reason))
+                    }
+                    wit_policy::Decision::RequireApproval(reason) => {
+                        validate::text("approval reason", &reason, validate::TEXT_MAX)
+                            .map(|()| PolicyVerdict::RequireApproval(reason))
+                    }
+                })
+            },
+        )
     }
 
     /// Validate a bearer token (blocking). `prefixes` are the configured scope prefixes: scopes
@@ -340,19 +443,19 @@ impl LoadedPlugin {
         query: &AuthQuery,
         prefixes: &[String],
     ) -> Result<AuthVerdict, PluginError> {
-        self.validate_token_with(query, prefixes, self.spare_permit())
+        self.validate_token_with(query, prefixes, self.admit_now()?)
     }
 
     fn validate_token_with(
         &self,
         query: &AuthQuery,
         prefixes: &[String],
-        permit: Option<OwnedSemaphorePermit>,
+        admission: Admission,
     ) -> Result<AuthVerdict, PluginError> {
         let Pre::Auth(_) = &self.pre else {
             return Err(self.wrong_kind("auth profile"));
         };
-        self.run(&query.request_id, None, permit, |store, ready| {
+        self.run(&query.request_id, None, admission, |store, ready| {
             let Ready::Auth(plugin) = ready else {
                 unreachable!("checked above")
             };
@@ -445,30 +548,24 @@ enum Hop {
 }
 
 impl LoadedPlugin {
+    /// Wait for the call's slots until `deadline` or `limits.timeoutMs` from now, whichever is
+    /// sooner, then run `f` off the executor.
     async fn off_executor<R: Send + 'static>(
         self: &Arc<Self>,
         hop: Hop,
-        f: impl FnOnce(&LoadedPlugin, Option<OwnedSemaphorePermit>) -> Result<R, PluginError>
-            + Send
-            + 'static,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&LoadedPlugin, Admission) -> Result<R, PluginError> + Send + 'static,
     ) -> Result<R, PluginError> {
-        let permit = self
-            .engine
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| {
-                PluginError::call(&self.name, CallErrorKind::Host("shutting down".into()))
-            })?;
+        let until = Instant::now() + self.limits.timeout;
+        let permit = self.admit(deadline.map_or(until, |d| d.min(until))).await?;
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if hop == Hop::InPlace && multi_thread {
-            return tokio::task::block_in_place(|| f(self, Some(permit)));
+            return tokio::task::block_in_place(|| f(self, permit));
         }
         let plugin = self.clone();
         let name = self.name.clone();
-        tokio::task::spawn_blocking(move || f(&plugin, Some(permit)))
+        tokio::task::spawn_blocking(move || f(&plugin, permit))
             .await
             .unwrap_or_else(|e| {
                 Err(PluginError::call(
@@ -483,7 +580,7 @@ impl LoadedPlugin {
         self: &Arc<Self>,
         query: SecretQuery,
     ) -> Result<String, PluginError> {
-        self.off_executor(Hop::InPlace, move |p, permit| {
+        self.off_executor(Hop::InPlace, None, move |p, permit| {
             p.resolve_secret_with(&query, permit)
         })
         .await
@@ -501,8 +598,11 @@ impl LoadedPlugin {
         } else {
             Hop::Blocking
         };
-        self.off_executor(hop, move |p, permit| p.evaluate_policy_with(&query, permit))
-            .await
+        let deadline = query.deadline;
+        self.off_executor(hop, deadline, move |p, permit| {
+            p.evaluate_policy_with(&query, permit)
+        })
+        .await
     }
 
     /// [`Self::validate_token`] from async code (in place on a multi-threaded runtime).
@@ -511,7 +611,7 @@ impl LoadedPlugin {
         query: AuthQuery,
         prefixes: Vec<String>,
     ) -> Result<AuthVerdict, PluginError> {
-        self.off_executor(Hop::InPlace, move |p, permit| {
+        self.off_executor(Hop::InPlace, None, move |p, permit| {
             p.validate_token_with(&query, &prefixes, permit)
         })
         .await

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | epoch interruption | on, tick [`EPOCH_TICK`] | pre-empts a guest that never yields (fuel is off: it costs a second compile and 5-15 % speed) |
 //! | allocator | pooling, [`POOL_INSTANCES`] slots | ~2x cheaper instantiation; slots are finite, so calls wait on a semaphore of the same size |
+//! | CPU gate | [`cpu_slots`] (the core count, at least 2) guest calls run guest code at once | async calls wait for a slot within their budget, then fail `busy`; a call parked in a host wait (poll, sleep, outbound HTTP) gives its slot back, so plugin-free requests keep their cores during a plugin storm |
+//! | WASI | p2 sync, blocking imports shadowed by bounded ones ([`super::wasi`]) | a guest asleep in `poll` wakes at its deadline with a trap |
 //! | pooling fallback | on-demand allocator | when the pool's virtual address space cannot be reserved (small `ulimit -v`, 39-bit VA) |
 //! | `max_wasm_stack` | [`MAX_WASM_STACK`] | deep recursion traps instead of growing |
 //! | `memory_init_cow` | default (on) | instantiation maps the image instead of copying it |
@@ -33,12 +35,23 @@ pub const MAX_MEMORY_MIB: u64 = 256;
 /// Wasm stack per call.
 pub const MAX_WASM_STACK: usize = 512 * 1024;
 
+/// Guest calls that may run guest code at once (the CPU gate's size): the core count, at
+/// least 2 so one long call cannot serialize all the others.
+pub fn cpu_slots() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
 /// The shared engine and everything built once per process.
 pub struct PluginEngine {
     pub(crate) engine: Arc<Engine>,
     /// Whether the pooling allocator is in use (false = on-demand fallback).
     pub pooling: bool,
     pub(crate) permits: Arc<Semaphore>,
+    /// The CPU gate (see the table above).
+    pub(crate) cpu: Arc<Semaphore>,
     pub(crate) secret_linker: Linker<CallState>,
     pub(crate) policy_linker: Linker<CallState>,
     pub(crate) auth_linker: Linker<CallState>,
@@ -121,6 +134,7 @@ where
 {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("WASI p2 links into an empty linker");
+    super::wasi::shadow(&mut linker).expect("bounded WASI imports replace the blocking ones");
     add_world(&mut linker).expect("a plugin world links next to WASI");
     linker
 }
@@ -155,6 +169,7 @@ impl PluginEngine {
             engine,
             pooling,
             permits: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
+            cpu: Arc::new(Semaphore::new(cpu_slots())),
             secret_linker,
             policy_linker,
             auth_linker,

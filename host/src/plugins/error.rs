@@ -70,6 +70,19 @@ pub enum CallErrorKind {
     Trap(String),
     /// The call ran past `limits.timeoutMs` (epoch deadline).
     Timeout(u64),
+    /// The guest waited in a host import (`wasi:io/poll`, ...) until its budget was spent.
+    Waited {
+        /// The interface it waited in.
+        what: &'static str,
+        /// The budget, in milliseconds.
+        ms: u64,
+    },
+    /// The guest asked the host for more than its limits allow (random bytes, live WASI
+    /// resources, a poll list).
+    Limit(String),
+    /// Every one of the plugin's call slots (`limits.maxConcurrent`), or the process's CPU
+    /// gate, stayed taken for the call's whole budget.
+    Busy(String),
     /// The guest asked for more memory than `limits.memoryMiB`.
     Memory(u64),
     /// The guest returned a value the host refuses (too big, unsafe characters, ...).
@@ -85,6 +98,9 @@ impl fmt::Display for CallErrorKind {
         match self {
             Self::Trap(e) => write!(f, "trapped: {e}"),
             Self::Timeout(ms) => write!(f, "timed out after {ms} ms"),
+            Self::Waited { what, ms } => write!(f, "waited in {what} past its budget of {ms} ms"),
+            Self::Limit(e) => write!(f, "hit a host limit: {e}"),
+            Self::Busy(e) => write!(f, "was too busy: {e}"),
             Self::Memory(mib) => write!(f, "exceeded its memory limit of {mib} MiB"),
             Self::InvalidReturn(e) => write!(f, "returned an invalid value: {e}"),
             Self::Guest(e) => write!(f, "failed: {e}"),
@@ -93,12 +109,20 @@ impl fmt::Display for CallErrorKind {
     }
 }
 
+/// A budget in whole milliseconds for messages, rounded to the nearest (a budget armed a few
+/// microseconds after it was computed still reads as the configured `timeoutMs`).
+pub fn budget_ms(budget: std::time::Duration) -> u64 {
+    (budget.as_micros() as u64).saturating_add(500) / 1000
+}
+
 impl CallErrorKind {
     /// Short stable code for audit records and metrics.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Trap(_) => "plugin_trap",
-            Self::Timeout(_) => "plugin_timeout",
+            Self::Timeout(_) | Self::Waited { .. } => "plugin_timeout",
+            Self::Limit(_) => "plugin_limit",
+            Self::Busy(_) => "plugin_busy",
             Self::Memory(_) => "plugin_memory",
             Self::InvalidReturn(_) => "plugin_invalid_return",
             Self::Guest(_) => "plugin_error",

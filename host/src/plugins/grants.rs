@@ -71,15 +71,17 @@ impl Grants {
     }
 
     /// A WASI context granting exactly these env vars and directories: no args, no stdio
-    /// (stdin closed, output discarded), no sockets, no name lookups.
-    pub fn wasi_ctx(&self) -> WasiCtx {
+    /// (stdin closed, output discarded), no sockets, no name lookups, random reads of at most
+    /// `random_max` bytes.
+    pub fn wasi_ctx(&self, random_max: u64) -> WasiCtx {
         let mut builder = WasiCtxBuilder::new();
         builder
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
-            .allow_blocking_current_thread(true);
+            .allow_blocking_current_thread(true)
+            .max_random_size(random_max);
         builder.envs(&self.env);
         for dir in &self.dirs {
             let guest = dir.to_string_lossy();

@@ -3,9 +3,12 @@
 //!
 //! The guest is blocked in this import while the request runs; epochs cannot interrupt host
 //! code, so the request itself carries the deadline. Calls run on a blocking thread (see
-//! [`super::call`]), where waiting on the tokio runtime's handle is allowed.
+//! [`super::call`]), where waiting on the tokio runtime's handle is allowed. While it waits the
+//! call gives back its slot of the CPU gate ([`super::wasi`]).
 
 use std::time::{Duration, Instant};
+
+use super::wasi::Budget;
 
 use super::bindings::http::{HttpError, Request, Response};
 use super::grants::Grants;
@@ -29,9 +32,10 @@ pub fn fetch(
     plugin: &str,
     grants: &Grants,
     client: &reqwest::Client,
-    deadline: Instant,
+    budget: &mut Budget,
     request: Request,
 ) -> Result<Response, HttpError> {
+    let deadline = budget.deadline;
     let url = url::Url::parse(&request.url)
         .map_err(|_| HttpError::NotAllowed("the URL is malformed".into()))?;
     if !grants.allows(&url) {
@@ -64,12 +68,12 @@ pub fn fetch(
     if let Some(body) = request.body {
         builder = builder.body(body);
     }
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+    if tokio::runtime::Handle::try_current().is_err() {
         return Err(HttpError::Transport(
             "no async runtime for outbound HTTP".into(),
         ));
-    };
-    handle.block_on(async move {
+    }
+    let exchange = async move {
         let send = async {
             let mut response = builder.send().await.map_err(classify)?;
             let status = response.status().as_u16();
@@ -94,7 +98,8 @@ pub fn fetch(
         tokio::time::timeout(timeout, send)
             .await
             .unwrap_or(Err(HttpError::Timeout))
-    })
+    };
+    budget.idle(exchange).unwrap_or(Err(HttpError::Timeout))
 }
 
 fn classify(error: reqwest::Error) -> HttpError {

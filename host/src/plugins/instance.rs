@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::component::ResourceTableError;
 use wasmtime::{Store, Trap};
 
 use super::bindings::types::{InitError, PluginMetadata};
@@ -18,6 +19,7 @@ use super::error::{CallErrorKind, PluginError};
 use super::load::{LoadedPlugin, Pre};
 use super::state::CallState;
 use super::validate;
+use super::wasi::HostLimit;
 
 /// Data one guest→host call may copy (strings, lists): far more than any token or JSON input.
 const HOSTCALL_FUEL: usize = 1 << 20;
@@ -101,6 +103,8 @@ impl LoadedPlugin {
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_hostcall_fuel(HOSTCALL_FUEL);
+        let resources = store.data().budget.resources;
+        store.set_max_component_handles(resources);
         arm(&mut store, request_id, timeout);
         store
     }
@@ -115,8 +119,23 @@ impl LoadedPlugin {
         if store.data().limiter.memory_denied {
             return CallErrorKind::Memory((self.limits.memory_bytes >> 20) as u64);
         }
+        if let Some(limit) = error.downcast_ref::<HostLimit>() {
+            return match limit {
+                HostLimit::Waited { what, budget_ms } => CallErrorKind::Waited {
+                    what,
+                    ms: *budget_ms,
+                },
+                other => CallErrorKind::Limit(other.to_string()),
+            };
+        }
+        if let Some(ResourceTableError::Full) = error.downcast_ref::<ResourceTableError>() {
+            return CallErrorKind::Limit(format!(
+                "held more than {} WASI resources at once",
+                store.data().budget.resources
+            ));
+        }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => CallErrorKind::Timeout(timeout.as_millis() as u64),
+            Some(Trap::Interrupt) => CallErrorKind::Timeout(super::error::budget_ms(timeout)),
             Some(trap) => CallErrorKind::Trap(trap.to_string()),
             None => {
                 let text = error.to_string();

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 
 use super::bindings::{self, auth, policy, secret, WIT_VERSION};
-use super::engine::{PluginEngine, MAX_MEMORY_MIB};
+use super::engine::{PluginEngine, MAX_MEMORY_MIB, POOL_INSTANCES};
 use super::error::{LoadErrorKind, PluginError};
 use super::grants::{Grants, Origin};
 use super::state::CallState;
@@ -24,6 +25,9 @@ pub const DEFAULT_MEMORY_MIB: u64 = 16;
 pub const DEFAULT_TIMEOUT_MS: u64 = 100;
 /// Largest accepted `limits.timeoutMs`.
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Default `limits.maxConcurrent`: well below the pool's slots, so one plugin's calls cannot
+/// take them all.
+pub const DEFAULT_MAX_CONCURRENT: u32 = 16;
 
 /// The three plugin kinds (one per WIT world).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +111,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Wall-clock budget per call (init + the kind's function).
     pub timeout: Duration,
+    /// Calls running at once.
+    pub max_concurrent: u32,
 }
 
 impl Limits {
@@ -124,6 +130,10 @@ impl Limits {
         Self {
             memory_bytes: (mib as usize) << 20,
             timeout: Duration::from_millis(ms),
+            max_concurrent: limits
+                .max_concurrent
+                .unwrap_or(DEFAULT_MAX_CONCURRENT)
+                .clamp(1, POOL_INSTANCES),
         }
     }
 }
@@ -149,6 +159,8 @@ pub struct LoadedPlugin {
     pub(crate) engine: Arc<PluginEngine>,
     /// Prepared instances (see [`super::warm`]).
     pub(crate) warm: Warm,
+    /// This plugin's call slots (`limits.maxConcurrent`).
+    pub(crate) calls: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -332,7 +344,9 @@ impl LoadedPlugin {
             description: String::new(),
             config_schema: String::new(),
         };
+        let limits = Limits::from_config(config);
         let mut plugin = Self {
+            calls: Arc::new(Semaphore::new(limits.max_concurrent as usize)),
             name: Arc::from(name),
             kind,
             metadata: placeholder,
@@ -341,7 +355,7 @@ impl LoadedPlugin {
             imports,
             pre,
             grants,
-            limits: Limits::from_config(config),
+            limits,
             config_json,
             engine: engine.clone(),
             warm: Warm::from_config(config.prewarm.as_ref()),
@@ -448,7 +462,9 @@ pub fn inspect(path: &Path) -> Result<Inspection, PluginError> {
         .map_err(|e| err(LoadErrorKind::Compile(format!("{e}"))))?;
     let (kind, imports) = classify(&engine, &component).map_err(err)?;
     let pre = link(&engine, kind, &component).map_err(err)?;
+    let limits = Limits::from_config(&PluginConfig::default());
     let plugin = LoadedPlugin {
+        calls: Arc::new(Semaphore::new(limits.max_concurrent as usize)),
         name: Arc::from(name.as_str()),
         kind,
         metadata: Metadata {
@@ -462,7 +478,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, PluginError> {
         imports: imports.clone(),
         pre,
         grants: Arc::new(Grants::default()),
-        limits: Limits::from_config(&PluginConfig::default()),
+        limits,
         config_json: "{}".into(),
         engine,
         warm: Warm::from_config(None),

@@ -14,7 +14,10 @@
 //!    ([`validate`]), retire the instance (dropped on the worker thread).
 //! 4. Host imports ([`state`]): `log` (capped, into `tracing` with the plugin name), `clock`,
 //!    `outbound-http` to granted origins only ([`http`], [`grants`]); WASI 0.2 with only the
-//!    granted env vars and read-only directories.
+//!    granted env vars and read-only directories, its waits cut at the call's deadline and its
+//!    host allocations capped ([`wasi`]).
+//! 5. Fair share: a plugin's calls wait within their budget for one of its `maxConcurrent`
+//!    slots, a pool slot and a slot of the process-wide CPU gate ([`call`], [`engine`]).
 //!
 //! Failure mode: every failure is a typed [`PluginError`] naming the plugin. Load errors refuse
 //! the config (startup fails, a reload keeps the previous snapshot); call errors fail the one
@@ -32,6 +35,7 @@ pub mod load;
 pub mod state;
 pub mod validate;
 pub mod warm;
+pub mod wasi;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -16,6 +16,10 @@
 //! | `log-flood` | logs 10 000 times, then returns `flooded` |
 //! | `calls` | counts `resolve` calls in this instance and returns the count (`1` in a fresh one) |
 //! | `init-stamp` | returns the host clock's unix milliseconds when `init` ran in this instance |
+//! | `sleep:<ms>` | `std::thread::sleep` (a WASI poll), then returns `slept` |
+//! | `random:<bytes>:<times>` | `wasi:random` `get-random-bytes(<bytes>)`, `<times>` times, then returns `random` |
+//! | `pollables:<n>` | creates `<n>` pollables (`subscribe-duration`) and keeps them all alive |
+//! | `poll-list:<n>` | polls a list of `<n>` borrows of one ready pollable |
 //!
 //! `config`: `prefix` (for `literal`); `failIfExists`, a path that makes `init` fail while it
 //! exists (a plugin whose `init` starts failing after load); the string `"reject"` anywhere in
@@ -35,6 +39,32 @@ static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0
 static INIT_STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Plugin;
+
+/// Raw WASI 0.2 imports (the fixture has no WASI bindings crate); the canonical ABI by hand.
+mod raw {
+    #[link(wasm_import_module = "wasi:random/random@0.2.4")]
+    extern "C" {
+        /// `get-random-bytes(len: u64) -> list<u8>`: the list lands at `ret` as (ptr, len).
+        #[link_name = "get-random-bytes"]
+        pub fn get_random_bytes(len: i64, ret: *mut [usize; 2]);
+    }
+    #[link(wasm_import_module = "wasi:clocks/monotonic-clock@0.2.4")]
+    extern "C" {
+        /// `subscribe-duration(when: u64) -> pollable`.
+        #[link_name = "subscribe-duration"]
+        pub fn subscribe_duration(nanos: i64) -> i32;
+    }
+    #[link(wasm_import_module = "wasi:io/poll@0.2.4")]
+    extern "C" {
+        /// `poll(in: list<borrow<pollable>>) -> list<u32>`.
+        #[link_name = "poll"]
+        pub fn poll(ptr: *const i32, len: usize, ret: *mut [usize; 2]);
+    }
+}
+
+fn number(text: &str) -> u64 {
+    text.parse().unwrap_or(0)
+}
 
 impl Lifecycle for Plugin {
     fn metadata() -> PluginMetadata {
@@ -139,6 +169,36 @@ impl SecretSource for Plugin {
             "init-stamp" => Ok(INIT_STAMP
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .to_string()),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(number(arg)));
+                Ok("slept".into())
+            }
+            "random" => {
+                let (bytes, times) = arg.split_once(':').unwrap_or((arg, "1"));
+                for _ in 0..number(times) {
+                    let mut ret = [0usize; 2];
+                    // SAFETY: the host writes a list it allocated through `cabi_realloc` at `ret`.
+                    unsafe { raw::get_random_bytes(number(bytes) as i64, &mut ret) };
+                    std::hint::black_box(ret);
+                }
+                Ok("random".into())
+            }
+            "pollables" => {
+                let mut last = 0;
+                for _ in 0..number(arg) {
+                    // SAFETY: plain import call; the handle is leaked (never dropped) on purpose.
+                    last = std::hint::black_box(unsafe { raw::subscribe_duration(1_000_000_000) });
+                }
+                Ok(last.to_string())
+            }
+            "poll-list" => {
+                // SAFETY: plain import calls; the list borrows one live pollable n times.
+                let ready = unsafe { raw::subscribe_duration(0) };
+                let list = vec![ready; number(arg) as usize];
+                let mut ret = [0usize; 2];
+                unsafe { raw::poll(list.as_ptr(), list.len(), &mut ret) };
+                Ok(ret[1].to_string())
+            }
             "log-flood" => {
                 for i in 0..10_000 {
                     portcullis::plugin::log::log(
