@@ -80,7 +80,7 @@ impl Index {
 
     /// Byte range of records `from..=to` (both must be indexed).
     pub fn span(&self, from: u64, to: u64) -> Option<(u64, u64)> {
-        if from < self.first_seq || to > self.last_seq() || from > to {
+        if self.offsets.is_empty() || from < self.first_seq || to > self.last_seq() || from > to {
             return None;
         }
         let start = self.offsets[(from - self.first_seq) as usize];
@@ -104,6 +104,17 @@ fn first_seq(line: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn an_empty_index_spans_nothing() {
+        // A log with no record yet: `GET /v1/audit/events` must answer `[]`, not panic.
+        let index = Index::default();
+        for (from, to) in [(0, 0), (1, 1), (0, 1), (1, 0)] {
+            assert_eq!(index.span(from, to), None, "{from}..={to}");
+        }
+        let mut file = tempfile::tempfile().unwrap();
+        assert_eq!(Index::build(&mut file, 0).unwrap().span(1, 1), None);
+    }
 
     #[test]
     fn build_and_extend_agree_on_offsets() {

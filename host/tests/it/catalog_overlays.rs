@@ -2,7 +2,7 @@
 //! with exactly the rules of inline extensions; a broken overlay fails its source closed.
 //! Fixtures: `tests/fixtures/overlays/`.
 
-mod common;
+use super::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Plugin load errors: each names the plugin and the reason, and refuses the config.
 
-mod common;
+use super::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! The binary itself: the README's dev command, `check`, and graceful shutdown.
 
-mod common;
+use super::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -162,6 +162,13 @@ fn check_reports_every_unresolvable_secret_reference_by_key_and_never_a_value() 
     );
     std::fs::write(dir.path().join("a.json"), doc).unwrap();
     std::fs::write(dir.path().join("token"), "CANARY-FILE\n").unwrap();
+    // 0600: a group- or world-readable secret file is a warning of its own.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(
+        dir.path().join("token"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let empty_path = dir.path().join("bin-empty");
     std::fs::create_dir(&empty_path).unwrap();
     let secrets = json!({

@@ -1,6 +1,6 @@
 //! `POST /v1/tools/execute` against a real upstream, through a real runtime.
 
-mod common;
+use super::common;
 
 use common::*;
 use serde_json::json;

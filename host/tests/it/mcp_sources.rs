@@ -2,8 +2,8 @@
 //! streamable HTTP and legacy SSE: catalog mapping, execution through `/v1/tools/execute`,
 //! `isError` results, notifications on the stream, and recovery after the server dies.
 
-mod common;
-mod mcp_support;
+use super::common;
+use super::mcp_support;
 
 use std::time::Duration;
 

@@ -2,8 +2,7 @@
 //! harness (tests/peers/idp/issuer.mjs), tokens obtained over HTTP by client credentials with
 //! RFC 8707 resource indicators.
 
-mod auth_support;
-mod common;
+use super::auth_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! document yields exactly one tool per operation. Failures are grouped by reason and written
 //! to `target/openapi-corpus-report.txt` (also summarized on stdout).
 
-mod catalog_support;
+use super::catalog_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Durable audit through the real server: write-ahead intents, fail closed on a full disk,
 //! and nothing acknowledged is lost to `kill -9`.
 
-mod common;
+use super::common;
 
 use std::collections::HashSet;
 use std::path::Path;

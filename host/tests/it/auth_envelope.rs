@@ -1,8 +1,8 @@
 //! The scope envelope over HTTP (security-cases 2.3, contract 3.4) and which endpoints need a
 //! token (issue 4, item 5).
 
-mod auth_support;
-mod common;
+use super::auth_support;
+use super::common;
 
 use auth_support::*;
 use jsonwebtoken::{Algorithm, Header};

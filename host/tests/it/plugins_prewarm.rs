@@ -1,7 +1,7 @@
 //! Prewarmed plugin instances (`plugins.<name>.prewarm`): prepared ahead of calls on a worker
 //! thread, yet still one call per instance, never older than `maxAgeMs`, and gone with the plugin.
 
-mod common;
+use super::common;
 
 use std::path::Path;
 use std::sync::Arc;

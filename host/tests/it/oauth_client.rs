@@ -3,8 +3,8 @@
 //! which `Authorization` each call carried. Token counts come from the provider itself
 //! (`GET /test/counts`), so single flight and caching are observed where they matter.
 
-mod auth_support;
-mod common;
+use super::auth_support;
+use super::common;
 
 use std::time::Duration;
 

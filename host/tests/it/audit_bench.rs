@@ -3,7 +3,7 @@
 //!
 //! `cargo test --release -p portcullis --test audit_bench -- --ignored --nocapture`
 
-mod common;
+use super::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
 //! `oidc_jwks` against crafted tokens and a JWKS the test controls (security-cases 2.1, 2.3).
 //! Each case names the checklist row it covers; each would pass (200) if its check were removed.
 
-mod auth_support;
-mod common;
+use super::auth_support;
+use super::common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! DNS rebinding, CORS), connection limits (slowloris, caps), and what the handshake and
 //! refresh disclose or require.
 
-mod auth_support;
-mod common;
+use super::auth_support;
+use super::common;
 
 use std::time::{Duration, Instant};
 

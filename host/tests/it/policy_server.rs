@@ -1,8 +1,8 @@
 //! The policy engine over HTTP: approval grants (security cases P06-P08), explain, and the
 //! audit record of each decision, through a real runtime with JWT auth and a real upstream.
 
-mod auth_support;
-mod common;
+use super::auth_support;
+use super::common;
 
 use auth_support::*;
 use base64::Engine as _;

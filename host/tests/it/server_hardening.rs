@@ -4,8 +4,8 @@
 //! latter with the connection closed after the answer, as RFC 9112 requires), and the server
 //! keeps serving.
 
-mod auth_support;
-mod common;
+use super::auth_support;
+use super::common;
 
 use std::time::Duration;
 

@@ -3,9 +3,9 @@
 //! npm `oidc-provider` (tests/peers/idp/issuer.mjs). The runtime obtains the token by client
 //! credentials, found through the issuer's OIDC discovery.
 
-mod auth_support;
-mod common;
-mod mcp_support;
+use super::auth_support;
+use super::common;
+use super::mcp_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! within their budget, and the server keeps serving the others. Components come from
 //! `./tests/plugins/build`.
 
-mod common;
+use super::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

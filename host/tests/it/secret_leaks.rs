@@ -8,7 +8,7 @@
 //! The keychain is a fault-injection fake `secret-tool` placed first on `PATH`: there is no
 //! Secret Service on a headless test host.
 
-mod common;
+use super::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;

@@ -1,7 +1,7 @@
 //! Policy offline, through the binary: `portcullis check` warns about patterns that match no
 //! tool, and `portcullis policy explain` decides across the managed, user and project scopes.
 
-mod common;
+use super::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Runtime-level behaviour: handshake, binding, catalog caching, refresh, file watching.
 
-mod common;
+use super::common;
 
 use std::time::Duration;
 

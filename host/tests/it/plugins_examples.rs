@@ -6,7 +6,7 @@
 //! - `age-secrets` decrypts an `age` file written by the real `age` CLI and supplies the
 //!   upstream API key.
 
-mod common;
+use super::common;
 
 use std::process::{Command, Stdio};
 

@@ -4,8 +4,8 @@
 //! `oidc-provider` in `auth_idp.rs`; this file drives the answers a real provider will not give
 //! on demand: inactive, wrong audience, refresh tokens, 500s, hangs, garbage and huge bodies.
 
-mod auth_support;
-mod common;
+use super::auth_support;
+use super::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! The GitHub REST description (13 MB, 1,223 operations) loads completely and faithfully.
 
-mod catalog_support;
+use super::catalog_support;
 
 use std::collections::HashSet;
 
