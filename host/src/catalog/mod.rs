@@ -20,10 +20,10 @@ mod fetch;
 pub mod mcp;
 pub mod mcp_refs;
 pub mod model;
-mod normalize;
-mod openapi;
+pub(crate) mod normalize;
+pub(crate) mod openapi;
 mod security;
-mod servers;
+pub(crate) mod servers;
 mod slug;
 mod views;
 
