@@ -46,9 +46,7 @@ const FUZZ_NOW: u64 = 1_800_000_000;
 
 fn fuzz_keys() -> &'static crate::authn::jwks::KeySet {
     static KEYS: OnceLock<crate::authn::jwks::KeySet> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        crate::authn::jwks::parse_key_set(FUZZ_JWKS.as_bytes()).unwrap_or_default()
-    })
+    KEYS.get_or_init(|| crate::authn::jwks::parse_key_set(FUZZ_JWKS.as_bytes()).unwrap_or_default())
 }
 
 fn fuzz_signing_key() -> Option<&'static jsonwebtoken::EncodingKey> {
@@ -76,10 +74,7 @@ fn check_claims(claims: &Map<String, Value>) {
     for which in [ScopeClaim::Scope, ScopeClaim::Scp] {
         if let Ok(scopes) = claims::scopes(claims, which) {
             for scope in scopes {
-                assert!(
-                    !scope.is_empty() && !scope.contains(' '),
-                    "scope {scope:?}"
-                );
+                assert!(!scope.is_empty() && !scope.contains(' '), "scope {scope:?}");
             }
         }
     }
@@ -332,7 +327,10 @@ pub fn audit_verify(data: &[u8]) {
         return;
     }
     let (log, marks) = valid_audit_log();
-    assert!(verify(key, log, Some(marks)).is_ok(), "the reference log verifies");
+    assert!(
+        verify(key, log, Some(marks)).is_ok(),
+        "the reference log verifies"
+    );
     let mut pos = [0u8; 4];
     for (slot, byte) in pos.iter_mut().zip(rest) {
         *slot = *byte;
@@ -422,9 +420,9 @@ pub fn url_build(data: &[u8]) {
         return;
     };
     if let Some(servers) = doc.root.get("servers") {
-        if let Ok(servers) = serde_json::from_value::<Vec<crate::catalog::openapi::Server>>(
-            servers.clone(),
-        ) {
+        if let Ok(servers) =
+            serde_json::from_value::<Vec<crate::catalog::openapi::Server>>(servers.clone())
+        {
             let _ = crate::catalog::servers::resolve(&servers, Some(spec_url()));
             let _ = crate::catalog::servers::document_servers(&servers, None);
         }
