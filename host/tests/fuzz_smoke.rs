@@ -189,3 +189,13 @@ fn every_byte_of_the_reference_audit_log_flipped_fails_verification() {
         run_one("audit_verify", fuzzing::audit_verify, &input);
     }
 }
+
+#[test]
+fn checkpoint_files_final_newline_turned_into_a_space_is_the_only_benign_flip() {
+    // Found by cargo fuzz (audit_verify, 2026-12-03): byte 1071 of the reference log +
+    // checkpoints is the checkpoint file's final newline; ^0x2a makes it a space.
+    let mut input = vec![1u8];
+    input.extend_from_slice(&1071u32.to_le_bytes());
+    input.push(0x2a);
+    run_one("audit_verify", fuzzing::audit_verify, &input);
+}
