@@ -19,7 +19,7 @@
 //! [`plugins`] hosts the WebAssembly components that steps 3, 5 and 6 may delegate to.
 //!
 //! [`dev`] is the embedded demo (`portcullis serve --dev`); [`plugins_scaffold`] writes new plugin
-//! crates (`portcullis plugin new`).
+//! crates (`portcullis plugin new`). `fuzzing` (hidden) holds the fuzz targets' entry points.
 #![deny(missing_docs)]
 
 pub mod audit;
@@ -28,6 +28,8 @@ pub mod authz;
 pub mod catalog;
 pub mod config;
 pub mod dev;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mcp;
 pub mod oauth;
 pub mod plugins;

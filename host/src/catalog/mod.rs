@@ -23,11 +23,11 @@ pub mod mcp;
 mod mcp_overlay;
 pub mod mcp_refs;
 pub mod model;
-mod normalize;
-mod openapi;
+pub(crate) mod normalize;
+pub(crate) mod openapi;
 pub mod overlay;
 mod security;
-mod servers;
+pub(crate) mod servers;
 mod slug;
 mod views;
 

@@ -253,8 +253,8 @@ pub const METHODS: [&str; 8] = [
 ];
 
 /// Parse bytes into a document (JSON or YAML by content) and check the version; the catalog
-/// build uses [`parse_tree`] and [`Document::new`] with overlays applied in between.
-#[cfg(test)]
+/// build uses [`parse_tree`] and [`Document::new`] with overlays applied in between (tests and
+/// the fuzz targets call this).
 pub fn parse(bytes: &[u8]) -> Result<Document, DocumentError> {
     Document::new(parse_tree(bytes)?)
 }

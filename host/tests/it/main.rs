@@ -23,6 +23,7 @@ mod catalog_sources;
 mod cli;
 mod config_load;
 mod config_rules;
+mod fuzz_smoke;
 mod mcp_oauth;
 mod mcp_sources;
 mod oauth_client;
