@@ -301,3 +301,56 @@ impl ClientSpec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(mode: Mode) -> ClientSpec {
+        ClientSpec {
+            mode,
+            token_url: Some(Url::parse("https://as.test/token").unwrap()),
+            authorization_url: None,
+            issuer: None,
+            client_id: Secret::default(),
+            client_secret: None,
+            scopes: vec!["read".into()],
+            audience: Some("https://api.test".into()),
+            auth_method: AuthMethod::Basic,
+            storage: Storage::Memory,
+            redirect_uri: None,
+        }
+    }
+
+    /// O11: a token for one audience, scope set, client or person is never reused for another.
+    #[test]
+    fn the_cache_key_separates_audiences_scopes_clients_and_people() {
+        let base = spec(Mode::ClientCredentials);
+        let key = base.key("app", None);
+        let mut other_audience = base.clone();
+        other_audience.audience = Some("https://other.test".into());
+        let mut more_scopes = base.clone();
+        more_scopes.scopes.push("write".into());
+        let mut other_endpoint = base.clone();
+        other_endpoint.token_url = Some(Url::parse("https://evil.test/token").unwrap());
+        for (why, other) in [
+            ("audience", other_audience.key("app", None)),
+            ("scopes", more_scopes.key("app", None)),
+            ("token endpoint", other_endpoint.key("app", None)),
+            ("client id", base.key("other-app", None)),
+        ] {
+            assert_ne!(key, other, "{why}");
+        }
+        assert_eq!(
+            key,
+            base.key("app", Some("alice")),
+            "client credentials are shared"
+        );
+        let code = spec(Mode::AuthorizationCode);
+        assert_ne!(code.key("app", Some("alice")), code.key("app", Some("bob")));
+        assert_ne!(
+            code.key("app", Some("alice")),
+            code.key("app", Some("client:alice"))
+        );
+    }
+}

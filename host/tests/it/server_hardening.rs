@@ -167,3 +167,38 @@ async fn h11_client_supplied_identity_headers_grant_nothing() {
     assert_eq!(response.status(), 401);
     assert!(upstream.requests().is_empty());
 }
+
+#[tokio::test]
+async fn h02_a_compressed_request_body_is_never_inflated() {
+    let (upstream, rt) = runtime().await;
+    // A small gzip member that would inflate to a large JSON document: the runtime reads the
+    // bytes as sent (not JSON), so the request is refused without decompressing anything.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, "[".repeat(1 << 20).as_bytes()).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 16 << 10, "{}", bomb.len());
+    let response = rt
+        .client
+        .post(format!("{}/v1/tools/execute", rt.url))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn h06_http2_is_not_served() {
+    let (_upstream, rt) = runtime().await;
+    // HTTP/2 with prior knowledge (h2c): the server speaks HTTP/1.1 only, so no stream floods.
+    let answer = raw(&rt.url, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "no HTTP/2 frames, got {answer:?}"
+    );
+    let (status, _) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
+    assert_eq!(status, 200);
+}
