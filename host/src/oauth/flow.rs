@@ -40,8 +40,9 @@ pub const MAX_PENDING: usize = 10_000;
 /// Most live authorizations one principal may have waiting at once.
 pub const MAX_PENDING_PER_PRINCIPAL: usize = 8;
 
-/// One authorization waiting for its callback.
-#[derive(Debug, Clone)]
+/// One authorization waiting for its callback. `Debug` leaves out the PKCE verifier and the
+/// URL (which carries `state`).
+#[derive(Clone)]
 pub struct Pending {
     /// The client.
     pub spec: ClientSpec,
@@ -62,13 +63,31 @@ pub struct Pending {
     created: Instant,
 }
 
-/// A callback that arrived and waits for its principal to confirm it.
-#[derive(Debug)]
+/// A callback that arrived and waits for its principal to confirm it. `Debug` leaves out the
+/// authorization code.
 pub struct Received {
     /// The flow it completes.
     pub pending: Pending,
     /// The authorization code to exchange.
     pub code: String,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("principal", &self.principal)
+            .field("token_endpoint", &self.token_endpoint.as_str())
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Received")
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for PendingFlows {
@@ -332,6 +351,25 @@ mod tests {
     fn start(flows: &PendingFlows, issuer: Option<(String, bool)>) -> String {
         // A fresh key each time, so every call starts a new flow.
         state_of(&start_as(flows, "alice", &random(), issuer).unwrap())
+    }
+
+    #[test]
+    fn debug_never_shows_the_verifier_state_or_code() {
+        let flows = PendingFlows::default();
+        let url = start_as(&flows, "alice", "k", None).unwrap();
+        let state = state_of(&url);
+        let (confirmation, _) = flows
+            .receive(&state, Some("CODE-CANARY"), None, None)
+            .unwrap();
+        let received = flows.confirm(&confirmation, Some("alice")).unwrap();
+        let text = format!("{received:?}");
+        for secret in [
+            state.as_str(),
+            "CODE-CANARY",
+            received.pending.verifier.as_str(),
+        ] {
+            assert!(!text.contains(secret), "{text}");
+        }
     }
 
     #[test]
