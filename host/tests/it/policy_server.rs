@@ -20,6 +20,11 @@ struct Fixture {
 
 /// A runtime behind `oidc_jwks` auth serving `svc:getItem` and `svc:createItem`, with `policy`.
 async fn fixture(policy: Value) -> Fixture {
+    fixture_with(json!({ "policy": policy })).await
+}
+
+/// [`fixture`] with other top-level config keys (`policy`, `mode`, `curation`, `agents`, ...).
+async fn fixture_with(extra: Value) -> Fixture {
     let keys = keys();
     let jwks = jwks_server(vec![with_kid(&keys.rsa, "r1", None)]).await;
     let upstream = common::start_upstream().await;
@@ -29,15 +34,17 @@ async fn fixture(policy: Value) -> Fixture {
         "/items": { "post": { "operationId": "createItem", "security": [],
             "requestBody": { "content": { "application/json": { "schema": { "type": "object" } } } } } }
     });
-    let config = json!({
+    let mut config = json!({
         "cli": "1.0.0",
         "mode": { "default": "discover" },
         "sources": { "a": { "type": "openapi", "uri": "a.json" } },
         "services": { "svc": { "source": "a" } },
-        "policy": policy,
         "runtime": { "server": { "auth": {
             "validationProfile": "oidc_jwks", "issuer": ISS, "jwksURL": jwks.url, "audience": API } } }
     });
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
     let rt = common::start_runtime(
         config,
         &[("a.json", common::openapi(&upstream.url, paths, json!({})))],
@@ -569,55 +576,19 @@ async fn r07_a_grant_covers_exactly_the_bytes_it_approved() {
 /// approve a tool outside their own scopes.
 #[tokio::test]
 async fn r08_a_caller_cannot_widen_its_own_policy_nor_approve_beyond_its_envelope() {
-    let keys = keys();
-    let jwks = jwks_server(vec![with_kid(&keys.rsa, "r1", None)]).await;
-    let upstream = common::start_upstream().await;
-    let paths = json!({
-        "/items/{id}": { "get": { "operationId": "getItem", "security": [],
-            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } },
-        "/items": { "post": { "operationId": "createItem", "security": [] } }
-    });
-    let config = json!({
-        "cli": "1.0.0",
+    let f = fixture_with(json!({
         "mode": { "default": "curated" },
-        "sources": { "a": { "type": "openapi", "uri": "a.json" } },
-        "services": { "svc": { "source": "a" } },
         "curation": { "toolSets": { "readonly": { "allow": ["svc:getItem"] } } },
         "agents": { "profiles": {
             "readonly": { "mode": "curated", "toolSet": "readonly" },
             "admin": { "mode": "discover" } }, "defaultProfile": "readonly" },
-        "policy": { "approvalRequired": ["svc:createItem"], "approvals": { "mode": "grant" } },
-        "runtime": { "server": { "auth": {
-            "validationProfile": "oidc_jwks", "issuer": ISS, "jwksURL": jwks.url, "audience": API } } }
-    });
-    let rt = common::start_runtime(
-        config,
-        &[("a.json", common::openapi(&upstream.url, paths, json!({})))],
-    )
+        "policy": grant_policy()
+    }))
     .await;
-    let token = |sub: &str, scope: &str| {
-        let mut h = Header::new(Algorithm::RS256);
-        h.kid = Some("r1".into());
-        let now = now();
-        sign(
-            &h,
-            &json!({ "iss": ISS, "aud": API, "sub": sub, "exp": now + 600, "iat": now, "scope": scope }),
-            &keys.rsa,
-        )
-    };
-    let post = |route: &'static str, token: String, body: Value| {
-        let request = rt
-            .client
-            .post(format!("{}{route}", rt.url))
-            .bearer_auth(token)
-            .header("accept", "application/json")
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            (status, body)
-        }
+    let f = &f;
+    let (upstream, token) = (&f.upstream, |sub: &str, scope: &str| f.token(sub, scope));
+    let post = |route: &'static str, token: String, body: Value| async move {
+        f.post(route, &token, body).await
     };
     let alice = || token("alice", "bundle:svc");
     let create = json!({ "toolId": "svc:createItem" });
