@@ -111,6 +111,9 @@ pub enum CallbackError {
     /// No `code`.
     #[error("the callback has no code")]
     NoCode,
+    /// [`MAX_PENDING`] callbacks already wait for their confirmation.
+    #[error("too many authorizations are waiting for confirmation; retry later")]
+    Full,
 }
 
 /// Why a flow could not be started.
@@ -263,7 +266,9 @@ impl PendingFlows {
         let principal = pending.principal.clone();
         let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
         received.retain(|_, (_, at)| at.elapsed() < STATE_TTL);
-        // Bounded by the pending flows it came from (each state is received at most once).
+        if received.len() >= MAX_PENDING {
+            return Err(CallbackError::Full);
+        }
         received.insert(
             confirmation.clone(),
             (
@@ -434,6 +439,19 @@ mod tests {
             .receive(&state_of(&first), Some("c"), None, None)
             .unwrap();
         assert!(flows.confirm(&confirmation, Some("alice")).is_ok());
+    }
+
+    #[test]
+    fn callbacks_waiting_for_confirmation_are_bounded() {
+        let flows = PendingFlows::default();
+        let receive = |i: usize| {
+            let url = start_as(&flows, &format!("p{i}"), &format!("k{i}"), None).unwrap();
+            flows.receive(&state_of(&url), Some("c"), None, None)
+        };
+        for i in 0..MAX_PENDING {
+            receive(i).unwrap();
+        }
+        assert_eq!(receive(MAX_PENDING).unwrap_err(), CallbackError::Full);
     }
 
     #[test]
