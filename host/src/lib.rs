@@ -22,7 +22,7 @@
 //! crates (`portcullis plugin new`). `fuzzing` (hidden) holds the fuzz targets' entry points.
 #![deny(missing_docs)]
 
-pub mod audit;
+pub use portcullis_audit as audit;
 pub mod authn;
 pub mod authz;
 pub mod catalog;

@@ -19,6 +19,7 @@
 //!
 //! Failure mode: [`AuditLog::record`] returns [`AuditError`] when the record is not durable; the
 //! caller refuses the request (503 `audit_unavailable`). Nothing is dropped: a full queue waits.
+#![deny(missing_docs)]
 
 pub mod chain;
 mod index;
