@@ -28,7 +28,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use portcullis::config::Config;
-use portcullis::plugins::{LoadedPlugin, PluginSet, PolicyQuery, SecretQuery};
+use portcullis::plugins::wit::{PolicyInput, RequestContext, SecretRequest};
+use portcullis::plugins::{LoadedPlugin, PluginSet};
+use portcullis::policy::PolicyQuery;
 
 /// A fixed-count pass: label, iterations, one call returning its own duration.
 type TailRow<'a> = (&'static str, usize, Box<dyn FnMut() -> Duration + 'a>);
@@ -66,19 +68,22 @@ fn plugins() -> PluginSet {
     PluginSet::load(&config, Path::new("/")).expect("bench plugins load")
 }
 
-fn secret_query() -> SecretQuery {
-    SecretQuery {
+fn secret_query() -> SecretRequest {
+    SecretRequest {
         reference: "literal:token".into(),
         service: "tickets".into(),
         scheme: "apiKey".into(),
         tool_id: "tickets:createTicket".into(),
-        request_id: "bench".into(),
-        principal: Some("alice".into()),
+        context: RequestContext {
+            request_id: "bench".into(),
+            principal: Some("alice".into()),
+        },
     }
 }
 
-fn policy_query() -> PolicyQuery {
-    PolicyQuery {
+/// The policy pipeline's query as the plugin host receives it (the adapter's translation).
+fn policy_query() -> PolicyInput {
+    portcullis::policy::wasm::input(&PolicyQuery {
         request_id: "bench".into(),
         principal: Some("alice".into()),
         scopes: vec!["bundle:tickets".into()],
@@ -89,7 +94,7 @@ fn policy_query() -> PolicyQuery {
         mode: "discover".into(),
         arguments_json: r#"{"pathArgs":[],"flags":{},"body":{"title":"Printer jam"}}"#.into(),
         ..PolicyQuery::default()
-    }
+    })
 }
 
 fn exec_secret() -> String {
@@ -199,14 +204,14 @@ fn bench(c: &mut Criterion) {
         (
             "policy_isolated",
             5_000,
-            Box::new(|| timed(|| policy.evaluate_policy(&pquery).unwrap())),
+            Box::new(|| timed(|| policy.evaluate_policy(&pquery, None).unwrap())),
         ),
         (
             "policy_prewarmed",
             5_000,
             Box::new(|| {
                 timed_prewarmed(&policy_warm, || {
-                    policy_warm.evaluate_policy(&pquery).unwrap()
+                    policy_warm.evaluate_policy(&pquery, None).unwrap()
                 })
             }),
         ),
@@ -215,30 +220,32 @@ fn bench(c: &mut Criterion) {
             5_000,
             Box::new(|| {
                 refilled(&policy_warm);
-                let (plugin, mut query) = (policy_warm.clone(), pquery.clone());
+                let (plugin, query) = (policy_warm.clone(), pquery.clone());
                 // As the pipeline asks: with its budget's deadline, so the call runs in place.
-                query.deadline = Some(Instant::now() + Duration::from_millis(50));
+                let deadline = Some(Instant::now() + Duration::from_millis(50));
                 timed_in_task(&runtime, async move {
-                    plugin.evaluate_policy_async(query).await.unwrap()
+                    plugin.evaluate_policy_async(query, deadline).await.unwrap()
                 })
             }),
         ),
         (
             "rego_policy_isolated",
             1_000,
-            Box::new(|| timed(|| rego.evaluate_policy(&pquery).unwrap())),
+            Box::new(|| timed(|| rego.evaluate_policy(&pquery, None).unwrap())),
         ),
         (
             "rego_policy_prewarmed",
             1_000,
             Box::new(|| {
-                timed_prewarmed(&rego_warm, || rego_warm.evaluate_policy(&pquery).unwrap())
+                timed_prewarmed(&rego_warm, || {
+                    rego_warm.evaluate_policy(&pquery, None).unwrap()
+                })
             }),
         ),
         (
             "rego_policy_back_to_back",
             1_000,
-            Box::new(|| timed(|| rego_warm.evaluate_policy(&pquery).unwrap())),
+            Box::new(|| timed(|| rego_warm.evaluate_policy(&pquery, None).unwrap())),
         ),
         ("exec_sh_printf", 500, Box::new(|| timed(exec_secret))),
         (
@@ -284,7 +291,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.bench_function("policy_isolated", |b| {
-        b.iter(|| policy.evaluate_policy(&pquery).unwrap())
+        b.iter(|| policy.evaluate_policy(&pquery, None).unwrap())
     });
     group.sample_size(20);
     group.bench_function("exec_sh_printf", |b| b.iter(exec_secret));

@@ -9,7 +9,10 @@
 //! |---|---|---|
 //! | `oidc_jwks` | [`oidc`] | signature with the issuer's JWKS ([`jwks`]), `exp`/`nbf`/`iat` with leeway, `iss`, `aud`, `typ` |
 //! | `oauth2_introspection` | [`introspection`] | RFC 7662 `active: true`, then `exp`/`iss`/`aud` |
-//! | `plugin` | [`crate::plugins`] | an auth-profile component; the host re-checks expiry and keeps only prefixed scopes |
+//! | `plugin` | [`wasm`] | an auth-profile component (through [`crate::plugins`]); the adapter re-checks expiry and keeps only prefixed scopes |
+//!
+//! Each profile is an [`AuthProfile`] ([`profile`]); the [`Authenticator`] holds the configured
+//! one as a trait object and does not care which it asks (tests give it fakes).
 //!
 //! Failure mode: a config that cannot be enforced is refused at startup, naming the field
 //! ([`settings`]); at request time anything unverifiable is rejected (401), and an identity
@@ -22,11 +25,14 @@ pub mod header;
 pub mod introspection;
 pub mod jwks;
 pub mod oidc;
+pub mod profile;
 pub mod settings;
+pub mod wasm;
 
 use std::sync::Arc;
 
 pub use header::{credentials, BearerToken, Credentials};
+pub use profile::AuthProfile;
 pub use settings::{Profile, ServerAuth, SettingsError};
 
 use crate::config::Config;
@@ -92,19 +98,14 @@ impl AuthnFailure {
     }
 }
 
-enum Validator {
-    Jwks(oidc::OidcValidator),
-    Introspection(introspection::Introspector),
-    Plugin(Arc<crate::plugins::LoadedPlugin>),
-}
-
 /// Runtime auth when it is on.
 pub struct Enabled {
     settings: ServerAuth,
     profile: Profile,
     prefixes: [String; 3],
-    validator: Validator,
-    revocation: Option<introspection::Introspector>,
+    validator: Arc<dyn AuthProfile>,
+    /// The same validator when it is `oidc_jwks` (for its JWKS cache).
+    jwks: Option<Arc<profile::JwksProfile>>,
 }
 
 /// Validates callers according to `runtime.server.auth`.
@@ -162,42 +163,52 @@ impl Authenticator {
             field: "validationProfile",
             message: format!("the HTTP client for the identity provider could not be built: {e}"),
         })?;
-        let validator =
-            match profile {
-                Profile::OidcJwks => {
-                    Validator::Jwks(oidc::OidcValidator::new(&settings, client.clone()).await?)
-                }
-                Profile::Introspection => Validator::Introspection(
-                    introspection::Introspector::new(&settings, client.clone(), false)?,
-                ),
-                Profile::Plugin => {
-                    let name = settings.plugin.as_deref().unwrap_or_default();
-                    let plugin = plugins.get(name).ok_or_else(|| SettingsError::Field {
-                        field: "plugin",
-                        message: format!("names plugin {name:?}, which is not loaded"),
-                    })?;
-                    Validator::Plugin(plugin.clone())
-                }
-            };
-        let revocation = match (&settings.revocation, profile) {
-            (Some(r), Profile::OidcJwks) if r.enabled => {
-                Some(introspection::Introspector::new(&settings, client, true)?)
+        // Each profile's own setup fails before a misplaced `revocation` does.
+        let (validator, jwks): (Arc<dyn AuthProfile>, _) = match profile {
+            Profile::OidcJwks => {
+                let oidc = oidc::OidcValidator::new(&settings, client.clone()).await?;
+                let revocation = revocation(&settings, profile, client)?;
+                let jwks = Arc::new(profile::JwksProfile { oidc, revocation });
+                (jwks.clone(), Some(jwks))
             }
-            (Some(r), Profile::Introspection | Profile::Plugin) if r.enabled => {
-                return Err(SettingsError::Field {
-                    field: "revocation",
-                    message: "applies to oidc_jwks only".into(),
-                })
+            Profile::Introspection => {
+                let introspector =
+                    introspection::Introspector::new(&settings, client.clone(), false)?;
+                revocation(&settings, profile, client)?;
+                (Arc::new(introspector), None)
             }
-            _ => None,
+            Profile::Plugin => {
+                let name = settings.plugin.as_deref().unwrap_or_default();
+                let plugin = plugins.get(name).ok_or_else(|| SettingsError::Field {
+                    field: "plugin",
+                    message: format!("names plugin {name:?}, which is not loaded"),
+                })?;
+                revocation(&settings, profile, client)?;
+                let audience = settings.audience.clone().unwrap_or_default();
+                let adapter =
+                    wasm::WasmAuthProfile::new(plugin.clone(), audience, prefixes.clone());
+                (Arc::new(adapter), None)
+            }
         };
-        Ok(Self::Enabled(Arc::new(Enabled {
+        Ok(Self::with_profile(
+            settings, profile, prefixes, validator, jwks,
+        ))
+    }
+
+    fn with_profile(
+        settings: ServerAuth,
+        profile: Profile,
+        prefixes: [String; 3],
+        validator: Arc<dyn AuthProfile>,
+        jwks: Option<Arc<profile::JwksProfile>>,
+    ) -> Self {
+        Self::Enabled(Arc::new(Enabled {
             settings,
             profile,
             prefixes,
             validator,
-            revocation,
-        })))
+            jwks,
+        }))
     }
 
     /// Whether callers must present a token.
@@ -232,10 +243,7 @@ impl Authenticator {
     /// The JWKS cache, for tests and metrics.
     pub fn jwks(&self) -> Option<&jwks::JwksCache> {
         match self {
-            Self::Enabled(e) => match &e.validator {
-                Validator::Jwks(v) => Some(&v.jwks),
-                Validator::Introspection(_) | Validator::Plugin(_) => None,
-            },
+            Self::Enabled(e) => e.jwks.as_ref().map(|p| &p.oidc.jwks),
             Self::Disabled => None,
         }
     }
@@ -261,73 +269,148 @@ impl Authenticator {
         let Self::Enabled(enabled) = self else {
             return Ok(Caller::default());
         };
-        let result = match &enabled.validator {
-            Validator::Jwks(v) => match v.verify(token.expose()).await {
-                Ok(verified) => match &enabled.revocation {
-                    Some(r) => r.check_active(token).await.map(|_| verified.caller),
-                    None => Ok(verified.caller),
-                },
-                Err(e) => Err(e),
-            },
-            Validator::Introspection(i) => i.introspect(token).await,
-            Validator::Plugin(plugin) => {
-                validate_with_plugin(plugin, token, &enabled.settings, &enabled.prefixes).await
-            }
-        };
-        result.map_err(|rejection| match rejection {
-            Rejection::Invalid(reason) => {
-                tracing::info!(token = %token.fingerprint(), "bearer token rejected: {reason}");
-                AuthnFailure::InvalidToken {
-                    reason,
-                    fingerprint: Some(token.fingerprint()),
+        enabled
+            .validator
+            .validate(token)
+            .await
+            .map_err(|rejection| match rejection {
+                Rejection::Invalid(reason) => {
+                    tracing::info!(token = %token.fingerprint(), "bearer token rejected: {reason}");
+                    AuthnFailure::InvalidToken {
+                        reason,
+                        fingerprint: Some(token.fingerprint()),
+                    }
                 }
-            }
-            Rejection::Unavailable => {
-                tracing::warn!(token = %token.fingerprint(), "identity provider unavailable");
-                AuthnFailure::Unavailable {
-                    fingerprint: token.fingerprint(),
+                Rejection::Unavailable => {
+                    tracing::warn!(token = %token.fingerprint(), "identity provider unavailable");
+                    AuthnFailure::Unavailable {
+                        fingerprint: token.fingerprint(),
+                    }
                 }
-            }
-        })
+            })
     }
 }
 
-/// Ask an auth-profile plugin. A rejection is a 401; a plugin that cannot answer (its backend
-/// is down, or it trapped, timed out, ran out of memory or returned an invalid identity) is a
-/// 503: the caller is not told their token is bad when nobody could check it.
-async fn validate_with_plugin(
-    plugin: &Arc<crate::plugins::LoadedPlugin>,
-    token: &BearerToken,
+/// The revocation check of `oidc_jwks`, when enabled; refused for the other profiles.
+fn revocation(
     settings: &ServerAuth,
-    prefixes: &[String; 3],
-) -> Result<Caller, Rejection> {
-    use crate::plugins::{AuthQuery, AuthVerdict};
-    let query = AuthQuery {
-        token: token.expose().to_owned(),
-        audience: settings.audience.clone().unwrap_or_default(),
-        ..AuthQuery::default()
-    };
-    match plugin.validate_token_async(query, prefixes.to_vec()).await {
-        Ok(AuthVerdict::Authenticated(identity)) => Ok(Caller {
-            principal: Some(identity.principal),
-            scopes: identity.scopes,
-            lineage: (!identity.lineage.is_empty())
-                .then(|| serde_json::Value::from(identity.lineage)),
-        }),
-        Ok(AuthVerdict::Rejected(reason)) => {
-            tracing::info!(
-                plugin = plugin.name(),
-                "auth plugin rejected a token: {reason}"
+    profile: Profile,
+    client: reqwest::Client,
+) -> Result<Option<introspection::Introspector>, SettingsError> {
+    match (&settings.revocation, profile) {
+        (Some(r), Profile::OidcJwks) if r.enabled => Ok(Some(introspection::Introspector::new(
+            settings, client, true,
+        )?)),
+        (Some(r), Profile::Introspection | Profile::Plugin) if r.enabled => {
+            Err(SettingsError::Field {
+                field: "revocation",
+                message: "applies to oidc_jwks only".into(),
+            })
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An auth profile that answers without any identity provider or plugin, and counts calls.
+    struct FakeProfile {
+        answer: Result<Caller, Rejection>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl AuthProfile for FakeProfile {
+        fn validate<'a>(
+            &'a self,
+            token: &'a BearerToken,
+        ) -> futures_util::future::BoxFuture<'a, Result<Caller, Rejection>> {
+            assert_eq!(
+                token.expose(),
+                TOKEN,
+                "the profile sees the token as presented"
             );
-            Err(Rejection::Invalid("rejected by the auth plugin"))
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = self.answer.clone();
+            Box::pin(async move { answer })
         }
-        Ok(AuthVerdict::Unavailable(reason)) => {
-            tracing::warn!(plugin = plugin.name(), "auth plugin unavailable: {reason}");
-            Err(Rejection::Unavailable)
-        }
-        Err(error) => {
-            tracing::warn!("{error}");
-            Err(Rejection::Unavailable)
-        }
+    }
+
+    const TOKEN: &str = "canary-token-4f1d";
+
+    fn authenticator(answer: Result<Caller, Rejection>) -> (Authenticator, Arc<FakeProfile>) {
+        let fake = Arc::new(FakeProfile {
+            answer,
+            calls: Default::default(),
+        });
+        let settings = ServerAuth::default();
+        let prefixes = settings.prefixes().unwrap();
+        let auth =
+            Authenticator::with_profile(settings, Profile::Plugin, prefixes, fake.clone(), None);
+        (auth, fake)
+    }
+
+    fn bearer() -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {TOKEN}").parse().unwrap(),
+        );
+        headers
+    }
+
+    #[tokio::test]
+    async fn the_profiles_caller_is_the_requests_caller() {
+        let caller = Caller {
+            principal: Some("alice".into()),
+            scopes: vec!["bundle:tickets".into()],
+            lineage: None,
+        };
+        let (auth, _) = authenticator(Ok(caller.clone()));
+        assert_eq!(auth.authenticate(&bearer()).await.unwrap(), caller);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_token_is_invalid_token_with_a_fingerprint_never_the_token() {
+        let (auth, fake) = authenticator(Err(Rejection::Invalid("signature mismatch")));
+        let failure = auth.authenticate(&bearer()).await.unwrap_err();
+        let fingerprint = BearerToken::new(TOKEN).fingerprint();
+        assert_eq!(
+            failure,
+            AuthnFailure::InvalidToken {
+                reason: "signature mismatch",
+                fingerprint: Some(fingerprint),
+            }
+        );
+        assert!(!format!("{failure:?}").contains(TOKEN), "{failure:?}");
+        assert_eq!(failure.reason(), "signature mismatch");
+        assert_eq!(fake.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_profile_that_cannot_decide_is_unavailable_not_a_bad_token() {
+        let (auth, _) = authenticator(Err(Rejection::Unavailable));
+        let failure = auth.authenticate(&bearer()).await.unwrap_err();
+        assert!(
+            matches!(&failure, AuthnFailure::Unavailable { fingerprint } if !fingerprint.contains(TOKEN)),
+            "{failure:?}"
+        );
+        assert_eq!(failure.reason(), "identity provider unavailable");
+    }
+
+    #[tokio::test]
+    async fn without_a_bearer_token_the_profile_is_never_asked() {
+        let (auth, fake) = authenticator(Ok(Caller::default()));
+        let failure = auth
+            .authenticate(&http::HeaderMap::new())
+            .await
+            .unwrap_err();
+        assert_eq!(failure, AuthnFailure::NoCredentials);
+        let mut basic = http::HeaderMap::new();
+        basic.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        let failure = auth.authenticate(&basic).await.unwrap_err();
+        assert_eq!(failure.reason(), "not a bearer credential");
+        assert_eq!(fake.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }

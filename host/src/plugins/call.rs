@@ -2,6 +2,11 @@
 //! budget, call the kind's function, validate what it returns, and retire the instance. Every
 //! instance serves one call (`instance.rs`).
 //!
+//! Calls take and return the WIT records ([`super::wit`]); turning a pipeline value into one
+//! (and a verdict back) is the job of the adapter beside each pipeline trait
+//! (`secrets::sources::wasm`, `policy::wasm`, `authn::wasm`), so this module names no pipeline
+//! type.
+//!
 //! Calls are synchronous wasmtime calls. From async code use the `*_async` methods: they wait,
 //! within the call's budget, for one of the plugin's call slots (`limits.maxConcurrent`), a pool
 //! slot and a slot of the CPU gate ([`super::engine`]), then leave the executor for the call
@@ -21,82 +26,13 @@ use wasmtime::Store;
 use super::bindings::auth::exports::portcullis::plugin::auth_profile as wit_auth;
 use super::bindings::policy::exports::portcullis::plugin::policy_evaluator as wit_policy;
 use super::bindings::secret::exports::portcullis::plugin::secret_source as wit_secret;
-use super::bindings::types::{PluginKind as WitKind, RequestContext};
+use super::bindings::types::PluginKind as WitKind;
 use super::engine::POOL_INSTANCES;
 use super::error::{CallErrorKind, PluginError};
 use super::instance::{self, Ready};
 use super::load::{LoadedPlugin, Metadata, Pre};
 use super::state::CallState;
 use super::validate;
-use crate::policy::{PolicyEvaluator, PolicyQuery, PolicyVerdict};
-
-/// A secret-source request.
-#[derive(Debug, Clone, Default)]
-pub struct SecretQuery {
-    /// The reference from `secrets.<key>.value`.
-    pub reference: String,
-    /// Service of the tool being called.
-    pub service: String,
-    /// Security scheme being satisfied.
-    pub scheme: String,
-    /// Tool id.
-    pub tool_id: String,
-    /// Request id.
-    pub request_id: String,
-    /// Caller principal.
-    pub principal: Option<String>,
-}
-
-/// An auth-profile request. Its `Debug` never shows the token.
-#[derive(Clone, Default)]
-pub struct AuthQuery {
-    /// Bearer token (never logged).
-    pub token: String,
-    /// Request id.
-    pub request_id: String,
-    /// HTTP method.
-    pub method: String,
-    /// Request path.
-    pub path: String,
-    /// Configured audience.
-    pub audience: String,
-}
-
-impl std::fmt::Debug for AuthQuery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthQuery")
-            .field("token", &"<redacted>")
-            .field("request_id", &self.request_id)
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("audience", &self.audience)
-            .finish()
-    }
-}
-
-/// A validated identity from an auth profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginIdentity {
-    /// Principal id.
-    pub principal: String,
-    /// Scopes with a configured prefix (others dropped).
-    pub scopes: Vec<String>,
-    /// Delegation chain.
-    pub lineage: Vec<String>,
-    /// Expiry, seconds since the epoch.
-    pub expires_at: Option<u64>,
-}
-
-/// An auth profile's outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthVerdict {
-    /// Valid token.
-    Authenticated(PluginIdentity),
-    /// Not acceptable (401); the reason is for audit only.
-    Rejected(String),
-    /// Cannot decide now (503).
-    Unavailable(String),
-}
 
 type CallResult<R> = wasmtime::Result<Result<R, CallErrorKind>>;
 
@@ -110,20 +46,6 @@ pub(crate) struct Admission {
     _plugin: Option<OwnedSemaphorePermit>,
     /// How long the call waited for these.
     waited: Duration,
-}
-
-fn context(request_id: &str, principal: &Option<String>) -> RequestContext {
-    RequestContext {
-        request_id: request_id.to_owned(),
-        principal: principal.clone(),
-    }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl LoadedPlugin {
@@ -318,218 +240,151 @@ impl LoadedPlugin {
     }
 
     /// Resolve a secret (blocking: call from a blocking thread, or use [`Self::resolve_secret_async`]).
-    pub fn resolve_secret(&self, query: &SecretQuery) -> Result<String, PluginError> {
-        self.resolve_secret_with(query, self.admit_now()?)
+    /// The value is checked ([`validate::secret`]); a guest error is [`CallErrorKind::Guest`]
+    /// (`<kind>: <message>`, the message cut and escaped).
+    pub fn resolve_secret(
+        &self,
+        request: &wit_secret::SecretRequest,
+    ) -> Result<String, PluginError> {
+        self.resolve_secret_with(request, self.admit_now()?)
     }
 
     fn resolve_secret_with(
         &self,
-        query: &SecretQuery,
+        request: &wit_secret::SecretRequest,
         admission: Admission,
     ) -> Result<String, PluginError> {
         let Pre::Secret(_) = &self.pre else {
             return Err(self.wrong_kind("secret source"));
         };
-        self.run(&query.request_id, None, admission, |store, ready| {
-            let Ready::Secret(plugin) = ready else {
-                unreachable!("checked above")
-            };
-            let request = wit_secret::SecretRequest {
-                reference: query.reference.clone(),
-                service: query.service.clone(),
-                scheme: query.scheme.clone(),
-                tool_id: query.tool_id.clone(),
-                context: context(&query.request_id, &query.principal),
-            };
-            let value = match plugin
-                .portcullis_plugin_secret_source()
-                .call_resolve(&mut *store, &request)?
-            {
-                Ok(value) => value,
-                Err(error) => {
-                    let (kind, message) = match error {
-                        wit_secret::SecretError::NotFound(m) => ("not-found", m),
-                        wit_secret::SecretError::Denied(m) => ("denied", m),
-                        wit_secret::SecretError::Unavailable(m) => ("unavailable", m),
-                        wit_secret::SecretError::InvalidReference(m) => ("invalid-reference", m),
-                    };
-                    return Ok(Err(CallErrorKind::Guest(format!(
-                        "{kind}: {}",
-                        validate::guest_message(&message)
-                    ))));
-                }
-            };
-            Ok(validate::secret(&value).map(|()| value))
-        })
+        self.run(
+            &request.context.request_id,
+            None,
+            admission,
+            |store, ready| {
+                let Ready::Secret(plugin) = ready else {
+                    unreachable!("checked above")
+                };
+                let value = match plugin
+                    .portcullis_plugin_secret_source()
+                    .call_resolve(&mut *store, request)?
+                {
+                    Ok(value) => value,
+                    Err(error) => {
+                        let (kind, message) = match error {
+                            wit_secret::SecretError::NotFound(m) => ("not-found", m),
+                            wit_secret::SecretError::Denied(m) => ("denied", m),
+                            wit_secret::SecretError::Unavailable(m) => ("unavailable", m),
+                            wit_secret::SecretError::InvalidReference(m) => {
+                                ("invalid-reference", m)
+                            }
+                        };
+                        return Ok(Err(CallErrorKind::Guest(format!(
+                            "{kind}: {}",
+                            validate::guest_message(&message)
+                        ))));
+                    }
+                };
+                Ok(validate::secret(&value).map(|()| value))
+            },
+        )
     }
 
-    /// Evaluate policy (blocking).
-    pub fn evaluate_policy(&self, query: &PolicyQuery) -> Result<PolicyVerdict, PluginError> {
-        self.evaluate_policy_with(query, self.admit_now()?)
+    /// Evaluate policy (blocking), cut off at `deadline` if it comes before `limits.timeoutMs`.
+    /// Deny and approval reasons are checked ([`validate::text`]); a guest error is
+    /// [`CallErrorKind::Guest`].
+    pub fn evaluate_policy(
+        &self,
+        input: &wit_policy::PolicyInput,
+        deadline: Option<Instant>,
+    ) -> Result<wit_policy::Decision, PluginError> {
+        self.evaluate_policy_with(input, deadline, self.admit_now()?)
     }
 
     fn evaluate_policy_with(
         &self,
-        query: &PolicyQuery,
+        input: &wit_policy::PolicyInput,
+        deadline: Option<Instant>,
         admission: Admission,
-    ) -> Result<PolicyVerdict, PluginError> {
+    ) -> Result<wit_policy::Decision, PluginError> {
         let Pre::Policy(_) = &self.pre else {
             return Err(self.wrong_kind("policy evaluator"));
         };
         self.run(
-            &query.request_id,
-            query.deadline,
+            &input.context.request_id,
+            deadline,
             admission,
             |store, ready| {
                 let Ready::Policy(plugin) = ready else {
                     unreachable!("checked above")
                 };
-                let mut safety = wit_policy::Safety::empty();
-                for (on, flag) in [
-                    (query.read_only, wit_policy::Safety::READ_ONLY),
-                    (query.destructive, wit_policy::Safety::DESTRUCTIVE),
-                    (query.idempotent, wit_policy::Safety::IDEMPOTENT),
-                    (
-                        query.requires_approval,
-                        wit_policy::Safety::REQUIRES_APPROVAL,
-                    ),
-                ] {
-                    if on {
-                        safety |= flag;
-                    }
-                }
-                let input = wit_policy::PolicyInput {
-                    context: context(&query.request_id, &query.principal),
-                    scopes: query.scopes.clone(),
-                    tool: wit_policy::ToolInfo {
-                        id: query.tool_id.clone(),
-                        service: query.service.clone(),
-                        method: query.method.clone(),
-                        path: query.path.clone(),
-                        safety,
-                    },
-                    mode: query.mode.clone(),
-                    profile: query.profile.clone(),
-                    arguments_json: query.arguments_json.clone(),
-                };
                 let decision = match plugin
                     .portcullis_plugin_policy_evaluator()
-                    .call_evaluate(&mut *store, &input)?
+                    .call_evaluate(&mut *store, input)?
                 {
                     Ok(decision) => decision,
                     Err(message) => {
                         return Ok(Err(CallErrorKind::Guest(validate::guest_message(&message))))
                     }
                 };
-                Ok(match decision {
-                    wit_policy::Decision::Allow => Ok(PolicyVerdict::Allow),
+                let checked = match &decision {
+                    wit_policy::Decision::Allow => Ok(()),
                     wit_policy::Decision::Deny(reason) => {
-                        validate::text("deny reason", &reason, validate::TEXT_MAX)
-                            .map(|()| PolicyVerdict::Deny(reason))
+                        validate::text("deny reason", reason, validate::TEXT_MAX)
                     }
                     wit_policy::Decision::RequireApproval(reason) => {
-                        validate::text("approval reason", &reason, validate::TEXT_MAX)
-                            .map(|()| PolicyVerdict::RequireApproval(reason))
+                        validate::text("approval reason", reason, validate::TEXT_MAX)
                     }
-                })
+                };
+                Ok(checked.map(|()| decision))
             },
         )
     }
 
-    /// Validate a bearer token (blocking). `prefixes` are the configured scope prefixes: scopes
-    /// without one are dropped.
+    /// Validate a bearer token (blocking). The guest's answer comes back as it said it, its
+    /// error messages cut and escaped ([`validate::guest_message`]); checking the identity
+    /// (lengths, expiry, scope prefixes) is the caller's (`authn::wasm`), which knows the
+    /// configured prefixes.
     pub fn validate_token(
         &self,
-        query: &AuthQuery,
-        prefixes: &[String],
-    ) -> Result<AuthVerdict, PluginError> {
-        self.validate_token_with(query, prefixes, self.admit_now()?)
+        request: &wit_auth::AuthRequest,
+    ) -> Result<Result<wit_auth::Identity, wit_auth::AuthError>, PluginError> {
+        self.validate_token_with(request, self.admit_now()?)
     }
 
     fn validate_token_with(
         &self,
-        query: &AuthQuery,
-        prefixes: &[String],
+        request: &wit_auth::AuthRequest,
         admission: Admission,
-    ) -> Result<AuthVerdict, PluginError> {
+    ) -> Result<Result<wit_auth::Identity, wit_auth::AuthError>, PluginError> {
         let Pre::Auth(_) = &self.pre else {
             return Err(self.wrong_kind("auth profile"));
         };
-        self.run(&query.request_id, None, admission, |store, ready| {
+        self.run(&request.request_id, None, admission, |store, ready| {
             let Ready::Auth(plugin) = ready else {
                 unreachable!("checked above")
             };
-            let request = wit_auth::AuthRequest {
-                token: query.token.clone(),
-                request_id: query.request_id.clone(),
-                method: query.method.clone(),
-                path: query.path.clone(),
-                audience: query.audience.clone(),
-            };
-            let identity = match plugin
-                .portcullis_plugin_auth_profile()
-                .call_validate(&mut *store, &request)?
-            {
-                Ok(identity) => identity,
-                Err(wit_auth::AuthError::Rejected(m)) => {
-                    return Ok(Ok(AuthVerdict::Rejected(validate::guest_message(&m))))
-                }
-                Err(wit_auth::AuthError::Unavailable(m)) => {
-                    return Ok(Ok(AuthVerdict::Unavailable(validate::guest_message(&m))))
-                }
-            };
-            Ok(check_identity(&self.name, identity, prefixes))
+            Ok(Ok(
+                match plugin
+                    .portcullis_plugin_auth_profile()
+                    .call_validate(&mut *store, request)?
+                {
+                    Ok(identity) => Ok(identity),
+                    Err(wit_auth::AuthError::Rejected(m)) => {
+                        Err(wit_auth::AuthError::Rejected(validate::guest_message(&m)))
+                    }
+                    Err(wit_auth::AuthError::Unavailable(m)) => Err(
+                        wit_auth::AuthError::Unavailable(validate::guest_message(&m)),
+                    ),
+                },
+            ))
         })
     }
-}
 
-fn check_identity(
-    plugin: &str,
-    identity: wit_auth::Identity,
-    prefixes: &[String],
-) -> Result<AuthVerdict, CallErrorKind> {
-    if identity.principal.is_empty() {
-        return Err(CallErrorKind::InvalidReturn(
-            "the principal is empty".into(),
-        ));
+    /// A call error of this plugin (for an adapter that finds the returned value unusable).
+    pub fn call_error(&self, kind: CallErrorKind) -> PluginError {
+        PluginError::call(&self.name, kind)
     }
-    validate::text("principal", &identity.principal, validate::PRINCIPAL_MAX)?;
-    if identity.scopes.len() > validate::SCOPES_MAX {
-        return Err(CallErrorKind::InvalidReturn(format!(
-            "{} scopes, more than {}",
-            identity.scopes.len(),
-            validate::SCOPES_MAX
-        )));
-    }
-    if identity.lineage.len() > validate::LINEAGE_MAX {
-        return Err(CallErrorKind::InvalidReturn("lineage is too long".into()));
-    }
-    for actor in &identity.lineage {
-        validate::text("lineage entry", actor, validate::PRINCIPAL_MAX)?;
-    }
-    if let Some(expires_at) = identity.expires_at {
-        if expires_at <= unix_now() {
-            return Ok(AuthVerdict::Rejected("the identity has expired".into()));
-        }
-    }
-    let mut scopes = Vec::with_capacity(identity.scopes.len());
-    for scope in identity.scopes {
-        validate::text("scope", &scope, validate::PRINCIPAL_MAX)?;
-        if prefixes.iter().any(|p| scope.starts_with(p.as_str())) {
-            scopes.push(scope);
-        } else {
-            tracing::info!(
-                plugin,
-                "auth plugin scope without a configured prefix dropped"
-            );
-        }
-    }
-    Ok(AuthVerdict::Authenticated(PluginIdentity {
-        principal: identity.principal,
-        scopes,
-        lineage: identity.lineage,
-        expires_at: identity.expires_at,
-    }))
 }
 
 /// How an async caller leaves its executor thread for a (synchronous) plugin call.
@@ -578,29 +433,29 @@ impl LoadedPlugin {
     /// [`Self::resolve_secret`] from async code (in place on a multi-threaded runtime).
     pub async fn resolve_secret_async(
         self: &Arc<Self>,
-        query: SecretQuery,
+        request: wit_secret::SecretRequest,
     ) -> Result<String, PluginError> {
         self.off_executor(Hop::InPlace, None, move |p, permit| {
-            p.resolve_secret_with(&query, permit)
+            p.resolve_secret_with(&request, permit)
         })
         .await
     }
 
     /// [`Self::evaluate_policy`] from async code: in place on a multi-threaded runtime when the
-    /// query carries the pipeline's deadline (the call is then cut off there, so the budget
-    /// holds without the caller's future being polled), else on the blocking pool.
+    /// call has the pipeline's deadline (the call is then cut off there, so the budget holds
+    /// without the caller's future being polled), else on the blocking pool.
     pub async fn evaluate_policy_async(
         self: &Arc<Self>,
-        query: PolicyQuery,
-    ) -> Result<PolicyVerdict, PluginError> {
-        let hop = if query.deadline.is_some() {
+        input: wit_policy::PolicyInput,
+        deadline: Option<Instant>,
+    ) -> Result<wit_policy::Decision, PluginError> {
+        let hop = if deadline.is_some() {
             Hop::InPlace
         } else {
             Hop::Blocking
         };
-        let deadline = query.deadline;
         self.off_executor(hop, deadline, move |p, permit| {
-            p.evaluate_policy_with(&query, permit)
+            p.evaluate_policy_with(&input, deadline, permit)
         })
         .await
     }
@@ -608,50 +463,11 @@ impl LoadedPlugin {
     /// [`Self::validate_token`] from async code (in place on a multi-threaded runtime).
     pub async fn validate_token_async(
         self: &Arc<Self>,
-        query: AuthQuery,
-        prefixes: Vec<String>,
-    ) -> Result<AuthVerdict, PluginError> {
+        request: wit_auth::AuthRequest,
+    ) -> Result<Result<wit_auth::Identity, wit_auth::AuthError>, PluginError> {
         self.off_executor(Hop::InPlace, None, move |p, permit| {
-            p.validate_token_with(&query, &prefixes, permit)
+            p.validate_token_with(&request, permit)
         })
         .await
-    }
-}
-
-/// A policy-evaluator plugin in the policy pipeline's plugin slot.
-#[derive(Debug, Clone)]
-pub struct PolicyPlugin(pub Arc<LoadedPlugin>);
-
-impl PolicyEvaluator for PolicyPlugin {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    fn evaluate<'a>(
-        &'a self,
-        query: &'a PolicyQuery,
-    ) -> futures_util::future::BoxFuture<'a, Result<PolicyVerdict, String>> {
-        Box::pin(async move {
-            self.0
-                .evaluate_policy_async(query.clone())
-                .await
-                .map_err(|error| error.to_string())
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::AuthQuery;
-
-    #[test]
-    fn auth_query_debug_never_shows_the_token() {
-        let query = AuthQuery {
-            token: "canary-bearer-token".into(),
-            ..AuthQuery::default()
-        };
-        let shown = format!("{query:?}");
-        assert!(!shown.contains("canary-bearer-token"), "{shown}");
-        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }

@@ -23,6 +23,13 @@
 //! the config (startup fails, a reload keeps the previous snapshot); call errors fail the one
 //! request closed (secret: 502, policy: deny `policy_error`, auth: 503) and the server goes on.
 //! The engine is shared by the whole process ([`PluginEngine::shared`]).
+//!
+//! API: [`PluginSet::load`] loads a config's plugins; [`LoadedPlugin`]'s `resolve_secret`,
+//! `evaluate_policy` and `validate_token` (and their `_async` forms) call an export within its
+//! budget and return the WIT records of [`wit`] or a [`PluginError`]. This module names no
+//! pipeline type: each pipeline trait has its WebAssembly adapter beside it
+//! (`secrets::sources::wasm`, `policy::wasm`, `authn::wasm`), which translates its values to and
+//! from these records. Only `config` (the plugin's own part of the document) is imported.
 
 pub mod bindings;
 pub mod call;
@@ -37,12 +44,24 @@ pub mod validate;
 pub mod warm;
 pub mod wasi;
 
+/// The WIT records the kinds' calls take and return: plain data, no wasmtime type.
+pub mod wit {
+    pub use super::bindings::auth::exports::portcullis::plugin::auth_profile::{
+        AuthError, AuthRequest, Identity,
+    };
+    pub use super::bindings::policy::exports::portcullis::plugin::policy_evaluator::{
+        Decision, PolicyInput, Safety, ToolInfo,
+    };
+    pub use super::bindings::secret::exports::portcullis::plugin::secret_source::{
+        SecretError, SecretRequest,
+    };
+    pub use super::bindings::types::RequestContext;
+}
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use crate::policy::{PolicyQuery, PolicyVerdict};
-pub use call::{AuthQuery, AuthVerdict, PluginIdentity, PolicyPlugin, SecretQuery};
 pub use engine::PluginEngine;
 pub use error::{CallErrorKind, LoadErrorKind, PluginError};
 pub use load::{inspect, Inspection, Limits, LoadedPlugin, Metadata, PluginKind};

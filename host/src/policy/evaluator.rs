@@ -1,7 +1,9 @@
 //! The plugin slot of the pipeline: a native trait every policy evaluator implements.
 //!
-//! The pipeline does not care where a verdict comes from: the WebAssembly plugin host implements
-//! [`PolicyEvaluator`] for its policy-evaluator components, tests implement it with fakes. An
+//! The pipeline does not care where a verdict comes from: [`super::wasm::PolicyPlugin`] implements
+//! [`PolicyEvaluator`] for policy-evaluator components (by calling the plugin host), tests
+//! implement it with fakes. The built-in rules are not an evaluator: they run first, in
+//! `pipeline`, and an evaluator is only asked what they allow. An
 //! evaluator answers [`PolicyVerdict`] or fails with a message; the pipeline turns every failure
 //! (and every overrun of the request's budget) into a deny, never an allow.
 

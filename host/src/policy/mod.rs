@@ -20,6 +20,7 @@ pub mod pattern;
 mod pipeline;
 pub mod strict_json;
 pub mod unmatched;
+pub mod wasm;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

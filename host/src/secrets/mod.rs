@@ -11,8 +11,9 @@
 //!
 //! | step | module |
 //! |---|---|
-//! | built-in sources (`literal`, `env`, `file`, `osKeychain`, `exec`) | [`sources`], one file each, one dispatch |
-//! | `plugin` | [`SecretResolver::value`] asks the secret-source WebAssembly component in a fresh isolated instance; any failure (its own error, a trap, a timeout, a memory-limit hit, an invalid value) fails that alternative |
+//! | the slot: [`SecretSource`] | [`sources`]; the resolver holds sources as trait objects and does not care which it asks |
+//! | built-in sources (`literal`, `env`, `file`, `osKeychain`, `exec`) | [`sources`], one file and one `SecretSource` each, one dispatch ([`sources::builtin`]) |
+//! | `plugin` | [`sources::wasm`] asks the secret-source WebAssembly component in a fresh isolated instance; any failure (its own error, a trap, a timeout, a memory-limit hit, an invalid value) fails that alternative |
 //! | `oauth2` | an access token from [`crate::oauth`] (client credentials or authorization code); `oauth2`/`openIdConnect` requirements accept only it |
 //! | applying a value per scheme | [`apply`] |
 //! | load-time checks for `portcullis check` | [`preflight`] |
@@ -31,11 +32,11 @@ use std::sync::Arc;
 use crate::catalog::{AuthRequirement, Tool};
 use crate::config::{Secret, SecretType};
 use crate::oauth::{OAuthClients, OAuthError};
-use crate::plugins::{PluginSet, SecretQuery};
+use crate::plugins::{PluginKind, PluginSet};
 use crate::upstream::AppliedCredentials;
 
 pub use apply::Applier;
-pub use sources::SourceError;
+pub use sources::{SecretRequest, SecretSource, SourceError};
 
 /// No alternative could be satisfied.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +86,8 @@ pub struct CallInfo {
 #[derive(Debug, Clone)]
 pub struct SecretResolver {
     secrets: BTreeMap<String, Secret>,
-    plugins: PluginSet,
+    /// `type: "plugin"` sources by plugin name.
+    plugin_sources: BTreeMap<String, Arc<dyn SecretSource>>,
     oauth: Arc<OAuthClients>,
 }
 
@@ -97,14 +99,27 @@ impl SecretResolver {
     ) -> Self {
         Self {
             secrets: secrets.cloned().unwrap_or_default(),
-            plugins: PluginSet::default(),
+            plugin_sources: BTreeMap::new(),
             oauth,
         }
     }
 
-    /// Use `plugins` for `type: "plugin"` secrets.
-    pub fn with_plugins(mut self, plugins: PluginSet) -> Self {
-        self.plugins = plugins;
+    /// Use the secret-source plugins of `plugins` for `type: "plugin"` secrets.
+    pub fn with_plugins(self, plugins: PluginSet) -> Self {
+        plugins
+            .iter()
+            .filter(|p| p.kind() == PluginKind::SecretSource)
+            .fold(self, |resolver, plugin| {
+                resolver.with_source(
+                    plugin.name(),
+                    Arc::new(sources::wasm::WasmSecretSource(plugin.clone())),
+                )
+            })
+    }
+
+    /// Use `source` for `type: "plugin"` secrets naming `plugin`.
+    pub fn with_source(mut self, plugin: &str, source: Arc<dyn SecretSource>) -> Self {
+        self.plugin_sources.insert(plugin.to_owned(), source);
         self
     }
 
@@ -194,68 +209,42 @@ impl SecretResolver {
                         requirement.kind
                     ))
                 }
-                _ => self.value(secret, tool, &requirement.name, call).await?,
+                _ => self
+                    .value(secret, tool, &requirement.name, call)
+                    .await
+                    .map_err(|e| e.to_string())?,
             };
             applier.apply(requirement, &value)?;
         }
         Ok(applier.finish())
     }
 
-    /// Ask the secret-source plugin. Its value was already checked by the plugin host
-    /// (non-empty, at most 16 KiB, no CR/LF/NUL); errors name the plugin, never a value.
-    async fn resolve_plugin(
-        &self,
-        secret: &Secret,
-        tool: &Tool,
-        scheme: &str,
-        call: &CallInfo,
-    ) -> Result<SecretValue, String> {
-        let name = secret.plugin.as_deref().unwrap_or_default();
-        let plugin = self
-            .plugins
-            .get(name)
-            .ok_or_else(|| format!("plugin {name:?} is not loaded"))?;
-        let query = SecretQuery {
-            reference: secret.value.clone().unwrap_or_default(),
-            service: tool.service_id.clone(),
-            scheme: scheme.to_owned(),
-            tool_id: tool.id.clone(),
-            request_id: call.request_id.clone(),
-            principal: call.principal.clone(),
-        };
-        match plugin.resolve_secret_async(query).await {
-            Ok(value) => Ok(SecretValue(value)),
-            Err(error) => {
-                tracing::warn!(tool = %tool.id, "{error}");
-                // The plugin's own message goes to the log only (the WIT promises authors it
-                // never reaches the caller); host-observed failures are safe to state.
-                Err(match &error {
-                    crate::plugins::PluginError::Call {
-                        plugin,
-                        kind: crate::plugins::CallErrorKind::Guest(_),
-                    } => format!("plugin {plugin:?} could not resolve the secret"),
-                    other => other.to_string(),
-                })
-            }
-        }
-    }
-
-    /// The one place where a secret entry becomes a value: built-in sources go to
-    /// [`sources::resolve`]; `oauth2` (the OAuth client) and `plugin` (the plugin host) are
-    /// wired in here.
+    /// The one place where a secret entry becomes a value: `type: "plugin"` goes to the named
+    /// plugin's source, every other type to its built-in source ([`sources::builtin`]). `oauth2`
+    /// never gets here: `satisfy` asks the OAuth client, which needs the requirement's scopes.
     async fn value(
         &self,
         secret: &Secret,
         tool: &Tool,
         scheme: &str,
         call: &CallInfo,
-    ) -> Result<SecretValue, String> {
-        match secret.kind {
-            // Resolved by `satisfy`, which knows the requirement's scopes.
-            Some(SecretType::Oauth2) => Err("an oauth2 secret has no static value".to_owned()),
-            Some(SecretType::Plugin) => self.resolve_plugin(secret, tool, scheme, call).await,
-            _ => sources::resolve(secret).await.map_err(|e| e.to_string()),
+    ) -> Result<SecretValue, SourceError> {
+        let request = SecretRequest {
+            secret,
+            service: &tool.service_id,
+            scheme,
+            tool_id: &tool.id,
+            call,
+        };
+        if secret.kind == Some(SecretType::Plugin) {
+            let name = secret.plugin.as_deref().unwrap_or_default();
+            let source = self
+                .plugin_sources
+                .get(name)
+                .ok_or_else(|| SourceError::PluginNotLoaded(name.to_owned()))?;
+            return source.resolve(request).await;
         }
+        sources::builtin(secret.kind)?.resolve(request).await
     }
 
     fn lookup(&self, service: &str, scheme: &str) -> Option<&Secret> {
@@ -543,5 +532,138 @@ mod tests {
             format!("{:?}", SecretValue("canary".into())),
             "SecretValue(<redacted>)"
         );
+    }
+
+    /// A secret source that answers without any plugin or network, and remembers what it was
+    /// asked.
+    struct FakeSource {
+        answer: Result<&'static str, &'static str>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl FakeSource {
+        fn new(answer: Result<&'static str, &'static str>) -> Arc<Self> {
+            Arc::new(Self {
+                answer,
+                asked: std::sync::Mutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl SecretSource for FakeSource {
+        fn resolve<'a>(
+            &'a self,
+            request: SecretRequest<'a>,
+        ) -> futures_util::future::BoxFuture<'a, Result<SecretValue, SourceError>> {
+            self.asked.lock().unwrap().push(format!(
+                "{} {} {} {} {} {:?}",
+                request.secret.value.as_deref().unwrap_or_default(),
+                request.service,
+                request.scheme,
+                request.tool_id,
+                request.call.request_id,
+                request.call.principal,
+            ));
+            Box::pin(async move {
+                match self.answer {
+                    Ok(value) => Ok(SecretValue::new(value.into())),
+                    Err(plugin) => Err(SourceError::PluginRefused(plugin.into())),
+                }
+            })
+        }
+    }
+
+    fn with_fake(json: serde_json::Value, fake: &Arc<FakeSource>) -> SecretResolver {
+        resolver(json).with_source("vault", fake.clone())
+    }
+
+    #[tokio::test]
+    async fn a_plugin_secret_is_asked_of_its_source_with_the_calls_context() {
+        let fake = FakeSource::new(Ok("from-vault"));
+        let r = with_fake(
+            serde_json::json!({"key": {"type": "plugin", "plugin": "vault", "value": "kv/key"}}),
+            &fake,
+        );
+        let call = CallInfo {
+            request_id: "req-1".into(),
+            principal: Some("alice".into()),
+        };
+        let creds = r
+            .credentials_for(
+                &tool(vec![vec![requirement(
+                    "key", "apiKey", "", "header", "X-Key",
+                )]]),
+                &call,
+            )
+            .await
+            .unwrap();
+        assert_eq!(creds.headers[0].1, "from-vault");
+        assert_eq!(
+            *fake.asked.lock().unwrap(),
+            ["kv/key svc key svc:op req-1 Some(\"alice\")"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_source_fails_its_alternative_without_partial_credentials() {
+        let fake = FakeSource::new(Err("vault"));
+        let r = with_fake(
+            serde_json::json!({
+                "a": {"type": "literal", "value": "canary-literal-value"},
+                "b": {"type": "plugin", "plugin": "vault", "value": "kv/b"}
+            }),
+            &fake,
+        );
+        let t = tool(vec![vec![
+            requirement("a", "apiKey", "", "header", "X-A"),
+            requirement("b", "apiKey", "", "header", "X-B"),
+        ]]);
+        let err = r
+            .credentials_for(&t, &CallInfo::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.reasons,
+            ["a+b: plugin \"vault\" could not resolve the secret"]
+        );
+        assert!(!err.to_string().contains("canary-literal-value"), "{err}");
+        assert!(err.oauth.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_later_alternative_wins_when_a_plugin_source_fails() {
+        let fake = FakeSource::new(Err("vault"));
+        let r = with_fake(
+            serde_json::json!({
+                "b": {"type": "plugin", "plugin": "vault", "value": "kv/b"},
+                "c": {"type": "literal", "value": "fallback"}
+            }),
+            &fake,
+        );
+        let t = tool(vec![
+            vec![requirement("b", "apiKey", "", "header", "X-B")],
+            vec![requirement("c", "apiKey", "", "header", "X-C")],
+        ]);
+        let creds = r.credentials_for(&t, &CallInfo::default()).await.unwrap();
+        assert_eq!(creds.headers.len(), 1);
+        assert_eq!(creds.headers[0].1, "fallback");
+        assert_eq!(fake.asked.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_plugin_secret_naming_no_loaded_source_fails_closed() {
+        let r = resolver(
+            serde_json::json!({"key": {"type": "plugin", "plugin": "absent", "value": "x"}}),
+        );
+        let err = r
+            .credentials_for(
+                &tool(vec![vec![requirement(
+                    "key", "apiKey", "", "header", "X-Key",
+                )]]),
+                &CallInfo::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.reasons, ["key: plugin \"absent\" is not loaded"]);
     }
 }

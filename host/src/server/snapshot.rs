@@ -150,7 +150,7 @@ impl Snapshot {
             .flat_map(|p| p.plugins.iter().flatten())
             .filter_map(|name| plugins.get(name))
             .map(|plugin| {
-                Arc::new(crate::plugins::PolicyPlugin(plugin.clone()))
+                Arc::new(crate::policy::wasm::PolicyPlugin(plugin.clone()))
                     as Arc<dyn crate::policy::PolicyEvaluator>
             })
             .collect();

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use portcullis::config::Config;
-use portcullis::plugins::{PluginSet, PolicyQuery};
+use portcullis::plugins::PluginSet;
+use portcullis::policy::wasm::PolicyPlugin;
+use portcullis::policy::PolicyQuery;
 use serde_json::json;
 
 /// `svc:get_<name>` for every secret (each an apiKey scheme of that name), plus `svc:getPlain`.
@@ -195,19 +197,19 @@ async fn a_call_past_the_plugins_concurrency_waits_within_its_budget_then_fails_
     } } }))
     .unwrap();
     let set = PluginSet::load(&config, Path::new("/")).unwrap();
-    let plugin = set.get("narrow").unwrap().clone();
+    let plugin = PolicyPlugin(set.get("narrow").unwrap().clone());
     let holder = {
         let plugin = plugin.clone();
         let looping = PolicyQuery {
             tool_id: "svc:loop".into(),
             ..PolicyQuery::default()
         };
-        tokio::spawn(async move { plugin.evaluate_policy_async(looping).await })
+        tokio::spawn(async move { plugin.ask(&looping).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let waiter = plugin
-        .evaluate_policy_async(PolicyQuery {
+        .ask(&PolicyQuery {
             tool_id: "svc:fine".into(),
             deadline: Some(Instant::now() + Duration::from_millis(300)),
             ..PolicyQuery::default()
@@ -229,7 +231,7 @@ async fn a_call_past_the_plugins_concurrency_waits_within_its_budget_then_fails_
     assert_eq!(held.code(), "plugin_timeout", "{held}");
     // The slot is free again.
     let after = plugin
-        .evaluate_policy_async(PolicyQuery {
+        .ask(&PolicyQuery {
             tool_id: "svc:fine".into(),
             ..PolicyQuery::default()
         })

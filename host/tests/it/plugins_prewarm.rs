@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::plugin_component;
 use portcullis::config::Config;
-use portcullis::plugins::{LoadedPlugin, PluginSet, SecretQuery};
+use portcullis::plugins::wit::{RequestContext, SecretRequest};
+use portcullis::plugins::{LoadedPlugin, PluginSet};
 use serde_json::{json, Value};
 
 fn load(name: &str, prewarm: Value) -> (PluginSet, Arc<LoadedPlugin>) {
@@ -22,13 +23,23 @@ fn load(name: &str, prewarm: Value) -> (PluginSet, Arc<LoadedPlugin>) {
     (set, plugin)
 }
 
-fn resolve(plugin: &LoadedPlugin, reference: &str) -> String {
-    let query = SecretQuery {
+fn request(reference: &str, request_id: &str) -> SecretRequest {
+    SecretRequest {
         reference: reference.into(),
-        request_id: "prewarm-test".into(),
-        ..SecretQuery::default()
-    };
-    plugin.resolve_secret(&query).unwrap()
+        service: String::new(),
+        scheme: String::new(),
+        tool_id: String::new(),
+        context: RequestContext {
+            request_id: request_id.into(),
+            principal: None,
+        },
+    }
+}
+
+fn resolve(plugin: &LoadedPlugin, reference: &str) -> String {
+    plugin
+        .resolve_secret(&request(reference, "prewarm-test"))
+        .unwrap()
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -173,11 +184,10 @@ fn a_plugin_whose_init_starts_failing_fails_closed_and_is_retried_on_calls_not_o
     // init now fails; the prepared instances age out, so the call runs init itself and fails.
     std::fs::write(&marker, "").unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let query = SecretQuery {
-        reference: "literal:v".into(),
-        ..SecretQuery::default()
-    };
-    let error = plugin.resolve_secret(&query).unwrap_err().to_string();
+    let error = plugin
+        .resolve_secret(&request("literal:v", ""))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("fail-init exists"), "{error}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(plugin.prewarmed(), 0, "nothing prepared while init fails");

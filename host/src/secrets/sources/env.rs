@@ -14,6 +14,18 @@ pub fn read(name: &str) -> Result<String, SourceError> {
     }
 }
 
+/// The `env` source.
+pub struct Env;
+
+impl super::SecretSource for Env {
+    fn resolve<'a>(
+        &'a self,
+        request: super::SecretRequest<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+        Box::pin(async move { super::checked(read(super::reference(request.secret, "env")?)?) })
+    }
+}
+
 /// Why `name` cannot be resolved right now, if it cannot (for load-time checks).
 pub fn problem(name: &str) -> Option<SourceError> {
     read(name).err()

@@ -22,6 +22,21 @@ pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
 const WHAT: &str = "exec command";
 
+/// The `exec` source.
+pub struct Exec;
+
+impl super::SecretSource for Exec {
+    fn resolve<'a>(
+        &'a self,
+        request: super::SecretRequest<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+        Box::pin(async move {
+            let timeout = super::helper_timeout(request.secret);
+            super::checked(read(&argv(request.secret)?, timeout).await?)
+        })
+    }
+}
+
 /// The argv to run: `command`, or `[value]`.
 pub fn argv(secret: &Secret) -> Result<Vec<String>, SourceError> {
     let argv = match (&secret.command, &secret.value) {

@@ -28,6 +28,20 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// Longest a resolution waits for the file (a hung network mount must not hang the call).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The `file` source.
+pub struct SecretFile;
+
+impl super::SecretSource for SecretFile {
+    fn resolve<'a>(
+        &'a self,
+        request: super::SecretRequest<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+        Box::pin(
+            async move { super::checked(read(super::reference(request.secret, "file")?).await?) },
+        )
+    }
+}
+
 /// The file's trimmed contents, read off the async workers under [`READ_TIMEOUT`].
 pub async fn read(path: &str) -> Result<String, SourceError> {
     let owned = path.to_owned();

@@ -138,6 +138,21 @@ impl Reference {
     }
 }
 
+/// The `osKeychain` source.
+pub struct Keychain;
+
+impl super::SecretSource for Keychain {
+    fn resolve<'a>(
+        &'a self,
+        request: super::SecretRequest<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+        Box::pin(async move {
+            let reference = super::reference(request.secret, "osKeychain")?;
+            super::checked(read(reference, super::helper_timeout(request.secret)).await?)
+        })
+    }
+}
+
 /// Look the item up with the OS tool.
 pub async fn read(value: &str, timeout: Duration) -> Result<String, SourceError> {
     let reference = Reference::parse(value)?;

@@ -10,3 +10,15 @@ pub fn read(value: &str) -> Result<String, SourceError> {
     }
     Ok(value.to_owned())
 }
+
+/// The `literal` source.
+pub struct Literal;
+
+impl super::SecretSource for Literal {
+    fn resolve<'a>(
+        &'a self,
+        request: super::SecretRequest<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+        Box::pin(async move { super::checked(read(super::reference(request.secret, "literal")?)?) })
+    }
+}

@@ -1,4 +1,8 @@
-//! Built-in secret sources: one file per `type`, behind one dispatch function ([`resolve`]).
+//! The secret slot of the pipeline: the [`SecretSource`] trait, its built-in implementations
+//! (one file per `type`, one unit struct each, found by [`builtin`]) and the WebAssembly adapter
+//! ([`wasm::WasmSecretSource`], a secret-source plugin through the plugin host). The resolver
+//! holds each as an `Arc<dyn SecretSource>` or `&'static dyn SecretSource` and does not care
+//! which it asks; tests give it fakes.
 //!
 //! | `type` | reference | trimming | fails when |
 //! |---|---|---|---|
@@ -7,7 +11,8 @@
 //! | `file` | `value` is a path (read once per resolution, [`file`]) | one trailing `\n` or `\r\n` | missing, unreadable, not a regular file (FIFO, device, directory), > 64 KiB, not read within 2 s, not UTF-8, empty |
 //! | `osKeychain` | `value` names an item ([`keychain`]) | one trailing `\n` or `\r\n` | tool missing, no such item, timeout, empty |
 //! | `exec` | `command` argv (or `[value]`) ([`exec`]) | one trailing `\n` or `\r\n` | timeout (default 5 s), > 64 KiB stdout, non-zero exit, empty |
-//! | `oauth2`, `plugin` | not built in: resolved by the OAuth client and the plugin host | — | always, here |
+//! | `plugin` | `value` is the plugin's reference ([`wasm`]) | none | the plugin fails, traps, times out or returns an invalid value |
+//! | `oauth2` | not a static value: resolved by the OAuth client in `SecretResolver` | — | always, here |
 //!
 //! Rule: every value, whatever its source, is refused when it contains CR, LF or NUL (it would
 //! split or truncate a header). Failure mode: a [`SourceError`] names the reference (variable
@@ -20,11 +25,68 @@ pub mod file;
 pub mod keychain;
 pub mod literal;
 mod process;
+pub mod wasm;
 
 use std::time::Duration;
 
-use super::SecretValue;
+use futures_util::future::BoxFuture;
+
+use super::{CallInfo, SecretValue};
 use crate::config::{Secret, SecretType};
+
+/// What a source is told about one resolution: the `secrets` entry, and (for a tool call) the
+/// tool, scheme and caller it is for.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretRequest<'a> {
+    /// The `secrets.<key>` entry (its `value` is the reference).
+    pub secret: &'a Secret,
+    /// Service of the tool being called (empty outside a tool call).
+    pub service: &'a str,
+    /// Security scheme being satisfied (empty outside a tool call).
+    pub scheme: &'a str,
+    /// Tool id (empty outside a tool call).
+    pub tool_id: &'a str,
+    /// Request id and principal.
+    pub call: &'a CallInfo,
+}
+
+/// No call: static references (MCP `headerSecrets`, OAuth client credentials).
+static NO_CALL: CallInfo = CallInfo {
+    request_id: String::new(),
+    principal: None,
+};
+
+impl<'a> SecretRequest<'a> {
+    /// A request for `secret` outside any tool call.
+    pub fn bare(secret: &'a Secret) -> Self {
+        Self {
+            secret,
+            service: "",
+            scheme: "",
+            tool_id: "",
+            call: &NO_CALL,
+        }
+    }
+}
+
+/// A secret source: resolve one reference to a value, or say why not.
+///
+/// Rule: an `Ok` value is non-empty and has no CR, LF or NUL; an `Err` names the reference (or
+/// the plugin), never a value. The resolver fails the alternative on any `Err` and never sends
+/// a partial credential.
+pub trait SecretSource: Send + Sync {
+    /// Resolve `request.secret`.
+    fn resolve<'a>(
+        &'a self,
+        request: SecretRequest<'a>,
+    ) -> BoxFuture<'a, Result<SecretValue, SourceError>>;
+}
+
+impl std::fmt::Debug for dyn SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSource")
+    }
+}
 
 /// Default deadline for `exec` and `osKeychain` helper programs.
 pub const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,24 +214,44 @@ pub enum SourceError {
     /// `oauth2` or `plugin` where only a built-in source can be used.
     #[error("secret type {0} is not a built-in source and cannot be used here")]
     NotBuiltIn(&'static str),
+    /// `plugin`: the secret names a plugin that is not loaded.
+    #[error("plugin {0:?} is not loaded")]
+    PluginNotLoaded(String),
+    /// `plugin`: the plugin answered with its own error. Its message goes to the log only (the
+    /// WIT promises authors it never reaches the caller).
+    #[error("plugin {0:?} could not resolve the secret")]
+    PluginRefused(String),
+    /// `plugin`: a failure the host observed (trap, timeout, busy, memory, invalid value); safe
+    /// to state.
+    #[error(transparent)]
+    Plugin(crate::plugins::PluginError),
 }
 
-/// Resolve a secret reference with the built-in sources. The single dispatch point.
+/// Resolve a secret reference with the built-in sources.
 pub async fn resolve(secret: &Secret) -> Result<SecretValue, SourceError> {
-    let raw = match secret.kind {
-        Some(SecretType::Literal) => literal::read(reference(secret, "literal")?)?,
-        Some(SecretType::Env) => env::read(reference(secret, "env")?)?,
-        Some(SecretType::File) => file::read(reference(secret, "file")?).await?,
-        Some(SecretType::OsKeychain) => {
-            keychain::read(reference(secret, "osKeychain")?, helper_timeout(secret)).await?
-        }
-        Some(SecretType::Exec) => exec::read(&exec::argv(secret)?, helper_timeout(secret)).await?,
-        // Not built in: the OAuth client (`oauth2`) and the plugin host (`plugin`) resolve these
-        // before reaching this function; anywhere else they fail closed here.
-        Some(SecretType::Oauth2) => return Err(SourceError::NotBuiltIn("oauth2")),
-        Some(SecretType::Plugin) => return Err(SourceError::NotBuiltIn("plugin")),
-        None => return Err(SourceError::NoType),
-    };
+    builtin(secret.kind)?
+        .resolve(SecretRequest::bare(secret))
+        .await
+}
+
+/// The built-in source of a `type`: the single dispatch point.
+pub fn builtin(kind: Option<SecretType>) -> Result<&'static dyn SecretSource, SourceError> {
+    match kind {
+        Some(SecretType::Literal) => Ok(&literal::Literal),
+        Some(SecretType::Env) => Ok(&env::Env),
+        Some(SecretType::File) => Ok(&file::SecretFile),
+        Some(SecretType::OsKeychain) => Ok(&keychain::Keychain),
+        Some(SecretType::Exec) => Ok(&exec::Exec),
+        // Not built in: the OAuth client (`oauth2`) and the plugin's adapter (`plugin`) resolve
+        // these in the resolver; anywhere else they fail closed here.
+        Some(SecretType::Oauth2) => Err(SourceError::NotBuiltIn("oauth2")),
+        Some(SecretType::Plugin) => Err(SourceError::NotBuiltIn("plugin")),
+        None => Err(SourceError::NoType),
+    }
+}
+
+/// The common tail of every built-in source: refuse CR, LF and NUL without echo.
+fn checked(raw: String) -> Result<SecretValue, SourceError> {
     if raw.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err(SourceError::ForbiddenBytes);
     }
