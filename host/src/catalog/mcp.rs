@@ -32,7 +32,7 @@ use super::model::{ContentType, RequestBody, Safety, Tool};
 use super::normalize::{valid_tool_id, ServiceTools};
 use super::slug::slugify;
 use crate::config::Config;
-use crate::policy::pattern::Pattern;
+use super::pattern::Pattern;
 
 /// Map the tools a server listed into catalog tools of `service_id`.
 pub fn map_tools(

@@ -15,6 +15,7 @@
 //! | `mcp_overlay` | overlays on an MCP service, through a synthetic OpenAPI document |
 //! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
 //! | `views` | `discover` and per-profile effective views |
+//! | [`pattern`] | tool-id patterns (`*`, `**`), shared by curated sets, `policy.deny` and approvals |
 
 pub mod build;
 mod cache;
@@ -26,6 +27,7 @@ pub mod model;
 pub(crate) mod normalize;
 pub(crate) mod openapi;
 pub mod overlay;
+pub mod pattern;
 mod security;
 pub(crate) mod servers;
 mod slug;

@@ -9,7 +9,7 @@
 //! Unparsable patterns are skipped here; config validation reports them.
 
 use crate::config::{Config, Mode, ToolSet};
-use crate::policy::pattern::Pattern;
+use super::pattern::Pattern;
 
 use super::model::{EffectiveView, Tool};
 

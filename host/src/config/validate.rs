@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::model::{Config, SourceType};
 use super::path::JsonPath;
-use crate::policy::pattern::Pattern;
+use crate::catalog::pattern::Pattern;
 
 /// One problem found in a config, located by a JSON path such as `sources.tickets.uri`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::approvals::{Grant, GrantKey};
 use super::evaluator::{PolicyQuery, PolicyVerdict};
-use super::pattern::Pattern;
+use crate::catalog::pattern::Pattern;
 use super::{ApprovalStore, PolicySet};
 use crate::catalog::Tool;
 use crate::config::Mode;

@@ -16,7 +16,7 @@ use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool
 use crate::config::{self, ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
 use crate::mcp::McpPool;
 use crate::plugins::{PluginError, PluginSet};
-use crate::policy::pattern::PatternError;
+use crate::catalog::pattern::PatternError;
 use crate::policy::PolicySet;
 use crate::secrets::SecretResolver;
 use crate::upstream::{Upstream, UpstreamError};
