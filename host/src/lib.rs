@@ -35,6 +35,7 @@ pub mod oauth;
 pub mod plugins;
 pub mod plugins_scaffold;
 pub mod policy;
+pub mod redact;
 pub mod secrets;
 pub mod server;
 pub mod upstream;

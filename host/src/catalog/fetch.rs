@@ -13,7 +13,7 @@
 //! `stale: true`). `manualOnly` sources use any cached copy unless the build is forced.
 //! `force_refresh` skips both shortcuts. Without a cache directory every build fetches.
 
-use crate::upstream::error::redact_url;
+use crate::redact::redact_url;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -13,7 +13,8 @@ use url::Url;
 
 use super::store::Storage;
 use crate::config::Secret;
-use crate::secrets::{resolve_secret, SecretValue};
+use crate::redact::SecretValue;
+use crate::secrets::resolve_secret;
 
 /// The grant a client uses when it has no usable token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -45,7 +45,7 @@ use self::client::{GrantError, TokenResponse};
 use self::discovery::Discovery;
 use self::flow::{Endpoints, PendingFlows};
 use self::store::{StoredToken, TokenStore};
-use crate::secrets::SecretValue;
+use crate::redact::SecretValue;
 
 /// Why no access token is available.
 #[derive(Debug, Clone, thiserror::Error)]

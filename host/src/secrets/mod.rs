@@ -32,9 +32,10 @@ use crate::catalog::{AuthRequirement, Tool};
 use crate::config::{Secret, SecretType};
 use crate::oauth::{OAuthClients, OAuthError};
 use crate::plugins::{PluginSet, SecretQuery};
-use crate::upstream::AppliedCredentials;
 
-pub use apply::Applier;
+pub use crate::redact::SecretValue;
+pub use apply::{AppliedCredentials, Applier};
+pub(crate) use apply::{COMPONENT, COOKIE_VALUE};
 pub use sources::SourceError;
 
 /// No alternative could be satisfied.
@@ -48,28 +49,6 @@ pub struct CredentialError {
     /// The OAuth outcome the caller can act on (`interactive_required` with an authorization
     /// URL, or `reauthorization_required`), when an `oauth2` secret was the obstacle.
     pub oauth: Option<OAuthError>,
-}
-
-/// A resolved secret value. Its `Debug` never shows the value.
-#[derive(Clone)]
-pub struct SecretValue(String);
-
-impl SecretValue {
-    /// Wrap a value obtained elsewhere (an OAuth token).
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The value, for applying to a request only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretValue(<redacted>)")
-    }
 }
 
 /// Who a credential is resolved for (passed to secret plugins as request context).
@@ -224,7 +203,7 @@ impl SecretResolver {
             principal: call.principal.clone(),
         };
         match plugin.resolve_secret_async(query).await {
-            Ok(value) => Ok(SecretValue(value)),
+            Ok(value) => Ok(SecretValue::new(value)),
             Err(error) => {
                 tracing::warn!(tool = %tool.id, "{error}");
                 // The plugin's own message goes to the log only (the WIT promises authors it
@@ -534,14 +513,6 @@ mod tests {
         assert!(
             err.reasons[1].contains("plugin \"vault\" is not loaded"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn secret_value_debug_is_redacted() {
-        assert_eq!(
-            format!("{:?}", SecretValue("canary".into())),
-            "SecretValue(<redacted>)"
         );
     }
 }

@@ -34,11 +34,12 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use url::{Origin, Url};
 
-use super::error::{redact_url, UpstreamError};
+use super::error::UpstreamError;
 use super::redirect::{self, AddressClass};
 use super::request::UpstreamRequest;
 use super::retry;
 use crate::config::{Source, UpstreamLimits};
+use crate::redact::redact_url;
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
