@@ -31,6 +31,7 @@ pub mod dev;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod mcp;
+pub mod net;
 pub mod oauth;
 pub mod plugins;
 pub mod plugins_scaffold;

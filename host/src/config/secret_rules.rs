@@ -130,7 +130,7 @@ impl Rules {
         for (key, url) in urls {
             if let Some(Err(why)) = url
                 .as_deref()
-                .map(crate::authn::settings::https_or_loopback)
+                .map(crate::net::https_or_loopback)
             {
                 p.push(path.key(key), why);
             }

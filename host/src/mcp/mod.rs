@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::net::{self, NetError, Purpose};
 use crate::oauth::OAuthClients;
 
 pub use session::Session;
@@ -88,19 +89,16 @@ impl std::fmt::Debug for McpPool {
 impl McpPool {
     /// An empty pool whose transport OAuth tokens live in memory only. Fails only when an
     /// HTTP client cannot be built.
-    pub fn new() -> Result<Self, reqwest::Error> {
+    pub fn new() -> Result<Self, NetError> {
         Self::with_oauth(Arc::new(OAuthClients::in_memory()?))
     }
 
     /// An empty pool whose transport OAuth uses the instance's shared OAuth cache and store.
     /// Fails only when the HTTP client cannot be built (never a default client: that one would
     /// follow redirects with credentials).
-    pub fn with_oauth(oauth: Arc<OAuthClients>) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            // Credentials are attached per request; never follow a redirect with them.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    pub fn with_oauth(oauth: Arc<OAuthClients>) -> Result<Self, NetError> {
+        // Credentials are attached per request: this client follows no redirect.
+        let http = net::client(Purpose::McpRemote)?;
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         Ok(Self {
             http,

@@ -45,6 +45,7 @@ use self::client::{GrantError, TokenResponse};
 use self::discovery::Discovery;
 use self::flow::{Endpoints, PendingFlows};
 use self::store::{StoredToken, TokenStore};
+use crate::net::{self, NetError, Purpose};
 use crate::redact::SecretValue;
 
 /// Why no access token is available.
@@ -113,13 +114,9 @@ impl OAuthClients {
     pub fn new(
         state_dir: Option<PathBuf>,
         runtime_url: Option<&str>,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            // Client secrets go to the token endpoint only; never follow a redirect with them.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    ) -> Result<Self, NetError> {
+        // Client secrets go to the token endpoint only: this client follows no redirect.
+        let http = net::client(Purpose::OAuth)?;
         Ok(Self {
             discovery: Discovery::new(http.clone()),
             http,
@@ -132,7 +129,7 @@ impl OAuthClients {
     }
 
     /// Clients keeping every token in memory, with no runtime URL.
-    pub fn in_memory() -> Result<Self, reqwest::Error> {
+    pub fn in_memory() -> Result<Self, NetError> {
         Self::new(None, None)
     }
 

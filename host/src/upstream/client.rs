@@ -39,6 +39,7 @@ use super::redirect::{self, AddressClass};
 use super::request::UpstreamRequest;
 use super::retry;
 use crate::config::{Source, UpstreamLimits};
+use crate::net::{self, Purpose};
 use crate::redact::redact_url;
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -46,8 +47,6 @@ const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
 const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 const DEFAULT_MAX_RETRY_AFTER_MS: u64 = 5_000;
-/// Idle keep-alive connections kept per upstream host.
-const POOL_MAX_IDLE_PER_HOST: usize = 64;
 
 /// What one execution got back from the upstream. 4xx/5xx are responses, not errors.
 #[derive(Debug, Clone)]
@@ -117,9 +116,7 @@ impl Upstream {
         let timeout_ms = limits.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         Ok(Self {
             inner: Arc::new(Inner {
-                client: builder(connect, timeout_ms)
-                    .build()
-                    .map_err(|source| UpstreamError::Init { source })?,
+                client: net::client(purpose(connect, timeout_ms)).map_err(|source| UpstreamError::Init { source })?,
                 connect,
                 timeout_ms,
                 max_response_bytes: limits
@@ -148,7 +145,7 @@ impl Upstream {
                 let list = source.redirects.as_ref()?.allow_origins.as_ref()?;
                 let origins: Arc<[Origin]> = list
                     .iter()
-                    .filter_map(|o| redirect::parse_origin(o).ok())
+                    .filter_map(|o| crate::net::parse_origin(o).ok())
                     .collect();
                 Some((id.clone(), origins))
             })
@@ -306,11 +303,12 @@ impl Upstream {
         addrs: &[SocketAddr],
     ) -> Result<reqwest::Client, UpstreamError> {
         let inner = &*self.inner;
-        let mut b = builder(inner.connect, inner.timeout_ms);
-        if let Some(url::Host::Domain(domain)) = url.host() {
-            b = b.resolve_to_addrs(domain, addrs);
+        let purpose = purpose(inner.connect, inner.timeout_ms);
+        match url.host() {
+            Some(url::Host::Domain(domain)) => net::pinned_client(purpose, domain, addrs),
+            _ => net::client(purpose),
         }
-        b.build().map_err(|source| UpstreamError::Init { source })
+        .map_err(|source| UpstreamError::Init { source })
     }
 
     /// Turn the outcome of the attempt that counts into the caller's result.
@@ -345,17 +343,13 @@ impl Upstream {
     }
 }
 
-/// The one client configuration: no automatic redirects, no proxy, no `Referer`.
-fn builder(connect: Duration, timeout_ms: u64) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .connect_timeout(connect)
-        .timeout(Duration::from_millis(timeout_ms))
-        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-        .tcp_nodelay(true)
-        .referer(false)
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+/// The one upstream client configuration ([`Purpose::Upstream`]): no automatic redirects, no
+/// proxy, no `Referer`.
+fn purpose(connect: Duration, timeout_ms: u64) -> Purpose {
+    Purpose::Upstream {
+        connect,
+        timeout: Duration::from_millis(timeout_ms),
+    }
 }
 
 /// The class of the server a call first reached (by its peer address; by the URL's host when

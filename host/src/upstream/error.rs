@@ -164,7 +164,7 @@ pub enum UpstreamError {
     #[error("upstream HTTP client could not be built: {source}")]
     Init {
         /// The cause.
-        source: reqwest::Error,
+        source: crate::net::NetError,
     },
 }
 
