@@ -11,6 +11,7 @@
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
 //! | [`overlay`] | OpenAPI Overlay 1.0 documents applied before normalization |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
+//! | [`lister`] | the trait MCP sessions are injected through ([`McpLister`]), so the catalog does not import `mcp` |
 //! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
 //! | `mcp_overlay` | overlays on an MCP service, through a synthetic OpenAPI document |
 //! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
@@ -20,6 +21,7 @@
 pub mod build;
 mod cache;
 mod fetch;
+pub mod lister;
 pub mod mcp;
 mod mcp_overlay;
 pub mod mcp_refs;
@@ -36,4 +38,5 @@ mod views;
 pub use build::{
     build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch, SourceWarning,
 };
+pub use lister::{McpLister, McpSource};
 pub use model::*;

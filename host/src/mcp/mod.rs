@@ -4,6 +4,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`settings`] | what a source needs to connect, read from the validated config |
+//! | `lister` | the pool as the catalog's [`crate::catalog::McpLister`] (settings, sync, tool lists) |
 //! | [`session`] | one live session per source: connect, reuse, reconnect with backoff |
 //! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
 //! | [`outbox`] | which requests may have reached the server (decides whether a resend is safe) |
@@ -16,6 +17,7 @@
 //! is killed), so a catalog rebuild triggered by `notifications/tools/list_changed` does not
 //! restart the server that sent it. Catalog builds and tool calls share the same sessions.
 
+mod lister;
 pub mod oauth;
 pub mod outbox;
 pub mod remote;
