@@ -21,6 +21,7 @@ use url::Url;
 
 use super::cache::Cache;
 use super::fetch::{self, Location};
+use super::lister::{McpLister, McpSource, NO_LISTER};
 use super::model::{Catalog, CatalogService, CatalogSource, Provenance, CATALOG_VERSION};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
@@ -28,7 +29,6 @@ use super::overlay;
 use super::slug::slugify;
 use super::views::effective_views;
 use crate::config::{LoadedConfig, Source, SourceType};
-use super::lister::{McpLister, McpSource, NO_LISTER};
 
 /// Options for one build.
 #[derive(Debug, Clone, Default)]

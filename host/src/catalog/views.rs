@@ -8,8 +8,8 @@
 //!
 //! Unparsable patterns are skipped here; config validation reports them.
 
-use crate::config::{Config, Mode, ToolSet};
 use super::pattern::Pattern;
+use crate::config::{Config, Mode, ToolSet};
 
 use super::model::{EffectiveView, Tool};
 

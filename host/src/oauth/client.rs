@@ -250,8 +250,7 @@ impl ClientSpec {
         let url = |field: &str, raw: Option<&str>| -> Result<Option<Url>, String> {
             raw.filter(|r| !r.is_empty())
                 .map(|r| {
-                    crate::net::https_or_loopback(r)
-                        .map_err(|why| format!("oauth2 {field} {why}"))
+                    crate::net::https_or_loopback(r).map_err(|why| format!("oauth2 {field} {why}"))
                 })
                 .transpose()
         };

@@ -111,10 +111,7 @@ impl OAuthClients {
     /// `runtime_url` is where this server is reached, for the default redirect URI.
     /// Fails only when the HTTP client cannot be built (never a default client: that one
     /// would follow redirects with client secrets).
-    pub fn new(
-        state_dir: Option<PathBuf>,
-        runtime_url: Option<&str>,
-    ) -> Result<Self, NetError> {
+    pub fn new(state_dir: Option<PathBuf>, runtime_url: Option<&str>) -> Result<Self, NetError> {
         // Client secrets go to the token endpoint only: this client follows no redirect.
         let http = net::client(Purpose::OAuth)?;
         Ok(Self {

@@ -116,7 +116,8 @@ impl Upstream {
         let timeout_ms = limits.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         Ok(Self {
             inner: Arc::new(Inner {
-                client: net::client(purpose(connect, timeout_ms)).map_err(|source| UpstreamError::Init { source })?,
+                client: net::client(purpose(connect, timeout_ms))
+                    .map_err(|source| UpstreamError::Init { source })?,
                 connect,
                 timeout_ms,
                 max_response_bytes: limits
