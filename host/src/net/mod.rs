@@ -15,8 +15,9 @@
 //! | `Upstream` | `upstream` (the tool call itself) | `connectTimeoutMs` (5 s) | `timeoutMs` (30 s), per attempt | none: followed by hand, hop by hop, under `upstream::redirect` | none (`no_proxy`) | 64 idle connections per host, `TCP_NODELAY`, no `Referer`, `User-Agent: portcullis/<version>` |
 //!
 //! Failure mode: a client that cannot be built is a [`NetError`] for the caller to report, never
-//! a silent `reqwest::Client::default()` (that one follows up to 10 redirects, carrying
-//! whatever credential the request had).
+//! a silent fallback to `reqwest`'s default client (that one follows up to 10 redirects,
+//! carrying whatever credential the request had); a test below searches `src/` for such a
+//! fallback.
 
 mod url_rules;
 
@@ -128,5 +129,70 @@ mod tests {
         }
         let pinned = pinned_client(upstream, "api.example", &["127.0.0.1:9".parse().unwrap()]);
         assert!(pinned.is_ok());
+    }
+
+    /// A failed `ClientBuilder::build()` must be an error: `reqwest`'s default client follows
+    /// ten redirects (with custom credential headers) and reads proxy settings from the
+    /// environment. `src/dev/` (local development helpers) is exempt.
+    #[test]
+    fn no_http_client_builder_falls_back_to_a_default_client() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![root.clone()];
+        let mut offenders = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path != root.join("dev") {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let squashed: String = text.split_whitespace().collect();
+                // Spelled in pieces so this file does not match itself.
+                let fallback = [
+                    [".build()", ".unwrap_or_default()"].concat(),
+                    ["reqwest::Client::", "default()"].concat(),
+                    ["reqwest::Client::", "new()"].concat(),
+                ];
+                if fallback.iter().any(|f| squashed.contains(f)) {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:?}");
+    }
+
+    /// Every outbound client comes from [`client`] or [`pinned_client`], so the table above is
+    /// the whole truth. `src/dev/` (local development helpers) is exempt.
+    #[test]
+    fn clients_are_built_only_by_the_net_factory() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![root.clone()];
+        let mut offenders = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path != root.join("dev") {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                if path == root.join("net").join("mod.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if text.contains("Client::builder(") || text.contains("ClientBuilder") {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "build HTTP clients with net::client(Purpose) (add a Purpose and its row to the \
+             table in src/net/mod.rs): {offenders:?}"
+        );
     }
 }

@@ -475,39 +475,3 @@ async fn read_capped(
         None => buf.freeze(),
     })
 }
-
-#[cfg(test)]
-mod tests {
-    /// A failed `ClientBuilder::build()` must be an error: `reqwest`'s default client follows
-    /// ten redirects (with custom credential headers) and reads proxy settings from the
-    /// environment. `src/dev/` (local development helpers) is exempt.
-    #[test]
-    fn no_http_client_builder_falls_back_to_a_default_client() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut stack = vec![root.clone()];
-        let mut offenders = Vec::new();
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    if path != root.join("dev") {
-                        stack.push(path);
-                    }
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let squashed: String = text.split_whitespace().collect();
-                // Spelled in pieces so this file does not match itself.
-                let fallback = [
-                    [".build()", ".unwrap_or_default()"].concat(),
-                    ["reqwest::Client::", "default()"].concat(),
-                    ["reqwest::Client::", "new()"].concat(),
-                ];
-                if fallback.iter().any(|f| squashed.contains(f)) {
-                    offenders.push(path.display().to_string());
-                }
-            }
-        }
-        assert!(offenders.is_empty(), "{offenders:?}");
-    }
-}
