@@ -3,7 +3,7 @@
 //!
 //! | value | shown as | why |
 //! |---|---|---|
-//! | a URL ([`redact_url`]) | `scheme://host[:port]/path` | userinfo, query and fragment may carry a token |
+//! | a URL (`redact_url`) | `scheme://host[:port]/path` | userinfo, query and fragment may carry a token |
 //! | a secret ([`SecretValue`]) | `SecretValue(<redacted>)` in `Debug`; no `Display` | the value only ever goes onto a request, through [`SecretValue::expose`] |
 //!
 //! Default: redact. A value that is not wrapped cannot reach a message by accident only if

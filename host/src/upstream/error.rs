@@ -6,8 +6,8 @@
 //! | [`UpstreamError`] | no upstream response was obtained | 502, with [`UpstreamError::reason`] as the code |
 //!
 //! Rule: no message ever contains a header value, a flag value, a query string or URL userinfo,
-//! since any of them may carry a credential. URLs are printed through [`crate::redact::redact_url`] and
-//! `reqwest` errors are stored `without_url()`.
+//! since any of them may carry a credential. URLs are printed through `redact::redact_url`
+//! and `reqwest` errors are stored `without_url()`.
 
 use crate::redact::redact_url;
 
