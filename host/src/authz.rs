@@ -21,7 +21,16 @@ use std::collections::HashSet;
 
 use crate::authn::{Authenticator, Caller};
 use crate::catalog::{Catalog, Tool};
-use crate::policy::PolicySet;
+
+/// What the envelope needs from the policy: profile tool sets and the deny lists. Implemented by
+/// `policy::PolicySet`; a trait so that `authz` (step 4) does not import `policy` (step 5).
+pub trait ToolRules {
+    /// Whether profile `profile` grants `tool_id`: `None` for an unknown profile, `Some(true)`
+    /// when the profile is not curated or its tool set allows the tool.
+    fn profile_grants(&self, profile: &str, tool_id: &str) -> Option<bool>;
+    /// Whether `managed_deny` or `policy.deny` removes `tool_id`.
+    fn denies(&self, tool_id: &str) -> bool;
+}
 
 /// The set of tools a caller may see and execute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +68,7 @@ impl<'a> Grants<'a> {
         grants
     }
 
-    fn grants(&self, tool: &Tool, policy: &PolicySet) -> bool {
+    fn grants(&self, tool: &Tool, policy: &impl ToolRules) -> bool {
         let has_union = !self.bundles.is_empty() || !self.profiles.is_empty();
         let in_union = || {
             self.bundles.contains(tool.service_id.as_str())
@@ -84,7 +93,7 @@ pub fn grants(
     caller: &Caller,
     authenticator: &Authenticator,
     tool: &Tool,
-    policy: &PolicySet,
+    policy: &impl ToolRules,
 ) -> bool {
     !authenticator.required()
         || scopes_grant(&caller.scopes, &authenticator.prefixes(), tool, policy)
@@ -96,7 +105,7 @@ pub fn scopes_grant(
     scopes: &[String],
     prefixes: &[String; 3],
     tool: &Tool,
-    policy: &PolicySet,
+    policy: &impl ToolRules,
 ) -> bool {
     Grants::parse(scopes, prefixes).grants(tool, policy)
 }
@@ -107,7 +116,7 @@ impl Envelope {
         caller: &Caller,
         authenticator: &Authenticator,
         catalog: &Catalog,
-        policy: &PolicySet,
+        policy: &impl ToolRules,
     ) -> Self {
         if !authenticator.required() {
             return Self::All;

@@ -18,6 +18,11 @@
 //!
 //! [`plugins`] hosts the WebAssembly components that steps 3, 5 and 6 may delegate to.
 //!
+//! Two leaves hold what several steps share and import nothing from the crate: [`net`] (every
+//! outbound HTTP client, by purpose, and the URL rules) and [`redact`] (redacted URLs and
+//! secret values). An import only ever points to an earlier step or a leaf
+//! (`tests/it/module_graph.rs`).
+//!
 //! [`dev`] is the embedded demo (`portcullis serve --dev`); [`plugins_scaffold`] writes new plugin
 //! crates (`portcullis plugin new`). `fuzzing` (hidden) holds the fuzz targets' entry points.
 #![deny(missing_docs)]
@@ -31,10 +36,12 @@ pub mod dev;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod mcp;
+pub mod net;
 pub mod oauth;
 pub mod plugins;
 pub mod plugins_scaffold;
 pub mod policy;
+pub mod redact;
 pub mod secrets;
 pub mod server;
 pub mod upstream;

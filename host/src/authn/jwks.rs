@@ -19,6 +19,8 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
+use crate::net::{self, NetError, Purpose};
+
 /// Smallest accepted RSA modulus.
 pub const MIN_RSA_BITS: usize = 2048;
 /// At most one unknown-`kid` refetch per this interval.
@@ -206,14 +208,11 @@ pub enum JwksError {
     Unavailable,
 }
 
-/// An HTTP client for the identity provider: bounded, no redirects. A build failure is an
-/// error, never a default client (that one would follow redirects).
-pub fn idp_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+/// An HTTP client for the identity provider ([`Purpose::IdentityProvider`]: bounded, no
+/// redirects). A build failure is an error, never a default client (that one would follow
+/// redirects).
+pub fn idp_client() -> Result<reqwest::Client, NetError> {
+    net::client(Purpose::IdentityProvider)
 }
 
 /// GET a JSON document with a size cap; any failure is `None`.

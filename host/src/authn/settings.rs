@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
+use crate::net::https_or_loopback;
 
 /// Algorithms accepted when `allowedAlgorithms` is not set: every asymmetric algorithm supported.
 pub const DEFAULT_ALGORITHMS: [&str; 9] = [
@@ -252,24 +253,6 @@ impl ServerAuth {
 /// Require an `https` URL, or `http` on a loopback host (tests and development).
 pub fn check_url(name: &'static str, raw: &str) -> Result<url::Url, SettingsError> {
     https_or_loopback(raw).map_err(|message| field(name, message))
-}
-
-/// The rule behind [`check_url`], shared by every URL the runtime sends a credential or a
-/// token to (OAuth token and authorization endpoints, issuers, MCP servers): `https`, or plain
-/// `http` to a loopback host only. The error is the message to show next to the field.
-pub fn https_or_loopback(raw: &str) -> Result<url::Url, String> {
-    let parsed = url::Url::parse(raw).map_err(|e| format!("is not a URL: {e}"))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if loopback => Ok(parsed),
-        _ => Err("must be https (plain http is accepted for loopback hosts only)".to_owned()),
-    }
 }
 
 #[cfg(test)]

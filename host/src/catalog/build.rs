@@ -5,8 +5,8 @@
 //! segment of the lexicographically first path, else of `info.title`, else of the URI's file
 //! name). Failure mode: a source that cannot be read, parsed or normalized, or whose tool ids
 //! collide with an earlier source's, is recorded as a [`SourceError`] and contributes nothing;
-//! every other source still loads. `mcp` sources list their tools through the instance's pooled
-//! sessions ([`crate::mcp::McpPool`], synced to the config first) and are mapped by
+//! every other source still loads. `mcp` sources list their tools through the MCP sessions the
+//! caller hands in ([`super::lister`]: the instance's pool, synced to the config first) and are mapped by
 //! [`super::mcp`]; an MCP server that is down fails only its own source. `serviceRoot` and
 //! `apiCatalog` sources are reported as not supported yet. Parsing and normalization run on
 //! the blocking pool.
@@ -21,6 +21,7 @@ use url::Url;
 
 use super::cache::Cache;
 use super::fetch::{self, Location};
+use super::lister::{McpLister, McpSource, NO_LISTER};
 use super::model::{Catalog, CatalogService, CatalogSource, Provenance, CATALOG_VERSION};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
@@ -28,7 +29,6 @@ use super::overlay;
 use super::slug::slugify;
 use super::views::effective_views;
 use crate::config::{LoadedConfig, Source, SourceType};
-use crate::mcp::{McpPool, SourceSettings};
 
 /// Options for one build.
 #[derive(Debug, Clone, Default)]
@@ -37,8 +37,8 @@ pub struct BuildOptions {
     pub cache_dir: Option<PathBuf>,
     /// Revalidate every remote document instead of trusting fresh cache entries (`/v1/refresh`).
     pub force_refresh: bool,
-    /// The instance's MCP sessions; `None` = open temporary sessions for this build only.
-    pub mcp: Option<Arc<McpPool>>,
+    /// The MCP sessions `mcp` sources are listed through; `None` fails every `mcp` source.
+    pub mcp: Option<Arc<dyn McpLister>>,
 }
 
 /// A source that failed to load; the other sources are unaffected.
@@ -147,34 +147,18 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
         }
     }
 
-    let (pool, temporary_pool) = match &options.mcp {
-        Some(pool) => (pool.clone(), false),
-        None => match McpPool::new() {
-            Ok(pool) => (Arc::new(pool), true),
-            Err(e) => {
-                out.errors.push(SourceError {
-                    source_id: "*".to_owned(),
-                    message: format!("the HTTP client for MCP sources could not be built: {e}"),
-                });
-                return out;
-            }
-        },
-    };
-    let mut mcp_settings = HashMap::new();
-    for planned in plan
+    let mcp_sources: Vec<(&str, &Source)> = plan
         .iter()
         .filter(|p| p.source.kind == Some(SourceType::Mcp))
-    {
-        let parsed = SourceSettings::from_config(planned.source_id, planned.source, cfg);
-        mcp_settings.insert(planned.source_id, parsed);
-    }
-    pool.sync(
-        mcp_settings
-            .values()
-            .filter_map(|s| s.as_ref().ok().cloned())
+        .map(|p| (p.source_id, p.source))
+        .collect();
+    let mcp_settings: HashMap<String, Result<McpSource, String>> = match &options.mcp {
+        Some(lister) => lister.sync(&mcp_sources, cfg).await,
+        None => mcp_sources
+            .iter()
+            .map(|(id, _)| ((*id).to_owned(), Err(NO_LISTER.to_owned())))
             .collect(),
-    )
-    .await;
+    };
 
     let cache = options.cache_dir.as_deref().map(Cache::new);
     let mut client = None;
@@ -239,11 +223,13 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                     (_, Err(message)) => Err(message),
                     (Some(Ok(settings)), Ok(overlays)) => {
                         let mcp = McpService {
+                            source_id: planned.source_id,
                             settings,
                             service_id,
                             overlays: &overlays,
                         };
-                        build_mcp(&pool, &mcp, cfg, &config.base_dir, digest).await
+                        let lister = options.mcp.as_deref();
+                        build_mcp(lister, &mcp, cfg, &config.base_dir, digest).await
                     }
                     (Some(Err(message)), _) => Err(message.clone()),
                     (None, _) => Err("mcp source has no settings".to_owned()),
@@ -290,9 +276,6 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             servers: tools.servers,
         });
         catalog.tools.extend(tools.tools);
-    }
-    if temporary_pool {
-        pool.shutdown().await;
     }
     catalog.services.sort_by(|a, b| a.id.cmp(&b.id));
     catalog.tools.sort_by(|a, b| a.id.cmp(&b.id));
@@ -389,7 +372,8 @@ fn service_label<'a>(planned: &Planned<'a>) -> &'a str {
 
 /// One MCP service to build.
 struct McpService<'a> {
-    settings: &'a SourceSettings,
+    source_id: &'a str,
+    settings: &'a McpSource,
     service_id: &'a str,
     overlays: &'a overlay::Loaded,
 }
@@ -397,15 +381,17 @@ struct McpService<'a> {
 /// List an MCP source's tools through its pooled session, map them and apply the overlays.
 /// `digest` already holds the overlays'.
 async fn build_mcp(
-    pool: &McpPool,
+    lister: Option<&dyn McpLister>,
     mcp: &McpService<'_>,
     config: &crate::config::Config,
     base_dir: &std::path::Path,
     mut digest: Sha256,
 ) -> Result<Built, String> {
-    let (settings, service_id) = (mcp.settings, mcp.service_id);
-    let session = pool.session(&settings.id).map_err(|e| e.to_string())?;
-    let listed = session.list_tools().await.map_err(|e| e.to_string())?;
+    let (source_id, settings, service_id) = (mcp.source_id, mcp.settings, mcp.service_id);
+    let listed = lister
+        .ok_or_else(|| NO_LISTER.to_owned())?
+        .list_tools(source_id)
+        .await?;
     // Only needed (and only read) when some tool is disabled.
     let refs = match config.services.as_ref().and_then(|s| s.get(service_id)) {
         Some(service) if !settings.disabled_tools.is_empty() => super::mcp_refs::collect(
@@ -413,7 +399,7 @@ async fn build_mcp(
             service.workflows.as_deref().unwrap_or_default(),
             base_dir,
         )
-        .map_err(|e| format!("source {:?} service {service_id:?}: {e}", settings.id))?,
+        .map_err(|e| format!("source {source_id:?} service {service_id:?}: {e}"))?,
         _ => Vec::new(),
     };
     digest.update(Sha256::digest(
@@ -421,8 +407,8 @@ async fn build_mcp(
     ));
     let mut tools = super::mcp::map_tools(
         service_id,
-        &settings.id,
-        settings.transport_name(),
+        source_id,
+        settings.transport,
         &listed,
         &settings.disabled_tools,
         config,

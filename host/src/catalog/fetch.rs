@@ -4,7 +4,7 @@
 //! |---|---|
 //! | relative path | resolved against the config's base directory |
 //! | `file://` / absolute path | read as is; local files bypass the cache and are watched |
-//! | `http(s)://` | connect timeout 5 s, total 30 s, body cap 64 MiB, at most 5 redirects |
+//! | `http(s)://` | body cap 64 MiB; the client is [`Purpose::CatalogFetch`] (connect timeout 5 s, total 30 s, at most 5 redirects) |
 //!
 //! Remote freshness (contract 9.1): an entry is fresh until `Cache-Control: max-age`, else
 //! `refresh.maxAgeSeconds`, has passed; no expiry means "revalidate every time". Outcomes:
@@ -13,24 +13,18 @@
 //! `stale: true`). `manualOnly` sources use any cached copy unless the build is forced.
 //! `force_refresh` skips both shortcuts. Without a cache directory every build fetches.
 
-use crate::upstream::error::redact_url;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use url::Url;
 
 use super::build::SourceFetch;
 use super::cache::{Cache, Lookup, Meta};
 use crate::config::RefreshConfig;
+use crate::net::{self, NetError, Purpose};
+use crate::redact::redact_url;
 
-/// Connect timeout for remote documents.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Whole-fetch timeout for remote documents.
-pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest accepted document body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-/// Redirects followed.
-pub const MAX_REDIRECTS: usize = 5;
 
 /// Where a document lives.
 #[derive(Debug, Clone)]
@@ -86,12 +80,8 @@ pub enum FetchError {
 }
 
 /// The HTTP client used for documents.
-pub fn client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(TOTAL_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-        .build()
+pub fn client() -> Result<reqwest::Client, NetError> {
+    net::client(Purpose::CatalogFetch)
 }
 
 struct Response {

@@ -30,9 +30,9 @@ use sha2::{Digest, Sha256};
 use super::mcp_refs::{Reference, Target};
 use super::model::{ContentType, RequestBody, Safety, Tool};
 use super::normalize::{valid_tool_id, ServiceTools};
+use super::pattern::Pattern;
 use super::slug::slugify;
 use crate::config::Config;
-use crate::policy::pattern::Pattern;
 
 /// Map the tools a server listed into catalog tools of `service_id`.
 pub fn map_tools(

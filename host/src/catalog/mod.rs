@@ -11,14 +11,17 @@
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
 //! | [`overlay`] | OpenAPI Overlay 1.0 documents applied before normalization |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
+//! | [`lister`] | the trait MCP sessions are injected through ([`McpLister`]), so the catalog does not import `mcp` |
 //! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
 //! | `mcp_overlay` | overlays on an MCP service, through a synthetic OpenAPI document |
 //! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
 //! | `views` | `discover` and per-profile effective views |
+//! | [`pattern`] | tool-id patterns (`*`, `**`), shared by curated sets, `policy.deny` and approvals |
 
 pub mod build;
 mod cache;
 mod fetch;
+pub mod lister;
 pub mod mcp;
 mod mcp_overlay;
 pub mod mcp_refs;
@@ -26,6 +29,7 @@ pub mod model;
 pub(crate) mod normalize;
 pub(crate) mod openapi;
 pub mod overlay;
+pub mod pattern;
 mod security;
 pub(crate) mod servers;
 mod slug;
@@ -34,4 +38,5 @@ mod views;
 pub use build::{
     build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch, SourceWarning,
 };
+pub use lister::{McpLister, McpSource};
 pub use model::*;

@@ -8,8 +8,8 @@
 //!
 //! Unparsable patterns are skipped here; config validation reports them.
 
+use super::pattern::Pattern;
 use crate::config::{Config, Mode, ToolSet};
-use crate::policy::pattern::Pattern;
 
 use super::model::{EffectiveView, Tool};
 

@@ -60,8 +60,7 @@ async fn load(
 ) -> Result<(LoadedConfig, Catalog), Box<dyn std::error::Error>> {
     let scopes = ScopePaths::discover(super::absolute(config)?);
     let loaded = portcullis::config::load(&scopes)?;
-    let outcome =
-        portcullis::catalog::build(&loaded, &portcullis::catalog::BuildOptions::default()).await;
+    let outcome = super::build_catalog(&loaded).await;
     for error in &outcome.errors {
         eprintln!("sources.{}: {}", error.source_id, error.message);
     }

@@ -86,7 +86,7 @@ fn transport_rules(t: &McpTransport, oauth: Option<&Value>, base: &JsonPath, p: 
             match t.url.as_deref().filter(|u| !u.is_empty()) {
                 None => p.push(tp.key("url"), format!("is required for {kind} transport")),
                 Some(url) => {
-                    if let Err(why) = crate::authn::settings::https_or_loopback(url) {
+                    if let Err(why) = crate::net::https_or_loopback(url) {
                         p.push(tp.key("url"), why);
                     }
                 }
@@ -174,7 +174,7 @@ fn oauth_rules(oauth: &Value, path: &JsonPath, p: &mut Problems) {
     }
     for key in ["issuer", "tokenURL"] {
         if let Some(url) = obj.get(key).and_then(Value::as_str) {
-            if let Err(why) = crate::authn::settings::https_or_loopback(url) {
+            if let Err(why) = crate::net::https_or_loopback(url) {
                 p.push(path.key(key), why);
             }
         }

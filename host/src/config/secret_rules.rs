@@ -128,10 +128,7 @@ impl Rules {
             ("authorizationURL", &secret.authorization_url),
         ];
         for (key, url) in urls {
-            if let Some(Err(why)) = url
-                .as_deref()
-                .map(crate::authn::settings::https_or_loopback)
-            {
+            if let Some(Err(why)) = url.as_deref().map(crate::net::https_or_loopback) {
                 p.push(path.key(key), why);
             }
         }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::model::{Config, SourceType};
 use super::path::JsonPath;
-use crate::policy::pattern::Pattern;
+use crate::catalog::pattern::Pattern;
 
 /// One problem found in a config, located by a JSON path such as `sources.tickets.uri`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,7 +350,7 @@ fn source_rules(config: &Config, p: &mut Problems) {
             .as_ref()
             .and_then(|r| r.allow_origins.as_ref());
         for (i, origin) in origins.into_iter().flatten().enumerate() {
-            if let Err(why) = crate::upstream::redirect::parse_origin(origin) {
+            if let Err(why) = crate::net::parse_origin(origin) {
                 let at = base.key("redirects").key("allowOrigins").index(i);
                 p.push(at, why);
             }

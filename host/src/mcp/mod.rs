@@ -4,6 +4,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`settings`] | what a source needs to connect, read from the validated config |
+//! | `lister` | the pool as the catalog's [`crate::catalog::McpLister`] (settings, sync, tool lists) |
 //! | [`session`] | one live session per source: connect, reuse, reconnect with backoff |
 //! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
 //! | [`outbox`] | which requests may have reached the server (decides whether a resend is safe) |
@@ -16,6 +17,7 @@
 //! is killed), so a catalog rebuild triggered by `notifications/tools/list_changed` does not
 //! restart the server that sent it. Catalog builds and tool calls share the same sessions.
 
+mod lister;
 pub mod oauth;
 pub mod outbox;
 pub mod remote;
@@ -30,6 +32,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::net::{self, NetError, Purpose};
 use crate::oauth::OAuthClients;
 
 pub use session::Session;
@@ -88,19 +91,16 @@ impl std::fmt::Debug for McpPool {
 impl McpPool {
     /// An empty pool whose transport OAuth tokens live in memory only. Fails only when an
     /// HTTP client cannot be built.
-    pub fn new() -> Result<Self, reqwest::Error> {
+    pub fn new() -> Result<Self, NetError> {
         Self::with_oauth(Arc::new(OAuthClients::in_memory()?))
     }
 
     /// An empty pool whose transport OAuth uses the instance's shared OAuth cache and store.
     /// Fails only when the HTTP client cannot be built (never a default client: that one would
     /// follow redirects with credentials).
-    pub fn with_oauth(oauth: Arc<OAuthClients>) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            // Credentials are attached per request; never follow a redirect with them.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    pub fn with_oauth(oauth: Arc<OAuthClients>) -> Result<Self, NetError> {
+        // Credentials are attached per request: this client follows no redirect.
+        let http = net::client(Purpose::McpRemote)?;
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         Ok(Self {
             http,

@@ -13,7 +13,8 @@ use url::Url;
 
 use super::store::Storage;
 use crate::config::Secret;
-use crate::secrets::{resolve_secret, SecretValue};
+use crate::redact::SecretValue;
+use crate::secrets::resolve_secret;
 
 /// The grant a client uses when it has no usable token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,8 +250,7 @@ impl ClientSpec {
         let url = |field: &str, raw: Option<&str>| -> Result<Option<Url>, String> {
             raw.filter(|r| !r.is_empty())
                 .map(|r| {
-                    crate::authn::settings::https_or_loopback(r)
-                        .map_err(|why| format!("oauth2 {field} {why}"))
+                    crate::net::https_or_loopback(r).map_err(|why| format!("oauth2 {field} {why}"))
                 })
                 .transpose()
         };

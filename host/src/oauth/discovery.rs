@@ -113,7 +113,7 @@ impl Discovery {
         }
         // Client secrets and codes go there: https, or http to loopback only.
         let url = |field: &str, raw: &str| {
-            crate::authn::settings::https_or_loopback(raw)
+            crate::net::https_or_loopback(raw)
                 .map_err(|why| format!("oidc discovery {field} {why}"))
         };
         Ok(Metadata {

@@ -45,7 +45,8 @@ use self::client::{GrantError, TokenResponse};
 use self::discovery::Discovery;
 use self::flow::{Endpoints, PendingFlows};
 use self::store::{StoredToken, TokenStore};
-use crate::secrets::SecretValue;
+use crate::net::{self, NetError, Purpose};
+use crate::redact::SecretValue;
 
 /// Why no access token is available.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -110,16 +111,9 @@ impl OAuthClients {
     /// `runtime_url` is where this server is reached, for the default redirect URI.
     /// Fails only when the HTTP client cannot be built (never a default client: that one
     /// would follow redirects with client secrets).
-    pub fn new(
-        state_dir: Option<PathBuf>,
-        runtime_url: Option<&str>,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            // Client secrets go to the token endpoint only; never follow a redirect with them.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    pub fn new(state_dir: Option<PathBuf>, runtime_url: Option<&str>) -> Result<Self, NetError> {
+        // Client secrets go to the token endpoint only: this client follows no redirect.
+        let http = net::client(Purpose::OAuth)?;
         Ok(Self {
             discovery: Discovery::new(http.clone()),
             http,
@@ -132,7 +126,7 @@ impl OAuthClients {
     }
 
     /// Clients keeping every token in memory, with no runtime URL.
-    pub fn in_memory() -> Result<Self, reqwest::Error> {
+    pub fn in_memory() -> Result<Self, NetError> {
         Self::new(None, None)
     }
 

@@ -159,10 +159,7 @@ impl PluginEngine {
         let auth_linker = linker(&engine, |l| {
             bindings::auth::AuthProfilePlugin::add_to_linker::<_, HasSelf<_>>(l, |s| s)
         });
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .build()
+        let http = crate::net::client(crate::net::Purpose::PluginOutbound)
             .inspect_err(|e| tracing::error!("plugin outbound-http client could not be built: {e}"))
             .ok();
         Self {

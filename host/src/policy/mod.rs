@@ -11,12 +11,11 @@
 //! | 4 | policy evaluators ([`evaluator`]), all asked, within `policy.pluginBudgetMs` (default 50 ms) | `policy_error` (failure or overrun), else `plugin_deny` |
 //! | 5 | approval: `x-cli-safety.requiresApproval`, `policy.approvalRequired` or an evaluator asks for it; given by the request flag or, in grant mode, a single-use grant ([`approvals`]) | `approval_required` |
 //!
-//! Patterns ([`pattern`]) are compiled once per config ([`PolicySet::compile`]); an invalid
+//! Patterns ([`crate::catalog::pattern`]) are compiled once per config ([`PolicySet::compile`]); an invalid
 //! pattern refuses the whole config rather than matching nothing.
 
 pub mod approvals;
 pub mod evaluator;
-pub mod pattern;
 mod pipeline;
 pub mod strict_json;
 pub mod unmatched;
@@ -26,7 +25,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pattern::{any_matches, Pattern, PatternError};
+use crate::authz::ToolRules;
+use crate::catalog::pattern::{any_matches, Pattern, PatternError};
 
 pub use approvals::{ApprovalSettings, ApprovalStore};
 pub use evaluator::{PolicyEvaluator, PolicyQuery, PolicyVerdict};
@@ -206,11 +206,13 @@ impl PolicySet {
         }
         None
     }
+}
 
+impl ToolRules for PolicySet {
     /// Authorization envelope, scope `profile:<name>`: `None` for an unknown profile; else
     /// whether the profile grants `tool_id` — every tool when its mode (or the default mode) is
     /// not curated, else what its tool set allows (no tool set: everything).
-    pub fn profile_grants(&self, profile: &str, tool_id: &str) -> Option<bool> {
+    fn profile_grants(&self, profile: &str, tool_id: &str) -> Option<bool> {
         let (mode, tool_set) = self.profiles.get(profile)?;
         let mode = mode.or(self.default_mode).unwrap_or(Mode::Discover);
         if mode != Mode::Curated {
@@ -223,7 +225,7 @@ impl PolicySet {
     }
 
     /// Whether `managed_deny` or `policy.deny` removes `tool_id` (authorization envelope).
-    pub fn denies(&self, tool_id: &str) -> bool {
+    fn denies(&self, tool_id: &str) -> bool {
         any_matches(&self.managed_deny, tool_id) || any_matches(&self.deny, tool_id)
     }
 }

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::approvals::{Grant, GrantKey};
 use super::evaluator::{PolicyQuery, PolicyVerdict};
-use super::pattern::Pattern;
 use super::{ApprovalStore, PolicySet};
+use crate::catalog::pattern::Pattern;
 use crate::catalog::Tool;
 use crate::config::Mode;
 

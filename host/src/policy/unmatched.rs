@@ -9,7 +9,7 @@
 use crate::config::path::JsonPath;
 use crate::config::{Config, Diagnostic};
 
-use super::pattern::Pattern;
+use crate::catalog::pattern::Pattern;
 
 /// One warning per pattern (deny, managed deny, approvalRequired, tool sets) that matches none
 /// of `tool_ids`. Invalid patterns are left to the config errors.

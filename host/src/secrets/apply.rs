@@ -11,10 +11,81 @@
 
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 
 use super::SecretValue;
 use crate::catalog::AuthRequirement;
-use crate::upstream::AppliedCredentials;
+
+/// How the upstream request encodes path arguments, query and cookie names and query
+/// values ([`crate::upstream::request`]); [`super::scrub`] looks for a credential in these
+/// encodings too. Everything outside RFC 3986 `unreserved` (`ALPHA DIGIT - . _ ~`) is encoded.
+pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Bytes that would end or split a cookie value (RFC 6265 `cookie-octet` complement, plus `%`).
+pub(crate) const COOKIE_VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%')
+    .add(0x7f);
+
+/// Credentials to apply, produced by the secrets stage. `Debug` shows names only.
+#[derive(Clone, Default)]
+pub struct AppliedCredentials {
+    /// Headers set on the request (replacing caller headers of the same name).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Query parameters (replacing caller query flags of the same name).
+    pub query: Vec<(String, String)>,
+    /// Cookies (replacing caller cookie flags of the same name).
+    pub cookies: Vec<(String, String)>,
+    /// The raw secret values behind the above, so echoes of them can be scrubbed from the
+    /// upstream's response ([`crate::secrets::scrub`]).
+    pub values: Vec<SecretValue>,
+}
+
+impl AppliedCredentials {
+    /// True when no credential of any kind is applied.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.query.is_empty() && self.cookies.is_empty()
+    }
+}
+
+impl std::fmt::Debug for AppliedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppliedCredentials")
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "query",
+                &self
+                    .query
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "cookies",
+                &self
+                    .cookies
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
 
 /// Accumulates the credentials of one alternative.
 #[derive(Debug, Default)]

@@ -33,9 +33,10 @@ use crate::catalog::{AuthRequirement, Tool};
 use crate::config::{Secret, SecretType};
 use crate::oauth::{OAuthClients, OAuthError};
 use crate::plugins::{PluginKind, PluginSet};
-use crate::upstream::AppliedCredentials;
 
-pub use apply::Applier;
+pub use crate::redact::SecretValue;
+pub use apply::{AppliedCredentials, Applier};
+pub(crate) use apply::{COMPONENT, COOKIE_VALUE};
 pub use sources::{SecretRequest, SecretSource, SourceError};
 
 /// No alternative could be satisfied.
@@ -49,28 +50,6 @@ pub struct CredentialError {
     /// The OAuth outcome the caller can act on (`interactive_required` with an authorization
     /// URL, or `reauthorization_required`), when an `oauth2` secret was the obstacle.
     pub oauth: Option<OAuthError>,
-}
-
-/// A resolved secret value. Its `Debug` never shows the value.
-#[derive(Clone)]
-pub struct SecretValue(String);
-
-impl SecretValue {
-    /// Wrap a value obtained elsewhere (an OAuth token).
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The value, for applying to a request only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretValue(<redacted>)")
-    }
 }
 
 /// Who a credential is resolved for (passed to secret plugins as request context).
@@ -523,14 +502,6 @@ mod tests {
         assert!(
             err.reasons[1].contains("plugin \"vault\" is not loaded"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn secret_value_debug_is_redacted() {
-        assert_eq!(
-            format!("{:?}", SecretValue("canary".into())),
-            "SecretValue(<redacted>)"
         );
     }
 

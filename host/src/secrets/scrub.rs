@@ -28,8 +28,7 @@ use bytes::Bytes;
 use memchr::memmem;
 use percent_encoding::utf8_percent_encode;
 
-use crate::upstream::request::{COMPONENT, COOKIE_VALUE};
-use crate::upstream::AppliedCredentials;
+use super::{AppliedCredentials, COMPONENT, COOKIE_VALUE};
 
 /// What an echoed credential is replaced with.
 pub const REDACTED: &[u8] = b"[REDACTED]";

@@ -61,7 +61,7 @@ pub enum StartError {
     #[error("HTTP client could not be built: {source}")]
     HttpClient {
         /// Cause.
-        source: reqwest::Error,
+        source: crate::net::NetError,
     },
     /// State directory problem.
     #[error("state directory {path}: {source}")]

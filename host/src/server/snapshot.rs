@@ -12,11 +12,11 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::authn::{Authenticator, AuthnSetupError};
+use crate::catalog::pattern::PatternError;
 use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool};
 use crate::config::{self, ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
 use crate::mcp::McpPool;
 use crate::plugins::{PluginError, PluginSet};
-use crate::policy::pattern::PatternError;
 use crate::policy::PolicySet;
 use crate::secrets::SecretResolver;
 use crate::upstream::{Upstream, UpstreamError};

@@ -34,19 +34,19 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use url::{Origin, Url};
 
-use super::error::{redact_url, UpstreamError};
+use super::error::UpstreamError;
 use super::redirect::{self, AddressClass};
 use super::request::UpstreamRequest;
 use super::retry;
 use crate::config::{Source, UpstreamLimits};
+use crate::net::{self, Purpose};
+use crate::redact::redact_url;
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
 const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 const DEFAULT_MAX_RETRY_AFTER_MS: u64 = 5_000;
-/// Idle keep-alive connections kept per upstream host.
-const POOL_MAX_IDLE_PER_HOST: usize = 64;
 
 /// What one execution got back from the upstream. 4xx/5xx are responses, not errors.
 #[derive(Debug, Clone)]
@@ -116,8 +116,7 @@ impl Upstream {
         let timeout_ms = limits.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         Ok(Self {
             inner: Arc::new(Inner {
-                client: builder(connect, timeout_ms)
-                    .build()
+                client: net::client(purpose(connect, timeout_ms))
                     .map_err(|source| UpstreamError::Init { source })?,
                 connect,
                 timeout_ms,
@@ -147,7 +146,7 @@ impl Upstream {
                 let list = source.redirects.as_ref()?.allow_origins.as_ref()?;
                 let origins: Arc<[Origin]> = list
                     .iter()
-                    .filter_map(|o| redirect::parse_origin(o).ok())
+                    .filter_map(|o| crate::net::parse_origin(o).ok())
                     .collect();
                 Some((id.clone(), origins))
             })
@@ -305,11 +304,12 @@ impl Upstream {
         addrs: &[SocketAddr],
     ) -> Result<reqwest::Client, UpstreamError> {
         let inner = &*self.inner;
-        let mut b = builder(inner.connect, inner.timeout_ms);
-        if let Some(url::Host::Domain(domain)) = url.host() {
-            b = b.resolve_to_addrs(domain, addrs);
+        let purpose = purpose(inner.connect, inner.timeout_ms);
+        match url.host() {
+            Some(url::Host::Domain(domain)) => net::pinned_client(purpose, domain, addrs),
+            _ => net::client(purpose),
         }
-        b.build().map_err(|source| UpstreamError::Init { source })
+        .map_err(|source| UpstreamError::Init { source })
     }
 
     /// Turn the outcome of the attempt that counts into the caller's result.
@@ -344,17 +344,13 @@ impl Upstream {
     }
 }
 
-/// The one client configuration: no automatic redirects, no proxy, no `Referer`.
-fn builder(connect: Duration, timeout_ms: u64) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .connect_timeout(connect)
-        .timeout(Duration::from_millis(timeout_ms))
-        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-        .tcp_nodelay(true)
-        .referer(false)
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+/// The one upstream client configuration ([`Purpose::Upstream`]): no automatic redirects, no
+/// proxy, no `Referer`.
+fn purpose(connect: Duration, timeout_ms: u64) -> Purpose {
+    Purpose::Upstream {
+        connect,
+        timeout: Duration::from_millis(timeout_ms),
+    }
 }
 
 /// The class of the server a call first reached (by its peer address; by the URL's host when
@@ -478,40 +474,4 @@ async fn read_capped(
         Some(only) => only,
         None => buf.freeze(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    /// A failed `ClientBuilder::build()` must be an error: `reqwest`'s default client follows
-    /// ten redirects (with custom credential headers) and reads proxy settings from the
-    /// environment. `src/dev/` (local development helpers) is exempt.
-    #[test]
-    fn no_http_client_builder_falls_back_to_a_default_client() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut stack = vec![root.clone()];
-        let mut offenders = Vec::new();
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    if path != root.join("dev") {
-                        stack.push(path);
-                    }
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let squashed: String = text.split_whitespace().collect();
-                // Spelled in pieces so this file does not match itself.
-                let fallback = [
-                    [".build()", ".unwrap_or_default()"].concat(),
-                    ["reqwest::Client::", "default()"].concat(),
-                    ["reqwest::Client::", "new()"].concat(),
-                ];
-                if fallback.iter().any(|f| squashed.contains(f)) {
-                    offenders.push(path.display().to_string());
-                }
-            }
-        }
-        assert!(offenders.is_empty(), "{offenders:?}");
-    }
 }

@@ -6,10 +6,10 @@
 //! | [`UpstreamError`] | no upstream response was obtained | 502, with [`UpstreamError::reason`] as the code |
 //!
 //! Rule: no message ever contains a header value, a flag value, a query string or URL userinfo,
-//! since any of them may carry a credential. URLs are printed through [`redact_url`] and
-//! `reqwest` errors are stored `without_url()`.
+//! since any of them may carry a credential. URLs are printed through `redact::redact_url`
+//! and `reqwest` errors are stored `without_url()`.
 
-use url::{Position, Url};
+use crate::redact::redact_url;
 
 /// The caller's arguments do not fit the tool (the server maps this to 400).
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +164,7 @@ pub enum UpstreamError {
     #[error("upstream HTTP client could not be built: {source}")]
     Init {
         /// The cause.
-        source: reqwest::Error,
+        source: crate::net::NetError,
     },
 }
 
@@ -195,13 +195,4 @@ impl UpstreamError {
             Self::Protocol { url, source }
         }
     }
-}
-
-/// `scheme://host[:port]/path`: the URL without userinfo, query and fragment.
-pub(crate) fn redact_url(url: &Url) -> String {
-    format!(
-        "{}://{}",
-        url.scheme(),
-        &url[Position::BeforeHost..Position::AfterPath]
-    )
 }

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderName, HeaderValue};
 
 pub mod client;
 pub mod error;
@@ -25,6 +24,9 @@ pub mod retry;
 pub use client::{Upstream, UpstreamResponse};
 pub use error::{RequestError, UpstreamError};
 pub use request::{build_request, UpstreamRequest};
+// Produced by the secrets stage (step 6), applied here (step 7): upstream imports secrets, never
+// the other way round.
+pub use crate::secrets::AppliedCredentials;
 
 /// Caller-supplied arguments of one execution (already decoded by the server).
 #[derive(Debug, Clone, Default)]
@@ -35,58 +37,6 @@ pub struct ExecuteArgs {
     pub flags: BTreeMap<String, String>,
     /// Request body, sent as-is.
     pub body: Option<Bytes>,
-}
-
-/// Credentials to apply, produced by the secrets stage. `Debug` shows names only.
-#[derive(Clone, Default)]
-pub struct AppliedCredentials {
-    /// Headers set on the request (replacing caller headers of the same name).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Query parameters (replacing caller query flags of the same name).
-    pub query: Vec<(String, String)>,
-    /// Cookies (replacing caller cookie flags of the same name).
-    pub cookies: Vec<(String, String)>,
-    /// The raw secret values behind the above, so echoes of them can be scrubbed from the
-    /// upstream's response ([`crate::secrets::scrub`]).
-    pub values: Vec<crate::secrets::SecretValue>,
-}
-
-impl AppliedCredentials {
-    /// True when no credential of any kind is applied.
-    pub fn is_empty(&self) -> bool {
-        self.headers.is_empty() && self.query.is_empty() && self.cookies.is_empty()
-    }
-}
-
-impl std::fmt::Debug for AppliedCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppliedCredentials")
-            .field(
-                "headers",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .field(
-                "query",
-                &self
-                    .query
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .field(
-                "cookies",
-                &self
-                    .cookies
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .finish()
-    }
 }
 
 #[cfg(test)]

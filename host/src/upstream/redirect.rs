@@ -22,6 +22,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Origin, Url};
 
+#[cfg(test)]
+use crate::net::parse_origin;
+
 /// Redirect hops one attempt may follow.
 pub(crate) const MAX_REDIRECTS: usize = 5;
 
@@ -139,27 +142,6 @@ pub(crate) fn same_origin(first: &Url, next: &Url) -> bool {
 pub(crate) fn allowed(allow: &[Origin], next: &Url) -> bool {
     let origin = next.origin();
     allow.contains(&origin)
-}
-
-/// Parse one `allowOrigins` entry: `scheme://host[:port]` with an http(s) scheme and nothing
-/// else (no userinfo, path, query or fragment).
-pub fn parse_origin(text: &str) -> Result<Origin, String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{text:?} must be an http or https origin"));
-    }
-    let bare = url.username().is_empty()
-        && url.password().is_none()
-        && url.path() == "/"
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && url.host().is_some();
-    if !bare || text.trim_end_matches('/').contains(['?', '#', '@']) {
-        return Err(format!(
-            "{text:?} must be an origin `scheme://host[:port]` without userinfo, path, query or fragment"
-        ));
-    }
-    Ok(url.origin())
 }
 
 #[cfg(test)]

@@ -11,31 +11,16 @@
 //! The URL is built in one `String` and parsed once.
 
 use bytes::Bytes;
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE};
 use reqwest::Method;
 use url::Url;
 
-use super::error::{redact_url, RequestError, UpstreamError};
-use super::{AppliedCredentials, ExecuteArgs};
+use super::error::{RequestError, UpstreamError};
+use super::ExecuteArgs;
 use crate::catalog::{ParamLocation, Tool};
-
-/// Everything outside RFC 3986 `unreserved` (`ALPHA DIGIT - . _ ~`) is encoded.
-pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Bytes that would end or split a cookie value (RFC 6265 `cookie-octet` complement, plus `%`).
-pub(crate) const COOKIE_VALUE: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b',')
-    .add(b';')
-    .add(b'\\')
-    .add(b'%')
-    .add(0x7f);
+use crate::redact::redact_url;
+use crate::secrets::{AppliedCredentials, COMPONENT, COOKIE_VALUE};
 
 /// A request ready to send. Fields are read-only so a built request cannot drift from the
 /// rules above; its `Debug` shows header names only and the URL without its query.

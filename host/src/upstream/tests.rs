@@ -1,5 +1,7 @@
 //! Request-building rules, checked without a network.
 
+use reqwest::header::{HeaderName, HeaderValue};
+
 use super::*;
 use crate::catalog::{ContentType, ParamLocation, Parameter, RequestBody, Safety, Tool};
 
@@ -202,7 +204,7 @@ fn debug_output_hides_secrets() {
         )],
         query: vec![("api_key".into(), "CANARY".into())],
         cookies: vec![("sid".into(), "CANARY".into())],
-        values: vec![crate::secrets::SecretValue::new("CANARY".into())],
+        values: vec![crate::redact::SecretValue::new("CANARY".into())],
     };
     assert!(!format!("{creds:?}").contains("CANARY"));
     let req = build_request(&tool("/x"), &args(&[]), &creds).unwrap();

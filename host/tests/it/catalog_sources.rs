@@ -2,9 +2,11 @@
 //! cross-service collisions, YAML files, views and the fingerprint.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use portcullis::catalog::{build, BuildOptions, BuildOutcome};
 use portcullis::config::{Config, LoadedConfig};
+use portcullis::mcp::McpPool;
 
 const PETS_YAML: &str = "openapi: 3.1.0
 info: {title: Pet Store}
@@ -27,7 +29,15 @@ async fn run(dir: &Path, config: serde_json::Value) -> BuildOutcome {
         project_path: dir.join(".cli.json"),
         files: Vec::new(),
     };
-    build(&loaded, &BuildOptions::default()).await
+    // MCP sources are listed through sessions the caller provides (as the CLI does).
+    let pool = Arc::new(McpPool::new().expect("MCP HTTP client"));
+    let options = BuildOptions {
+        mcp: Some(pool.clone()),
+        ..BuildOptions::default()
+    };
+    let outcome = build(&loaded, &options).await;
+    pool.shutdown().await;
+    outcome
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

@@ -26,6 +26,7 @@ mod config_rules;
 mod fuzz_smoke;
 mod mcp_oauth;
 mod mcp_sources;
+mod module_graph;
 mod oauth_client;
 mod plugin_scaffold;
 mod plugins_budget;

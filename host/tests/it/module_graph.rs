@@ -1,0 +1,324 @@
+//! The module graph is a DAG that follows the pipeline (issue #15, item 2): every `crate::<top>`
+//! reference in `host/src` may only point to a module earlier in [`ORDER`].
+//!
+//! | rule | a violation means |
+//! |---|---|
+//! | a module imports only from earlier tiers | a later stage's type or function is used by an earlier one: move the shared piece into a leaf or the earlier module, or let the later module implement a trait the earlier one defines (as `mcp` implements `catalog::McpLister`) |
+//! | leaves (`net`, `redact`) import nothing from the crate | a leaf grew a dependency: it is no longer a leaf |
+//! | modules of the top tier may import each other, never both ways | a two-way import at the top |
+//! | every top-level module is in [`ORDER`] | a new module: add it to [`ORDER`] and to the "Leaves and the one-way rule" section of `docs/architecture.md` |
+//! | every [`PENDING`] edge still exists | an allowance is stale: delete it |
+//!
+//! Read from the source text (comments and string literals left out), so `use crate::{a, b}`
+//! groups and paths written inline (`crate::a::f()`) both count; doc links do not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The pipeline order of top-level modules, one tier per entry; an edge may only point to an
+/// earlier tier. The first tier are the leaves, the last the doors and tools at the top.
+const ORDER: &[&[&str]] = &[
+    &["net", "redact"],
+    &["audit"],
+    &["config"],
+    &["plugins"],
+    &["catalog"],
+    &["authn"],
+    &["authz"],
+    &["policy"],
+    &["oauth"],
+    &["secrets"],
+    &["upstream"],
+    &["mcp"],
+    &["call"],
+    &["server"],
+    &["app", "cli", "dev", "fuzzing", "plugins_scaffold"],
+];
+
+/// Edges that still point right, each with the change that removes it. Allowed only until the
+/// named branches of issue #15 merge; the lead empties this list after merging them.
+const PENDING: &[(&str, &str, &str)] = &[
+    // branch `settings`: config keeps the document model; each capability's checks move into
+    // its own `*/settings.rs` (and the composition root `app/`).
+    (
+        "config",
+        "catalog",
+        "tool-id pattern checks move to policy/settings.rs",
+    ),
+    (
+        "config",
+        "oauth",
+        "MCP OAuth checks move to mcp/settings.rs",
+    ),
+    (
+        "config",
+        "plugins",
+        "plugin checks move to plugins/settings.rs",
+    ),
+    (
+        "config",
+        "secrets",
+        "secret checks move to secrets/settings.rs",
+    ),
+    (
+        "config",
+        "server",
+        "CORS origin checks move to server/settings.rs",
+    ),
+    // branch `plugtraits`: the plugin host stops naming pipeline types (PolicyEvaluator moves
+    // to a plugin-slot trait the host defines).
+    (
+        "plugins",
+        "policy",
+        "policy evaluator types move to the plugin slot traits",
+    ),
+    // oauth resolves its client id and secret through secrets' built-in sources; the
+    // `SecretSource` trait of branch `plugtraits` lets the caller pass the source in.
+    (
+        "oauth",
+        "secrets",
+        "client credentials resolved through an injected SecretSource",
+    ),
+];
+
+fn src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The source with comments removed and string and char literals blanked (newlines kept).
+fn code_only(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &text[i..];
+        if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("/*") {
+            let end = rest.find("*/").map_or(rest.len(), |e| e + 2);
+            out.extend(rest[..end].chars().filter(|&c| c == '\n'));
+            i += end;
+        } else if let Some(len) = literal_len(rest) {
+            out.extend(rest[..len].chars().filter(|&c| c == '\n'));
+            out.push_str("\"\"");
+            i += len;
+        } else {
+            let c = rest.chars().next().expect("non-empty");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// The length of the string, raw string or char literal `s` starts with, if any.
+fn literal_len(s: &str) -> Option<usize> {
+    let raw = s.strip_prefix("br").or_else(|| s.strip_prefix('r'));
+    if let Some(after) = raw {
+        let hashes = after.bytes().take_while(|&c| c == b'#').count();
+        if after.as_bytes().get(hashes) == Some(&b'"') {
+            let close = format!("\"{}", "#".repeat(hashes));
+            let start = s.len() - after.len() + hashes + 1;
+            return Some(start + s[start..].find(&close)? + close.len());
+        }
+    }
+    let body = s.strip_prefix('b').unwrap_or(s);
+    let prefix = s.len() - body.len();
+    match body.as_bytes().first()? {
+        b'"' => {
+            let mut j = 1;
+            while j < body.len() {
+                match body.as_bytes()[j] {
+                    b'\\' => j += 2,
+                    b'"' => return Some(prefix + j + 1),
+                    _ => j += 1,
+                }
+            }
+            None
+        }
+        // A char literal (`'x'`, `'\n'`, `'"'`), not a lifetime (`'a`).
+        b'\'' if body.as_bytes().get(1) == Some(&b'\\') => {
+            Some(prefix + 3 + body.get(3..)?.find('\'')? + 1)
+        }
+        b'\'' => {
+            let c = body[1..].chars().next()?;
+            let end = 1 + c.len_utf8();
+            (body.as_bytes().get(end) == Some(&b'\'')).then_some(prefix + end + 1)
+        }
+        _ => None,
+    }
+}
+
+fn ident_at(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+/// The top-level module names each `crate::` path in `code` starts with.
+fn crate_refs(code: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+            continue;
+        }
+        let rest = code[at + "crate::".len()..].trim_start();
+        if let Some(group) = rest.strip_prefix('{') {
+            // `crate::{a::X, b, c::{d, e}}`: the first name of each item at depth 1.
+            let mut depth = 1;
+            let mut item_start = true;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 1 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 1 => item_start = true,
+                    c if item_start && depth == 1 && !c.is_whitespace() => {
+                        item_start = false;
+                        names.push(ident_at(&group[i..]).to_owned());
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            names.push(ident_at(rest).to_owned());
+        }
+    }
+    names.retain(|n| !n.is_empty() && n != "self");
+    names
+}
+
+fn tier(module: &str) -> Option<usize> {
+    ORDER.iter().position(|tier| tier.contains(&module))
+}
+
+/// `(from, to)` top-level modules, with the files the edge appears in.
+type Edges = BTreeMap<(String, String), BTreeSet<String>>;
+
+/// Every top-level module, and every edge between two of them.
+fn edges() -> (BTreeSet<String>, Edges) {
+    let src = src_dir();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut modules = BTreeSet::new();
+    let mut edges = Edges::new();
+    for path in files {
+        let rel = path.strip_prefix(&src).expect("under src");
+        let first = rel.components().next().expect("a component");
+        let top = first.as_os_str().to_string_lossy();
+        let top = top.trim_end_matches(".rs").to_owned();
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        modules.insert(top.clone());
+        let text = std::fs::read_to_string(&path).expect("readable source");
+        for target in crate_refs(&code_only(&text)) {
+            if target != top {
+                edges
+                    .entry((top.clone(), target))
+                    .or_default()
+                    .insert(format!("host/src/{}", rel.display()));
+            }
+        }
+    }
+    (modules, edges)
+}
+
+/// Every rule of the module header, as a list of what breaks it.
+fn violations() -> Vec<String> {
+    let (modules, edges) = edges();
+    let mut problems = Vec::new();
+    for module in &modules {
+        if tier(module).is_none() {
+            problems.push(format!(
+                "top-level module `{module}` is not in ORDER: add it to ORDER in \
+                 host/tests/it/module_graph.rs and to \"Leaves and the one-way rule\" in \
+                 docs/architecture.md"
+            ));
+        }
+    }
+    for ((from, to), files) in &edges {
+        let files = files.iter().cloned().collect::<Vec<_>>().join(", ");
+        let (Some(a), Some(b)) = (tier(from), tier(to)) else {
+            if modules.contains(to.as_str()) || tier(to).is_some() {
+                continue; // reported above as a module missing from ORDER
+            }
+            problems.push(format!(
+                "{files}: `crate::{to}` is not a top-level module; the crate root re-exports \
+                 nothing, so name the module that holds it"
+            ));
+            continue;
+        };
+        if PENDING.iter().any(|(f, t, _)| f == from && t == to) {
+            continue;
+        }
+        if a == 0 {
+            problems.push(format!(
+                "{files}: leaf `{from}` imports `{to}`; a leaf imports nothing from the crate"
+            ));
+        } else if b > a {
+            problems.push(format!(
+                "{files}: `{from}` (tier {a}) imports `{to}` (tier {b}); an edge may only point \
+                 to an earlier tier of ORDER. Move the shared piece into a leaf or into \
+                 `{from}`'s side, or let `{to}` implement a trait `{from}` defines"
+            ));
+        } else if b == a && edges.contains_key(&(to.clone(), from.clone())) {
+            problems.push(format!(
+                "{files}: `{from}` and `{to}` import each other; modules of one tier may \
+                 import each other in one direction only"
+            ));
+        }
+    }
+    for (from, to, why) in PENDING {
+        if !edges.contains_key(&(from.to_string(), to.to_string())) {
+            problems.push(format!(
+                "PENDING allows `{from}` -> `{to}` ({why}), but no such edge is left: delete \
+                 the entry"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn top_level_modules_import_only_earlier_stages() {
+    let problems = violations();
+    assert!(
+        problems.is_empty(),
+        "the module graph breaks the one-way rule (see host/tests/it/module_graph.rs):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn crate_paths_are_read_from_groups_and_inline_paths_but_not_comments_or_strings() {
+    let code = code_only(
+        "use crate::{net::client, redact, catalog::{A, B}};\n\
+         // crate::server in a comment\n\
+         /* crate::app */ let s = \"crate::mcp\"; let q = '\"';\n\
+         let x = crate::audit::f(); macro($crate::cli); pub(crate) fn g() {}\n\
+         let r = r#\"crate::call\"#;",
+    );
+    assert_eq!(
+        crate_refs(&code),
+        ["net", "redact", "catalog", "audit"],
+        "{code}"
+    );
+}
