@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod call;
 pub mod catalog;
 pub mod config;
 pub mod dev;
