@@ -25,7 +25,7 @@
 //!
 //! [`explain`] stops after policy and takes no grant; [`approve`] runs lookup, the approver
 //! scope and the envelope, then issues a grant (`approve.rs`). Every record goes through one
-//! [`audit_trail::AuditTrail`]; how a refusal is recorded follows from its variant
+//! `AuditTrail` (`audit_trail.rs`); how a refusal is recorded follows from its variant
 //! ([`Refusal::audit`]).
 
 mod admitted;
@@ -37,11 +37,12 @@ mod http_backend;
 mod mcp_backend;
 mod refusal;
 
-pub use admitted::{Admitted, CallArgs, CallRequest, Stages, ToolIndex};
-pub use approve::approve;
-pub use execute::execute;
-pub use explain::explain;
-pub use refusal::Refusal;
+// Crate-internal: doors inside this crate; only the policy step is public, for the CLI.
+pub(crate) use admitted::{Admitted, CallArgs, CallRequest, Stages, ToolIndex};
+pub(crate) use approve::approve;
+pub(crate) use execute::execute;
+pub(crate) use explain::explain;
+pub(crate) use refusal::Refusal;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 //! refusals answer 409, not 401: a 401 from the runtime means the caller's *own* bearer token
 //! is bad, and clients react by refreshing it; here the upstream grant is missing, and retrying
 //! after the person authorized succeeds. A `WWW-Authenticate` challenge needs the runtime's URL,
-//! so the routes add it ([`challenge`] says which).
+//! so the routes add it (`challenge` says which).
 
 use axum::http::StatusCode;
 
@@ -112,8 +112,10 @@ mod tests {
     use crate::secrets::CredentialError;
     use crate::upstream::UpstreamError;
 
+    /// A transport error to carry (a request that cannot be built fails without the network).
     fn reqwest_error() -> reqwest::Error {
-        reqwest::Client::new().get("not a url").build().unwrap_err()
+        let client = reqwest::Client::builder().build().unwrap();
+        client.get("not a url").build().unwrap_err()
     }
 
     fn credentials(oauth: Option<OAuthError>) -> Refusal {
