@@ -30,6 +30,7 @@
 pub use portcullis_audit as audit;
 pub mod authn;
 pub mod authz;
+pub mod call;
 pub mod catalog;
 pub mod config;
 pub mod dev;

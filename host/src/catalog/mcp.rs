@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::mcp_refs::{Reference, Target};
-use super::model::{ContentType, RequestBody, Safety, Tool};
+use super::model::{Backend, ContentType, McpBinding, RequestBody, Safety, Tool};
 use super::normalize::{valid_tool_id, ServiceTools};
 use super::pattern::Pattern;
 use super::slug::slugify;
@@ -165,15 +165,12 @@ fn map_tool(
         requires_approval: false,
     };
     let description = tool.description.as_deref().unwrap_or_default().to_owned();
-    let mut backend = json!({
-        "kind": "mcp",
-        "sourceId": source_id,
-        "toolName": tool.name,
-        "transport": transport,
+    let backend = Backend::Mcp(McpBinding {
+        source_id: source_id.to_owned(),
+        tool_name: tool.name.to_string(),
+        transport: transport.to_owned(),
+        input_wrapped: wrapped,
     });
-    if wrapped {
-        backend["inputWrapped"] = Value::Bool(true);
-    }
     Tool {
         id: format!("{service_id}:{operation_id}"),
         service_id: service_id.to_owned(),
@@ -192,7 +189,7 @@ fn map_tool(
             }],
         }),
         safety,
-        backend: Some(backend),
+        backend,
         ..Tool::default()
     }
 }
@@ -327,14 +324,21 @@ mod tests {
             ),
             ("POST", "/_mcp/fs/read-file", "read-file")
         );
-        assert_eq!(read.backend.as_ref().unwrap()["toolName"], "read_file");
+        // The served form of the binding, byte for byte.
+        assert_eq!(
+            serde_json::to_string(&read.backend).unwrap(),
+            r#"{"kind":"mcp","sourceId":"fs","toolName":"read_file","transport":"stdio"}"#
+        );
         let echo = by_id("fs:echo");
         let schema = echo.request_body.as_ref().unwrap().content_types[0]
             .schema
             .clone()
             .unwrap();
         assert_eq!(schema["properties"]["input"]["type"], "string");
-        assert_eq!(echo.backend.as_ref().unwrap()["inputWrapped"], true);
+        assert_eq!(
+            serde_json::to_value(&echo.backend).unwrap()["inputWrapped"],
+            true
+        );
         let noop = by_id("fs:noop");
         assert_eq!(
             noop.request_body.as_ref().unwrap().content_types[0].schema,

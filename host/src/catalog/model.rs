@@ -139,9 +139,43 @@ pub struct Tool {
     /// Effective servers (operation > path item > document), variables substituted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<String>,
-    /// Non-HTTP backend (MCP) metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backend: Option<serde_json::Value>,
+    /// What runs the tool: its HTTP operation (the default, not served) or an MCP tool.
+    #[serde(default, skip_serializing_if = "Backend::is_http")]
+    pub backend: Backend,
+}
+
+/// What runs a tool. Served as `backend` only for MCP tools, as
+/// `{"kind":"mcp","sourceId","toolName","transport","inputWrapped"?}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Backend {
+    /// The tool's OpenAPI operation, called over HTTP.
+    #[default]
+    Http,
+    /// A tool of an MCP source, called on the source's pooled session.
+    Mcp(McpBinding),
+}
+
+impl Backend {
+    /// Whether the tool is an HTTP operation (then `backend` is not served).
+    pub fn is_http(&self) -> bool {
+        matches!(self, Self::Http)
+    }
+}
+
+/// An MCP tool's binding to its server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct McpBinding {
+    /// The MCP source whose session runs the tool.
+    pub source_id: String,
+    /// The tool's name on the server.
+    pub tool_name: String,
+    /// The source's transport (`stdio`, `streamable-http`, `sse`), for the reader.
+    pub transport: String,
+    /// The input schema was not an object, so the request body is `{"input": ...}`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub input_wrapped: bool,
 }
 
 /// Where a parameter goes.

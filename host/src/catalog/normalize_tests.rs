@@ -82,7 +82,7 @@ fn cli_extensions_override_names_and_safety() {
     );
     assert!(wipe.output.is_some() && wipe.pagination.is_some() && wipe.retry.is_some());
     assert!(
-        wipe.backend.is_none(),
+        wipe.backend.is_http(),
         "forged backend metadata must be ignored"
     );
     let get = t.iter().find(|t| t.operation_id == "getThing").unwrap();

@@ -1,7 +1,7 @@
 //! `portcullis policy explain` and the policy part of `portcullis check`, offline.
 //!
-//! Explain loads the config (every scope), builds the catalog and runs the same pipeline as
-//! `POST /v1/policy/explain` for one tool, principal and scope set, after the scope envelope
+//! Explain loads the config (every scope), builds the catalog and runs the same policy step
+//! as `POST /v1/policy/explain` ([`portcullis::call::explain::policy`]) for one tool, principal and scope set, after the scope envelope
 //! (when runtime auth is configured). Nothing is executed; no identity provider is contacted.
 //! Offline there are no approval grants, so in grant mode an approval-required tool explains
 //! as `approval_required`; policy-evaluator plugins are not run.
@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use portcullis::catalog::Catalog;
 use portcullis::config::{LoadedConfig, Mode, ScopePaths};
 use portcullis::policy::approvals::canonical_arguments;
-use portcullis::policy::{Approval, ApprovalStore, Call, PolicySet};
+use portcullis::policy::{ApprovalStore, Call, PolicySet};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PolicyCommand {
@@ -114,15 +114,9 @@ async fn explain(args: ExplainArgs) -> Result<ExitCode, Box<dyn std::error::Erro
             arguments: &arguments,
         };
         let store = ApprovalStore::default();
-        let approval = if policy.approvals().grants() {
-            Approval::Grant {
-                store: &store,
-                consume: false,
-            }
-        } else {
-            Approval::Flag(args.approval)
-        };
-        policy.evaluate(&call, approval).await.to_json()
+        portcullis::call::explain::policy(&policy, &store, &call, args.approval, false)
+            .await
+            .to_json()
     } else {
         serde_json::json!({ "decision": "deny", "reason": "authz_denied", "rule": null, "steps": [] })
     };

@@ -30,6 +30,7 @@ pub mod edge;
 pub mod error;
 pub mod limits;
 pub mod listen;
+pub mod refusal;
 pub mod request_id;
 pub mod routes;
 pub mod runtime;

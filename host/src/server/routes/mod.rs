@@ -1,7 +1,6 @@
 //! Route handlers. Each one is thin: bind config, authenticate, then call into the pipeline.
 
 mod execute;
-mod mcp_call;
 mod oauth_callback;
 mod policy;
 mod request;
@@ -21,11 +20,13 @@ pub use policy::{approve, explain};
 
 use super::binding;
 use super::error::ApiError;
+use super::request_id::RequestId;
 use super::runtime::Runtime;
 use super::snapshot::{RenderedView, Snapshot};
 use crate::audit::{AuditDecision, AuditEvent, AuditQuery, QueryParams};
 use crate::authn::{AuthnFailure, Caller};
 use crate::authz::Envelope;
+use crate::call::{Admitted, Refusal, Stages, ToolIndex};
 use crate::config::Mode;
 
 /// The open-cli contract version we implement.
@@ -61,6 +62,57 @@ async fn admit(
     match snapshot.authenticator.authenticate(headers).await {
         Ok(caller) => Ok((snapshot, caller)),
         Err(failure) => Err(reject(runtime, headers, &failure).await),
+    }
+}
+
+impl ToolIndex for Snapshot {
+    fn tool(&self, id: &str) -> Option<&crate::catalog::Tool> {
+        Snapshot::tool(self, id)
+    }
+}
+
+/// The admitted call of one request: the snapshot's stages, the caller and the request.
+fn admitted<'a>(
+    runtime: &'a Runtime,
+    snapshot: &'a Snapshot,
+    caller: &'a Caller,
+    request_id: &'a RequestId,
+    headers: &HeaderMap,
+    agent_profile: Option<&'a str>,
+) -> Admitted<'a> {
+    Admitted {
+        stages: Stages {
+            tools: snapshot,
+            catalog: &snapshot.catalog,
+            authenticator: &snapshot.authenticator,
+            policy: &snapshot.policy,
+            secrets: &snapshot.secrets,
+            upstream: &snapshot.upstream,
+            mcp: &snapshot.mcp,
+            approvals: &runtime.approvals,
+            audit: &runtime.audit,
+        },
+        caller,
+        request_id: request_id.as_str(),
+        token_hash: token_hash(runtime, headers),
+        agent_profile,
+        status_of: super::refusal::status_of,
+    }
+}
+
+/// A refusal as the HTTP answer ([`super::refusal`]), with the challenge it calls for.
+fn refused(runtime: &Runtime, refusal: Refusal) -> ApiError {
+    let challenge = super::refusal::challenge(&refusal).map(|(error, scope)| {
+        let challenge = challenge(runtime, Some(error));
+        match scope {
+            Some(scope) => format!("{challenge}, scope=\"{scope}\""),
+            None => challenge,
+        }
+    });
+    let error = ApiError::from(refusal);
+    match challenge {
+        Some(challenge) => error.with_challenge(challenge),
+        None => error,
     }
 }
 
@@ -127,12 +179,7 @@ async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), Ap
         Ok(_) => Ok(()),
         Err(e) => {
             tracing::debug!("refusing request: {e}");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "the audit log cannot be written; request refused",
-            )
-            .with_retry_after(5))
+            Err(Refusal::AuditUnavailable(e).into())
         }
     }
 }
@@ -171,12 +218,14 @@ fn json_response(body: Bytes) -> Response {
         .into_response()
 }
 
-fn parse_mode(raw: Option<&str>) -> Result<Option<Mode>, ApiError> {
+fn parse_mode(raw: Option<&str>) -> Result<Option<Mode>, Refusal> {
     match raw.filter(|m| !m.is_empty()) {
         None => Ok(None),
         Some("discover") => Ok(Some(Mode::Discover)),
         Some("curated") => Ok(Some(Mode::Curated)),
-        Some(_) => Err(ApiError::bad_request("mode must be discover or curated")),
+        Some(_) => Err(Refusal::InvalidRequest(
+            "mode must be discover or curated".into(),
+        )),
     }
 }
 

@@ -16,8 +16,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::call::{CallArgs, CallRequest, Refusal};
+use crate::config::Mode;
 use crate::policy::strict_json::{self, StrictJsonError};
-use crate::server::error::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,18 +64,18 @@ impl Scalar {
 
 impl ExecuteRequest {
     /// Parse a request of the `what` route, strict JSON first (module header).
-    pub(super) fn parse(raw: &[u8], what: &str) -> Result<Self, ApiError> {
+    pub(super) fn parse(raw: &[u8], what: &str) -> Result<Self, Refusal> {
         match strict_json::check(raw) {
             // serde_json names the syntax problem better, below.
             Ok(()) | Err(StrictJsonError::Syntax(_)) => {}
             Err(e) => {
-                return Err(ApiError::bad_request(format!(
+                return Err(Refusal::InvalidRequest(format!(
                     "invalid {what} request: {e}"
                 )))
             }
         }
         let request: Self = serde_json::from_slice(raw)
-            .map_err(|e| ApiError::bad_request(format!("invalid {what} request: {e}")))?;
+            .map_err(|e| Refusal::InvalidRequest(format!("invalid {what} request: {e}")))?;
         // A base64 body that is JSON is held to the same rule now, before policy sees the call
         // (text that is not base64 is reported after policy, like any other body problem).
         if let Some(serde_json::Value::String(encoded)) = &request.body {
@@ -85,7 +86,7 @@ impl ExecuteRequest {
                     | StrictJsonError::TooDeep { .. }),
                 ) = strict_json::check(&bytes)
                 {
-                    return Err(ApiError::bad_request(format!("body: {e}")));
+                    return Err(Refusal::InvalidRequest(format!("body: {e}")));
                 }
             }
         }
@@ -100,17 +101,16 @@ fn base64_decode(encoded: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-pub(super) fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, ApiError> {
+fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Bytes>, String> {
     match body {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(encoded)) => {
-            let bytes = base64_decode(&encoded).ok_or_else(|| {
-                ApiError::bad_request("body must be base64 text or a JSON object/array")
-            })?;
+            let bytes = base64_decode(&encoded)
+                .ok_or_else(|| "body must be base64 text or a JSON object/array".to_owned())?;
             // A body that is not JSON at all is opaque bytes, bound as they are.
             match strict_json::check(&bytes) {
                 Ok(()) | Err(StrictJsonError::Syntax(_)) => Ok(Some(Bytes::from(bytes))),
-                Err(e) => Err(ApiError::bad_request(format!("body: {e}"))),
+                Err(e) => Err(format!("body: {e}")),
             }
         }
         Some(value) => Ok(Some(Bytes::from(
@@ -119,22 +119,22 @@ pub(super) fn decode_body(body: Option<serde_json::Value>) -> Result<Option<Byte
     }
 }
 
-/// A call's arguments, decoded once.
-pub(super) struct CallArgs {
-    pub(super) path_args: Vec<String>,
-    pub(super) flags: BTreeMap<String, String>,
-    /// The decoded body, or why it does not decode (reported after policy, so a refused call
-    /// is refused for its policy reason whatever its body).
-    pub(super) body: Result<Option<Bytes>, ApiError>,
-    /// [`crate::policy::approvals::canonical_arguments`] of the above.
-    pub(super) canonical: serde_json::Value,
-    /// Approval-looking fields the caller sent (never honoured; audited).
-    pub(super) approval_claims: Vec<String>,
-}
-
 impl ExecuteRequest {
+    /// The request as the call sees it, with `mode` already parsed by the route (approvals
+    /// take none).
+    pub(super) fn into_call(mut self, mode: Option<Mode>, headers: &HeaderMap) -> CallRequest {
+        let args = self.take_args(headers);
+        CallRequest {
+            tool_id: self.tool_id,
+            mode,
+            approval: self.approval,
+            principal: self.principal,
+            args,
+        }
+    }
+
     /// Take the arguments out of the request.
-    pub(super) fn take_args(&mut self, headers: &HeaderMap) -> CallArgs {
+    fn take_args(&mut self, headers: &HeaderMap) -> CallArgs {
         let path_args: Vec<String> = std::mem::take(&mut self.path_args)
             .into_iter()
             .map(Scalar::into_string)

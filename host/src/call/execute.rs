@@ -1,0 +1,114 @@
+//! The tool call: lookup → envelope → policy → (backend), shared steps of execute, explain
+//! and approve.
+//!
+//! The policy decision (`detail`: deciding rule, steps, grant, ignored approval-looking
+//! fields) is in the one record that answers the call's decision: the refusal when policy
+//! denies, the write-ahead intent when it allows, or the `execution_error` of a failure
+//! between the two (bad body, credentials).
+
+use bytes::Bytes;
+
+use super::audit_trail::AuditTrail;
+use super::{http_backend, mcp_backend, Admitted, CallRequest, Refusal};
+use crate::catalog::{Backend, Tool};
+use crate::policy::{Call, Decision, Explanation};
+
+/// Look a tool up (not audited: there is no tool to name).
+pub(super) fn lookup<'a>(admitted: &Admitted<'a>, tool_id: &str) -> Result<&'a Tool, Refusal> {
+    admitted
+        .stages
+        .tools
+        .tool(tool_id)
+        .ok_or_else(|| Refusal::ToolNotFound {
+            tool_id: tool_id.to_owned(),
+        })
+}
+
+/// The scope envelope: refused (audited) when the caller's scopes do not grant `tool`.
+pub(super) async fn check_envelope(trail: &AuditTrail<'_, '_>, tool: &Tool) -> Result<(), Refusal> {
+    let admitted = trail.admitted();
+    let stages = &admitted.stages;
+    if crate::authz::grants(admitted.caller, stages.authenticator, tool, stages.policy) {
+        return Ok(());
+    }
+    Err(trail.refuse(tool, Refusal::OutsideEnvelope).await)
+}
+
+/// Run the policy pipeline for one call. `consume` takes a grant that approves it
+/// (execution); explain only looks.
+pub(super) async fn decide(
+    admitted: &Admitted<'_>,
+    tool: &Tool,
+    request: &CallRequest,
+    consume: bool,
+) -> Explanation {
+    let stages = &admitted.stages;
+    let call = Call {
+        tool,
+        mode: request.mode,
+        agent_profile: admitted.agent_profile,
+        principal: admitted.caller.principal.as_deref(),
+        scopes: &admitted.caller.scopes,
+        request_id: admitted.request_id,
+        arguments: &request.args.canonical,
+    };
+    super::explain::policy(
+        stages.policy,
+        stages.approvals,
+        &call,
+        request.approval,
+        consume,
+    )
+    .await
+}
+
+/// The audit `detail` of a policy decision.
+fn policy_detail(
+    explanation: &Explanation,
+    request: &CallRequest,
+    grant_mode: bool,
+) -> serde_json::Value {
+    let mut detail = serde_json::json!({
+        "ruleId": explanation.rule(),
+        "steps": explanation.steps,
+    });
+    if let Some(grant) = &explanation.grant {
+        detail["grantId"] = grant.id.clone().into();
+    }
+    let mut ignored = request.args.approval_claims.clone();
+    if grant_mode && request.approval {
+        ignored.insert(0, "request:approval".into());
+    }
+    if !ignored.is_empty() {
+        detail["ignoredApprovalClaims"] = ignored.into();
+    }
+    detail
+}
+
+/// Execute one call; the answer is the response body (`{"statusCode", ...}`).
+pub async fn execute(admitted: &Admitted<'_>, request: CallRequest) -> Result<Bytes, Refusal> {
+    let tool = lookup(admitted, &request.tool_id)?;
+    let mut trail = AuditTrail::new(admitted);
+    check_envelope(&trail, tool).await?;
+    let explanation = decide(admitted, tool, &request, true).await;
+    let grant_mode = admitted.stages.policy.approvals().grants();
+    let detail = policy_detail(&explanation, &request, grant_mode);
+    if let Decision::Deny { .. } = &explanation.decision {
+        let refusal = Refusal::Policy(Box::new(explanation));
+        return Err(trail.refuse_with(tool, refusal, Some(detail), |_| {}).await);
+    }
+    trail.allowed(detail);
+    let args = request.args;
+    let body = match args.body {
+        Ok(body) => body,
+        Err(message) => {
+            return Err(trail.refuse(tool, Refusal::InvalidRequest(message)).await);
+        }
+    };
+    match &tool.backend {
+        Backend::Http => {
+            http_backend::execute(&trail, tool, args.path_args, args.flags, body).await
+        }
+        Backend::Mcp(binding) => mcp_backend::execute(&trail, tool, binding, body).await,
+    }
+}
