@@ -28,6 +28,7 @@ pub(crate) mod openapi;
 pub mod overlay;
 mod security;
 pub(crate) mod servers;
+pub mod settings;
 mod slug;
 mod views;
 

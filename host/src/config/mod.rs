@@ -1,22 +1,28 @@
-//! Configuration: the `.cli.json` model, scope discovery and merge, validation.
+//! Configuration: the `.cli.json` document model, scope discovery and merge, JSON paths, schema
+//! and diagnostics.
 //!
 //! Scopes are read in precedence order managed -> user -> project -> local (later wins, see
 //! [`merge`]). Every problem in every scope is collected and reported at once with the JSON path
 //! where it occurs; a config with any problem is refused as a whole.
+//!
+//! Rule: this module imports no other part of the crate (it becomes the bottom crate
+//! `portcullis-config`). What a value *means* — limits, URL rules, secret shapes, plugin
+//! references — is checked by the capability that reads it (`<capability>/settings.rs`); those
+//! checks reach [`load`] through the [`Rules`] trait, composed by the `app` module.
 
+pub mod auth;
 mod check;
 pub mod load;
 mod managed;
-mod mcp_rules;
 pub mod merge;
 pub mod model;
 pub mod path;
-mod plugin_rules;
 pub mod schema;
-mod secret_rules;
 pub mod validate;
 
+pub use auth::{RevocationConfig, ServerAuthConfig};
 pub use check::{check, CheckReport};
 pub use load::{absolute_clean, load, LoadedConfig, ScopePaths};
 pub use model::*;
-pub use validate::{ConfigError, Diagnostic};
+pub use path::JsonPath;
+pub use validate::{ConfigError, Diagnostic, Problems, Rules};

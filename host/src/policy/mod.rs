@@ -18,6 +18,7 @@ pub mod approvals;
 pub mod evaluator;
 pub mod pattern;
 mod pipeline;
+pub mod settings;
 pub mod strict_json;
 pub mod unmatched;
 

@@ -33,6 +33,7 @@ pub mod listen;
 pub mod request_id;
 pub mod routes;
 pub mod runtime;
+pub mod settings;
 pub mod snapshot;
 
 use std::net::SocketAddr;
