@@ -8,7 +8,7 @@
 //! Rule: this module imports no other part of the crate (it becomes the bottom crate
 //! `portcullis-config`). What a value *means* — limits, URL rules, secret shapes, plugin
 //! references — is checked by the capability that reads it (`<capability>/settings.rs`); those
-//! checks reach [`load`] through the [`Rules`] trait, composed by the `app` module.
+//! checks reach [`load()`] through the [`Rules`] trait, composed by the `app` module.
 
 pub mod auth;
 mod check;

@@ -80,7 +80,7 @@ pub trait Rules {
 
 /// The document's own rules on the merged config; an empty result means the document is usable
 /// as far as `config` can tell (capability rules come from [`Rules::merged`]).
-pub(crate) fn document(config: &Config) -> Problems {
+pub fn document(config: &Config) -> Problems {
     let mut p = Problems::default();
     match config.cli.as_deref() {
         None => p.push(JsonPath::of(&["cli"]), "is required"),
