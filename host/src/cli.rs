@@ -277,12 +277,12 @@ async fn plugin_inspect(args: &PluginInspectArgs) -> Result<ExitCode, Box<dyn st
 /// `plugin check`: load (compile, link, `init`) every configured plugin.
 async fn plugin_check(args: &PluginCheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let scopes = ScopePaths::discover(absolute(&args.config)?);
-    let report = portcullis::config::check(&scopes);
+    let report = portcullis::app::check(&scopes);
     if !report.ok() {
         print!("{report}");
         return Ok(ExitCode::FAILURE);
     }
-    let loaded = portcullis::config::load(&scopes)?;
+    let loaded = portcullis::app::load(&scopes)?;
     let config = loaded.config.clone();
     let base_dir = loaded.base_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -432,7 +432,7 @@ fn audit_options(
 /// Validate the config, then build the catalog so unloadable sources are reported too.
 async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let scopes = ScopePaths::discover(absolute(&args.config)?);
-    let report = portcullis::config::check(&scopes);
+    let report = portcullis::app::check(&scopes);
     print!("{report}");
     if !report.ok() {
         return Ok(ExitCode::FAILURE);
@@ -441,7 +441,7 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
         println!("{} warning(s) (--strict)", report.warnings.len());
         return Ok(ExitCode::FAILURE);
     }
-    let loaded = portcullis::config::load(&scopes)?;
+    let loaded = portcullis::app::load(&scopes)?;
     let outcome = build_catalog(&loaded).await;
     for error in &outcome.errors {
         println!("sources.{}: {}", error.source_id, error.message);

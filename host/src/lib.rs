@@ -16,6 +16,9 @@
 //! | 8 | [`audit`] | one record per decision |
 //! | 9 | [`server`] | the HTTP contract at the edge: routing, errors, status codes |
 //!
+//! [`app`] composes the capabilities for the server and the CLI: a fully validated config is
+//! `config`'s document checks plus each capability's `settings` checks ([`app::load`]).
+//!
 //! [`plugins`] hosts the WebAssembly components that steps 3, 5 and 6 may delegate to.
 //!
 //! Two leaves hold what several steps share and import nothing from the crate: [`net`] (every
@@ -27,7 +30,9 @@
 //! crates (`portcullis plugin new`). `fuzzing` (hidden) holds the fuzz targets' entry points.
 #![deny(missing_docs)]
 
+pub mod app;
 pub use portcullis_audit as audit;
+
 pub mod authn;
 pub mod authz;
 pub mod call;

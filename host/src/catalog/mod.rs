@@ -32,6 +32,7 @@ pub mod overlay;
 pub mod pattern;
 mod security;
 pub(crate) mod servers;
+pub mod settings;
 mod slug;
 mod views;
 

@@ -59,7 +59,7 @@ async fn load(
     config: &std::path::Path,
 ) -> Result<(LoadedConfig, Catalog), Box<dyn std::error::Error>> {
     let scopes = ScopePaths::discover(super::absolute(config)?);
-    let loaded = portcullis::config::load(&scopes)?;
+    let loaded = portcullis::app::load(&scopes)?;
     let outcome = super::build_catalog(&loaded).await;
     for error in &outcome.errors {
         eprintln!("sources.{}: {}", error.source_id, error.message);

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::load::{load, ScopePaths};
-use super::validate::{warnings, Diagnostic};
+use super::validate::{Diagnostic, Rules};
 
 /// The outcome of checking a set of scopes.
 #[derive(Debug, Clone, Default)]
@@ -27,12 +27,13 @@ impl CheckReport {
     }
 }
 
-/// Load `paths` and report every error and warning.
-pub fn check(paths: &ScopePaths) -> CheckReport {
-    match load(paths) {
+/// Load `paths` under `rules` and report every error and warning.
+pub fn check(paths: &ScopePaths, rules: &dyn Rules) -> CheckReport {
+    match load(paths, rules) {
         Ok(loaded) => {
             let file = loaded.files.last().map(|f| f.display().to_string());
-            let warnings = warnings(&loaded.config)
+            let warnings = rules
+                .warnings(&loaded.config)
                 .into_iter()
                 .map(|w| Diagnostic {
                     file: w.file.or_else(|| file.clone()),

@@ -4,7 +4,8 @@
 //! file is skipped; a missing project file is an error naming it. Each file is parsed as JSON
 //! (no comments, no YAML), checked against the relaxed schema ([`super::schema`]), decoded,
 //! its `mcpServers` normalized into `sources` + `services`, then merged ([`super::merge`]).
-//! The merged config is checked by [`super::validate`].
+//! The merged config is checked by [`super::validate::document`] and then by the capability
+//! rules the caller passes in ([`Rules`]; the application composes them in its `app` module).
 //!
 //! Failure mode: every problem in every scope is collected before anything is refused; when a
 //! scope cannot be read, parsed or fails the schema, the checks on the merged config are skipped
@@ -20,7 +21,7 @@ use serde_json::Value;
 use super::merge::{merge, Scope};
 use super::model::{Config, McpTransport, Source, SourceType};
 use super::path::{JsonPath, Segment};
-use super::validate::{validate, ConfigError, Diagnostic};
+use super::validate::{document, ConfigError, Diagnostic, Rules};
 
 /// Default managed config path.
 pub const DEFAULT_MANAGED: &str = "/etc/open-cli/.cli.json";
@@ -129,8 +130,9 @@ struct ScopeDoc {
     raw: Value,
 }
 
-/// Load, merge and validate every scope.
-pub fn load(paths: &ScopePaths) -> Result<LoadedConfig, ConfigError> {
+/// Load, merge and validate every scope: the schema and `rules.scope` on each file, then the
+/// document's own rules and `rules.merged` on the merged config.
+pub fn load(paths: &ScopePaths, rules: &dyn Rules) -> Result<LoadedConfig, ConfigError> {
     let mut diagnostics = Vec::new();
     let mut docs = Vec::new();
     let mut merged = Config::default();
@@ -182,7 +184,7 @@ pub fn load(paths: &ScopePaths) -> Result<LoadedConfig, ConfigError> {
         };
         let problems = super::schema::scope_problems(&raw);
         let schema_failed = !problems.is_empty();
-        let patterns = super::validate::pattern_problems(&raw).0;
+        let patterns = rules.scope(&raw).0;
         let all = problems.into_iter().chain(patterns);
         diagnostics.extend(all.map(|(p, m)| diag(p.to_string(), m)));
         if schema_failed {
@@ -232,14 +234,13 @@ pub fn load(paths: &ScopePaths) -> Result<LoadedConfig, ConfigError> {
         });
     }
     if !unreadable {
-        let problems = validate(&merged)
-            .0
-            .into_iter()
-            .map(|(path, message)| Diagnostic {
-                file: attribute(&docs, &path).map(|f| f.display().to_string()),
-                path: path.to_string(),
-                message,
-            });
+        let mut found = document(&merged);
+        rules.merged(&merged, &mut found);
+        let problems = found.0.into_iter().map(|(path, message)| Diagnostic {
+            file: attribute(&docs, &path).map(|f| f.display().to_string()),
+            path: path.to_string(),
+            message,
+        });
         diagnostics.extend(problems);
     }
     if !diagnostics.is_empty() {

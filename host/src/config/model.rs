@@ -191,9 +191,9 @@ pub struct RuntimeConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServerConfig {
     /// Caller authentication (bearer tokens). Kept as JSON here so scopes merge key by key;
-    /// typed and validated by [`crate::authn::ServerAuth`], which also provides its schema.
+    /// its shape is [`super::auth::ServerAuthConfig`]; it is typed and validated by `authn::settings`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<crate::authn::ServerAuth>")]
+    #[schemars(with = "Option<super::auth::ServerAuthConfig>")]
     pub auth: Option<serde_json::Value>,
     /// Upstream execution limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]

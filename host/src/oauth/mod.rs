@@ -28,6 +28,7 @@
 pub mod client;
 pub mod discovery;
 pub mod flow;
+pub mod settings;
 pub mod store;
 
 use std::collections::HashMap;

@@ -39,6 +39,7 @@ pub mod grants;
 pub mod http;
 pub(crate) mod instance;
 pub mod load;
+pub mod settings;
 pub mod state;
 pub mod validate;
 pub mod warm;

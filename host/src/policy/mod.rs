@@ -17,6 +17,7 @@
 pub mod approvals;
 pub mod evaluator;
 mod pipeline;
+pub mod settings;
 pub mod strict_json;
 pub mod unmatched;
 pub mod wasm;

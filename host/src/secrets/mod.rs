@@ -24,6 +24,7 @@
 mod apply;
 pub mod preflight;
 pub mod scrub;
+pub mod settings;
 pub mod sources;
 
 use std::collections::BTreeMap;

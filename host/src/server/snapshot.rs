@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::authn::{Authenticator, AuthnSetupError};
 use crate::catalog::pattern::PatternError;
 use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool};
-use crate::config::{self, ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
+use crate::config::{ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
 use crate::mcp::McpPool;
 use crate::plugins::{PluginError, PluginSet};
 use crate::policy::PolicySet;
@@ -140,7 +140,7 @@ impl Snapshot {
         force_refresh: bool,
         mcp: Arc<McpPool>,
     ) -> Result<Self, SnapshotError> {
-        let loaded = config::load(paths)?;
+        let loaded = crate::app::load(paths)?;
         let plugins = load_plugins(&loaded).await?;
         let authenticator = Authenticator::from_config(&loaded.config, &plugins).await?;
         let evaluators = loaded

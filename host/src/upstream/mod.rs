@@ -20,6 +20,7 @@ pub mod error;
 pub mod redirect;
 pub mod request;
 pub mod retry;
+pub mod settings;
 
 pub use client::{Upstream, UpstreamResponse};
 pub use error::{RequestError, UpstreamError};

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use portcullis::config::{self, check, load, schema, ConfigError, ScopePaths};
+use portcullis::app::{check, load};
+use portcullis::config::{self, schema, ConfigError, ScopePaths};
 
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);

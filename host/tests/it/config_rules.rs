@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use portcullis::config::{load, ScopePaths};
+use portcullis::app::load;
+use portcullis::config::ScopePaths;
 
 /// Load `body` as the only scope and return `path: message` lines (empty when valid).
 fn problems(body: &str) -> Vec<String> {

@@ -310,5 +310,5 @@ pub fn config_load_error(config: &serde_json::Value) -> String {
         project,
         ..ScopePaths::default()
     };
-    portcullis::config::load(&paths).unwrap_err().to_string()
+    portcullis::app::load(&paths).unwrap_err().to_string()
 }

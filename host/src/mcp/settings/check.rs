@@ -1,4 +1,5 @@
-//! MCP source rules (contract 6.1), checked on the merged config.
+//! MCP source rules (contract 6.1), checked on the merged config: the check half of
+//! [`super`], which reads the same values once they passed.
 //!
 //! | transport | required | forbidden |
 //! |---|---|---|
@@ -18,12 +19,12 @@
 
 use serde_json::Value;
 
-use super::model::{Config, McpTransport, SourceType};
-use super::path::JsonPath;
-use super::validate::Problems;
+use crate::net::https_or_loopback;
+use crate::config::{Config, JsonPath, McpTransport, Problems, SourceType};
+use crate::oauth::AuthMethod;
 
 /// Check every MCP source in the merged config.
-pub(crate) fn check(config: &Config, p: &mut Problems) {
+pub fn check(config: &Config, p: &mut Problems) {
     for (id, source) in config.sources.iter().flatten() {
         if source.kind != Some(SourceType::Mcp) {
             continue;
@@ -86,7 +87,7 @@ fn transport_rules(t: &McpTransport, oauth: Option<&Value>, base: &JsonPath, p: 
             match t.url.as_deref().filter(|u| !u.is_empty()) {
                 None => p.push(tp.key("url"), format!("is required for {kind} transport")),
                 Some(url) => {
-                    if let Err(why) = crate::net::https_or_loopback(url) {
+                    if let Err(why) = https_or_loopback(url) {
                         p.push(tp.key("url"), why);
                     }
                 }
@@ -163,7 +164,7 @@ fn oauth_rules(oauth: &Value, path: &JsonPath, p: &mut Problems) {
         }
     }
     if let Some(method) = obj.get("clientAuthMethod") {
-        if let Err(why) = crate::oauth::AuthMethod::parse(method.as_str().or(Some("?"))) {
+        if let Err(why) = AuthMethod::parse(method.as_str().or(Some("?"))) {
             p.push(path.key("clientAuthMethod"), why);
         }
     }
@@ -174,7 +175,7 @@ fn oauth_rules(oauth: &Value, path: &JsonPath, p: &mut Problems) {
     }
     for key in ["issuer", "tokenURL"] {
         if let Some(url) = obj.get(key).and_then(Value::as_str) {
-            if let Err(why) = crate::net::https_or_loopback(url) {
+            if let Err(why) = https_or_loopback(url) {
                 p.push(path.key(key), why);
             }
         }

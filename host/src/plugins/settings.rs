@@ -1,4 +1,8 @@
-//! `plugins.*` and every reference to a plugin, checked on the merged config.
+//! Plugin settings: `plugins.*` and every reference to a plugin, checked on the merged config.
+//!
+//! The limits are the ones the plugin host enforces ([`super::engine::MAX_MEMORY_MIB`],
+//! [`super::load::MAX_TIMEOUT_MS`], [`super::warm::MAX_INSTANCES`], [`super::warm::MAX_AGE_MS`]);
+//! the messages are built from them, so a changed limit cannot leave a stale message.
 //!
 //! | rule | path |
 //! |---|---|
@@ -11,12 +15,13 @@
 //! | `secrets.*.plugin`, `policy.plugins[i]`, `runtime.server.auth.plugin` name a configured plugin | there |
 //!
 //! Whether a named plugin has the right *kind* can only be known by loading it; that is checked
-//! when plugins load ([`crate::plugins::PluginSet::load`]).
+//! when plugins load ([`super::PluginSet::load`]).
 
-use super::model::{Config, SecretType};
-use super::path::JsonPath;
-use super::validate::Problems;
-use crate::plugins::grants::Origin;
+use super::engine::MAX_MEMORY_MIB;
+use super::grants::Origin;
+use super::load::MAX_TIMEOUT_MS;
+use super::warm::{MAX_AGE_MS, MAX_INSTANCES};
+use crate::config::{Config, JsonPath, Problems, SecretType};
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -27,7 +32,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Check `plugins` and the references to it.
-pub(crate) fn check(config: &Config, p: &mut Problems) {
+pub fn check(config: &Config, p: &mut Problems) {
     let plugins = config.plugins.as_ref();
     for (name, plugin) in plugins.into_iter().flatten() {
         let base = JsonPath::of(&["plugins", name]);
@@ -73,26 +78,38 @@ pub(crate) fn check(config: &Config, p: &mut Problems) {
         if let Some(limits) = &plugin.limits {
             let l = base.key("limits");
             if let Some(mib) = limits.memory_mib {
-                if !(1..=crate::plugins::engine::MAX_MEMORY_MIB).contains(&mib) {
-                    p.push(l.key("memoryMiB"), "must be between 1 and 256");
+                if !(1..=MAX_MEMORY_MIB).contains(&mib) {
+                    p.push(
+                        l.key("memoryMiB"),
+                        format!("must be between 1 and {MAX_MEMORY_MIB}"),
+                    );
                 }
             }
             if let Some(ms) = limits.timeout_ms {
-                if !(1..=crate::plugins::load::MAX_TIMEOUT_MS).contains(&ms) {
-                    p.push(l.key("timeoutMs"), "must be between 1 and 60000");
+                if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+                    p.push(
+                        l.key("timeoutMs"),
+                        format!("must be between 1 and {MAX_TIMEOUT_MS}"),
+                    );
                 }
             }
         }
         if let Some(prewarm) = &plugin.prewarm {
             let w = base.key("prewarm");
             if let Some(n) = prewarm.instances {
-                if n > crate::plugins::warm::MAX_INSTANCES {
-                    p.push(w.key("instances"), "must be between 0 and 16");
+                if n > MAX_INSTANCES {
+                    p.push(
+                        w.key("instances"),
+                        format!("must be between 0 and {MAX_INSTANCES}"),
+                    );
                 }
             }
             if let Some(ms) = prewarm.max_age_ms {
-                if !(1..=crate::plugins::warm::MAX_AGE_MS).contains(&ms) {
-                    p.push(w.key("maxAgeMs"), "must be between 1 and 600000");
+                if !(1..=MAX_AGE_MS).contains(&ms) {
+                    p.push(
+                        w.key("maxAgeMs"),
+                        format!("must be between 1 and {MAX_AGE_MS}"),
+                    );
                 }
             }
         }

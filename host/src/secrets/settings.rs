@@ -1,4 +1,4 @@
-//! `secrets.*` shapes, checked on the merged config.
+//! Secret settings: `secrets.*` shapes, checked on the merged config.
 //!
 //! | `type` | needs |
 //! |---|---|
@@ -14,12 +14,12 @@
 //! rules (and may not themselves be oauth2). The implicit and password flows are refused by
 //! name. Failure mode: one problem per violated rule; no secret value is ever quoted.
 
-use super::model::{Config, Secret, SecretType};
-use super::path::JsonPath;
-use super::validate::Problems;
+use super::sources::keychain::Reference;
+use crate::net::https_or_loopback;
+use crate::config::{Config, JsonPath, Problems, Secret, SecretType};
 
 /// Check every `secrets.*` entry.
-pub(crate) fn check(config: &Config, p: &mut Problems) {
+pub fn check(config: &Config, p: &mut Problems) {
     let exec_allowed = config
         .policy
         .as_ref()
@@ -61,7 +61,7 @@ impl Rules {
             SecretType::OsKeychain => match secret.value.as_deref() {
                 None | Some("") => p.push(path.key("value"), "is required"),
                 Some(reference) => {
-                    if let Err(e) = crate::secrets::sources::keychain::Reference::parse(reference) {
+                    if let Err(e) = Reference::parse(reference) {
                         p.push(path.key("value"), e.to_string());
                     }
                 }
@@ -128,7 +128,7 @@ impl Rules {
             ("authorizationURL", &secret.authorization_url),
         ];
         for (key, url) in urls {
-            if let Some(Err(why)) = url.as_deref().map(crate::net::https_or_loopback) {
+            if let Some(Err(why)) = url.as_deref().map(https_or_loopback) {
                 p.push(path.key(key), why);
             }
         }

@@ -1,0 +1,113 @@
+//! Catalog settings: `sources.*`, `services.*` and `agents`, checked on the merged config.
+//!
+//! | rule | path |
+//! |---|---|
+//! | `type` is required; `uri` is required except for `mcp`, which needs `transport` | `sources.<id>.*` |
+//! | `transport`, `disabledTools`, `oauth` only on `mcp` sources; `uri`, `redirects` never on them | `sources.<id>.*` |
+//! | `redirects.allowOrigins` are exact origins | `sources.<id>.redirects.allowOrigins[i]` |
+//! | a service names a known source; an `mcp` source has exactly its own service | `services.<id>.source` |
+//! | a profile's `toolSet` and `agents.defaultProfile` exist | `agents.*` |
+//!
+//! An MCP source's transport is checked by `crate::mcp::settings`. Failure mode: one problem per
+//! violated rule, at the offending key.
+
+use crate::config::{Config, JsonPath, Problems, SourceType};
+use crate::net::parse_origin;
+
+/// Check `sources.*` and `services.*`.
+pub fn check_sources(config: &Config, p: &mut Problems) {
+    let sources = config.sources.as_ref();
+    for (id, source) in sources.into_iter().flatten() {
+        let base = JsonPath::of(&["sources", id]);
+        match source.kind {
+            None => p.push(base.key("type"), "is required"),
+            Some(SourceType::Mcp) => {
+                if source.uri.is_some() {
+                    p.push(base.key("uri"), "is not allowed for mcp sources");
+                }
+                if source.transport.is_none() {
+                    p.push(base.key("transport"), "is required for mcp sources");
+                }
+                if source.redirects.is_some() {
+                    p.push(base.key("redirects"), "is not allowed for mcp sources");
+                }
+            }
+            Some(_) => {
+                if source.uri.as_deref().is_none_or(str::is_empty) {
+                    p.push(base.key("uri"), "is required");
+                }
+                let exclusive = [
+                    ("transport", source.transport.is_some()),
+                    ("disabledTools", source.disabled_tools.is_some()),
+                    ("oauth", source.oauth.is_some()),
+                ];
+                for (key, set) in exclusive {
+                    if set {
+                        p.push(base.key(key), "is only allowed for mcp sources");
+                    }
+                }
+            }
+        }
+        let origins = source
+            .redirects
+            .as_ref()
+            .and_then(|r| r.allow_origins.as_ref());
+        for (i, origin) in origins.into_iter().flatten().enumerate() {
+            if let Err(why) = parse_origin(origin) {
+                let at = base.key("redirects").key("allowOrigins").index(i);
+                p.push(at, why);
+            }
+        }
+    }
+    // An MCP source belongs to exactly one service, the one with the same key.
+    let is_mcp = |id: &str| {
+        sources
+            .and_then(|s| s.get(id))
+            .is_some_and(|s| s.kind == Some(SourceType::Mcp))
+    };
+    for (id, service) in config.services.iter().flatten() {
+        let path = JsonPath::of(&["services", id, "source"]);
+        match service.source.as_deref() {
+            None => p.push(path, "is required"),
+            Some(source_id) if sources.is_none_or(|s| !s.contains_key(source_id)) => {
+                p.push(path, format!("references unknown source {source_id:?}"))
+            }
+            Some(source_id) if is_mcp(source_id) && source_id != id => p.push(
+                path,
+                format!("is a second service pointing at mcp source {source_id}"),
+            ),
+            Some(source_id) if is_mcp(id) && source_id != id => {
+                p.push(path, format!("must reference {id:?} for mcp source"))
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Check `agents`: every profile's tool set and the default profile exist.
+pub fn check_agents(config: &Config, p: &mut Problems) {
+    let Some(agents) = &config.agents else { return };
+    let tool_sets = config.curation.as_ref().and_then(|c| c.tool_sets.as_ref());
+    for (name, profile) in agents.profiles.iter().flatten() {
+        if let Some(set) = &profile.tool_set {
+            if !tool_sets.is_some_and(|t| t.contains_key(set)) {
+                p.push(
+                    JsonPath::of(&["agents", "profiles", name, "toolSet"]),
+                    format!("references unknown tool set {set:?} (define it in curation.toolSets)"),
+                );
+            }
+        }
+    }
+    if let Some(default) = &agents.default_profile {
+        if !agents
+            .profiles
+            .as_ref()
+            .is_some_and(|pr| pr.contains_key(default))
+        {
+            p.push(
+                JsonPath::of(&["agents", "defaultProfile"]),
+                format!("references unknown profile {default:?}"),
+            );
+        }
+    }
+}
