@@ -157,17 +157,10 @@ impl<P: AuthProfile> wit::Guest for AuthProfileExport<P> {
 #[macro_export]
 macro_rules! export_auth_profile {
     ($plugin:ty) => {
-        // Only a component has exports: natively (unit tests) the `export_name`s, which contain
-        // `:` and `/`, would reach the native linker as exported symbols and fail the build.
-        #[cfg(target_arch = "wasm32")]
-        const _: () = {
-            type __PortcullisExport = $crate::auth::AuthProfileExport<$plugin>;
-            $crate::bindings::base::export_base!(
-                __PortcullisExport with_types_in $crate::bindings::base
-            );
-            $crate::bindings::auth_profile::export_auth_profile_kind!(
-                __PortcullisExport with_types_in $crate::bindings::auth_profile
-            );
-        };
+        $crate::__export_plugin!(
+            $crate::auth::AuthProfileExport<$plugin>,
+            auth_profile,
+            export_auth_profile_kind
+        );
     };
 }

@@ -10,7 +10,7 @@
 /// Host imports (`log`, `clock`, `outbound-http`), the shared `types` and the `lifecycle` export.
 pub mod base {
     wit_bindgen::generate!({
-        path: ["../wit", "wit/sdk.wit"],
+        path: ["wit/portcullis-plugin@0.1.0", "wit/sdk.wit"],
         world: "portcullis:sdk/base",
         generate_all,
         pub_export_macro: true,
@@ -22,7 +22,7 @@ pub mod base {
 /// The `secret-source` export.
 pub mod secret_source {
     wit_bindgen::generate!({
-        path: ["../wit", "wit/sdk.wit"],
+        path: ["wit/portcullis-plugin@0.1.0", "wit/sdk.wit"],
         world: "portcullis:sdk/secret-source-kind",
         with: { "portcullis:plugin/types@0.1.0": crate::bindings::base::portcullis::plugin::types },
         pub_export_macro: true,
@@ -34,7 +34,7 @@ pub mod secret_source {
 /// The `policy-evaluator` export.
 pub mod policy_evaluator {
     wit_bindgen::generate!({
-        path: ["../wit", "wit/sdk.wit"],
+        path: ["wit/portcullis-plugin@0.1.0", "wit/sdk.wit"],
         world: "portcullis:sdk/policy-evaluator-kind",
         with: { "portcullis:plugin/types@0.1.0": crate::bindings::base::portcullis::plugin::types },
         pub_export_macro: true,
@@ -46,7 +46,7 @@ pub mod policy_evaluator {
 /// The `auth-profile` export.
 pub mod auth_profile {
     wit_bindgen::generate!({
-        path: ["../wit", "wit/sdk.wit"],
+        path: ["wit/portcullis-plugin@0.1.0", "wit/sdk.wit"],
         world: "portcullis:sdk/auth-profile-kind",
         pub_export_macro: true,
         export_macro_name: "export_auth_profile_kind",

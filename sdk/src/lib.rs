@@ -47,6 +47,10 @@
 //! Every call runs in a fresh, isolated instance: the host calls `init(config)` and then the
 //! kind's function. Nothing a plugin keeps in memory survives to the next call.
 //!
+//! Feature `schema` (off by default): [`schema::config_schema`] derives the config JSON Schema
+//! from the plugin's `Config` type with `schemars`, so the schema the host validates against and
+//! the type serde reads cannot drift apart.
+//!
 //! The WIT contract is `portcullis:plugin@0.1.0`; the generated bindings live in a hidden module
 //! and never appear in a plugin's code.
 
@@ -67,6 +71,8 @@ pub mod lifecycle;
 pub mod log;
 mod plugin;
 pub mod policy;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod secret;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -76,6 +82,9 @@ pub use plugin::{init_from_json, InitError, Metadata, Plugin, RequestContext};
 pub use policy::{Decision, PolicyEvaluator, PolicyInput, Safety, ToolInfo};
 pub use secret::{SecretError, SecretRequest, SecretSource};
 
+/// Re-exported (feature `schema`) so a plugin derives `JsonSchema` with the SDK's version.
+#[cfg(feature = "schema")]
+pub use schemars;
 /// Re-exported so plugins use the SDK's serde and serde_json versions.
 pub use serde;
 pub use serde_json;

@@ -53,3 +53,27 @@ impl From<wit_types::RequestContext> for RequestContext {
         }
     }
 }
+
+/// The body of every public export macro (`export_secret_source!`, `export_policy_evaluator!`,
+/// `export_auth_profile!`): export `adapter` as the shared `base` world (host imports and
+/// `lifecycle`) plus the one `*-kind` world named by `bindings::$kind` and its wit-bindgen macro,
+/// which `wit-component` unions into exactly the public world of that kind (`wit/sdk.wit`). Not
+/// public API: plugin authors call the kind's macro, which picks the adapter and so the kind.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plugin {
+    ($adapter:ty, $kind:ident, $kind_macro:ident) => {
+        // Only a component has exports: natively (unit tests) the `export_name`s, which contain
+        // `:` and `/`, would reach the native linker as exported symbols and fail the build.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __PortcullisExport = $adapter;
+            $crate::bindings::base::export_base!(
+                __PortcullisExport with_types_in $crate::bindings::base
+            );
+            $crate::bindings::$kind::$kind_macro!(
+                __PortcullisExport with_types_in $crate::bindings::$kind
+            );
+        };
+    };
+}

@@ -133,17 +133,10 @@ impl<P: PolicyEvaluator> wit::Guest for PolicyEvaluatorExport<P> {
 #[macro_export]
 macro_rules! export_policy_evaluator {
     ($plugin:ty) => {
-        // Only a component has exports: natively (unit tests) the `export_name`s, which contain
-        // `:` and `/`, would reach the native linker as exported symbols and fail the build.
-        #[cfg(target_arch = "wasm32")]
-        const _: () = {
-            type __PortcullisExport = $crate::policy::PolicyEvaluatorExport<$plugin>;
-            $crate::bindings::base::export_base!(
-                __PortcullisExport with_types_in $crate::bindings::base
-            );
-            $crate::bindings::policy_evaluator::export_policy_evaluator_kind!(
-                __PortcullisExport with_types_in $crate::bindings::policy_evaluator
-            );
-        };
+        $crate::__export_plugin!(
+            $crate::policy::PolicyEvaluatorExport<$plugin>,
+            policy_evaluator,
+            export_policy_evaluator_kind
+        );
     };
 }

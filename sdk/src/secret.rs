@@ -117,17 +117,10 @@ impl<P: SecretSource> wit::Guest for SecretSourceExport<P> {
 #[macro_export]
 macro_rules! export_secret_source {
     ($plugin:ty) => {
-        // Only a component has exports: natively (unit tests) the `export_name`s, which contain
-        // `:` and `/`, would reach the native linker as exported symbols and fail the build.
-        #[cfg(target_arch = "wasm32")]
-        const _: () = {
-            type __PortcullisExport = $crate::secret::SecretSourceExport<$plugin>;
-            $crate::bindings::base::export_base!(
-                __PortcullisExport with_types_in $crate::bindings::base
-            );
-            $crate::bindings::secret_source::export_secret_source_kind!(
-                __PortcullisExport with_types_in $crate::bindings::secret_source
-            );
-        };
+        $crate::__export_plugin!(
+            $crate::secret::SecretSourceExport<$plugin>,
+            secret_source,
+            export_secret_source_kind
+        );
     };
 }

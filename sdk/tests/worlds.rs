@@ -1,5 +1,5 @@
 //! The SDK's split worlds (`wit/sdk.wit`) must add up to exactly the public worlds
-//! (`../wit/worlds.wit`): a plugin built with the SDK exports what its public world exports, and
+//! (`wit/portcullis-plugin@0.1.0/worlds.wit`, the copy the SDK vendors and binds): a plugin built with the SDK exports what its public world exports, and
 //! the SDK can import everything a public world may import, and nothing else.
 
 use std::collections::BTreeSet;
@@ -9,7 +9,9 @@ use wit_parser::{Resolve, WorldItem, WorldKey};
 fn resolve() -> Resolve {
     let mut resolve = Resolve::default();
     let root = env!("CARGO_MANIFEST_DIR");
-    resolve.push_dir(format!("{root}/../wit")).unwrap();
+    resolve
+        .push_dir(format!("{root}/wit/portcullis-plugin@0.1.0"))
+        .unwrap();
     resolve.push_file(format!("{root}/wit/sdk.wit")).unwrap();
     resolve
 }

@@ -5,8 +5,9 @@
 //! shared records (`plugin-metadata`, `request-context`, ...) are one Rust type. Calls are
 //! synchronous: the host runs them on a blocking thread (see [`super::engine`]).
 //!
-//! A future `0.2.0` gets its own modules next to these (frozen WIT under `wit/released/`), and
-//! [`super::load`] picks one by the version in the component's export names.
+//! The WIT is read from `wit/portcullis-plugin@0.1.0/`, the directory named as the package is. A
+//! future `0.2.0` lands beside it (`wit/portcullis-plugin@0.2.0/`) with its own modules next to
+//! these, and [`super::load`] picks one by the version in the component's export names.
 
 /// The WIT package version these bindings speak.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -16,7 +17,7 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub mod secret {
     wasmtime::component::bindgen!({
         world: "secret-source-plugin",
-        path: "../wit",
+        path: "../wit/portcullis-plugin@0.1.0",
     });
 }
 
@@ -25,7 +26,7 @@ pub mod secret {
 pub mod policy {
     wasmtime::component::bindgen!({
         world: "policy-evaluator-plugin",
-        path: "../wit",
+        path: "../wit/portcullis-plugin@0.1.0",
         with: {
             "portcullis:plugin/types": super::secret::portcullis::plugin::types,
             "portcullis:plugin/log": super::secret::portcullis::plugin::log,
@@ -39,7 +40,7 @@ pub mod policy {
 pub mod auth {
     wasmtime::component::bindgen!({
         world: "auth-profile-plugin",
-        path: "../wit",
+        path: "../wit/portcullis-plugin@0.1.0",
         with: {
             "portcullis:plugin/types": super::secret::portcullis::plugin::types,
             "portcullis:plugin/log": super::secret::portcullis::plugin::log,

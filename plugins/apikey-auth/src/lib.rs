@@ -30,31 +30,48 @@ pub const MIN_SALT_LEN: usize = 16;
 /// Longest token considered; anything longer is rejected before hashing.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
-/// The plugin's `config` object (schema: `config.schema.json`).
+// `config.schema.json` is derived from `Config` and `KeyConfig` (feature `schema` of the SDK, in
+// tests only) and held to them by the test `schema_file_is_derived_from_the_config_type`: their doc
+// comments are the descriptions operators read.
+/// The `config` of an apikey-auth plugin: the API keys it accepts.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(portcullis_sdk::schemars::JsonSchema))]
+#[cfg_attr(
+    test,
+    schemars(crate = "portcullis_sdk::schemars", title = "apikey-auth config")
+)]
 pub struct Config {
-    /// Accepted keys.
+    /// Accepted API keys, stored as salted hashes: sha256 = hex(SHA-256(salt || key)).
+    #[cfg_attr(test, schemars(length(min = 1)))]
     pub keys: Vec<KeyConfig>,
 }
 
-/// One accepted key, as configured.
+/// One accepted API key.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(portcullis_sdk::schemars::JsonSchema))]
+#[cfg_attr(test, schemars(crate = "portcullis_sdk::schemars"))]
 pub struct KeyConfig {
-    /// Entry name (not secret).
+    /// Name of the entry, for logs and rotation; not secret.
+    #[cfg_attr(test, schemars(length(min = 1)))]
     pub id: String,
-    /// Per-key salt.
+    /// Per-key random salt, e.g. `openssl rand -hex 16`.
+    #[cfg_attr(test, schemars(length(min = MIN_SALT_LEN)))]
     pub salt: String,
-    /// hex(SHA-256(salt || key)).
+    /// hex(SHA-256(salt || key)), e.g. `printf '%s%s' "$salt" "$key" | sha256sum`.
+    #[cfg_attr(test, schemars(regex(pattern = "^[0-9a-fA-F]{64}$")))]
     pub sha256: String,
-    /// Principal the key stands for.
+    /// The principal a caller with this key is.
+    #[cfg_attr(test, schemars(length(min = 1)))]
     pub principal: String,
-    /// Granted scopes.
+    /// Scopes granted to this key (`bundle:...`, `profile:...`, `tool:...`).
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// Expiry, seconds since the Unix epoch.
+    /// Optional expiry, seconds since the Unix epoch; after it the key is rejected.
+    // `with = "u64"`: absent means no expiry; `null` is not offered to operators.
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "u64"))]
     pub expires_at: Option<u64>,
 }
 
@@ -212,6 +229,23 @@ fn decode_digest(hex: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `config.schema.json` (shipped, and embedded by `metadata`) is exactly the schema derived
+    /// from [`Config`], so the host validates what serde reads.
+    #[test]
+    fn schema_file_is_derived_from_the_config_type() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.schema.json");
+        let derived = portcullis_sdk::schema::config_schema::<Config>();
+        if std::env::var_os("PORTCULLIS_WRITE_SCHEMA").is_some() {
+            std::fs::write(path, &derived).unwrap();
+        }
+        assert!(
+            std::fs::read_to_string(path).unwrap() == derived,
+            "plugins/apikey-auth/config.schema.json is not the schema derived from `Config`; \
+             regenerate it: PORTCULLIS_WRITE_SCHEMA=1 cargo test --manifest-path plugins/Cargo.toml \
+             -p apikey-auth schema_file"
+        );
+    }
 
     #[test]
     fn digests_compare_equal_only_when_every_byte_matches() {

@@ -9,7 +9,7 @@ wit_bindgen::generate!({
             include portcullis:plugin/policy-evaluator-plugin@0.1.0;
         }
     "#,
-    path: "../../../wit",
+    path: "../../../wit/portcullis-plugin@0.1.0",
     world: "test:bad/policy-with-network",
     generate_all,
 });

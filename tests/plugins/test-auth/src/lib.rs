@@ -2,7 +2,7 @@
 //! `admin:everything` (which the host must drop: no configured prefix), `expired-<p>` carries an
 //! expiry in the past, `down` is unavailable, `loop` spins forever; anything else is rejected.
 
-wit_bindgen::generate!({ world: "auth-profile-plugin", path: "../../../wit" });
+wit_bindgen::generate!({ world: "auth-profile-plugin", path: "../../../wit/portcullis-plugin@0.1.0" });
 
 use exports::portcullis::plugin::auth_profile::{
     AuthError, AuthRequest, Guest as Profile, Identity,

@@ -2,7 +2,7 @@
 //! `...approve...` requires approval, `...trap...` panics, `...loop...` spins forever, anything
 //! else is allowed. `config.denyAll: true` denies everything.
 
-wit_bindgen::generate!({ world: "policy-evaluator-plugin", path: "../../../wit" });
+wit_bindgen::generate!({ world: "policy-evaluator-plugin", path: "../../../wit/portcullis-plugin@0.1.0" });
 
 use exports::portcullis::plugin::lifecycle::Guest as Lifecycle;
 use exports::portcullis::plugin::policy_evaluator::{Decision, Guest as Evaluator, PolicyInput};

@@ -25,7 +25,7 @@
 //! exists (a plugin whose `init` starts failing after load); the string `"reject"` anywhere in
 //! the config (say `prefix: "reject"`) fails `init` always.
 
-wit_bindgen::generate!({ world: "secret-source-plugin", path: "../../../wit" });
+wit_bindgen::generate!({ world: "secret-source-plugin", path: "../../../wit/portcullis-plugin@0.1.0" });
 
 use exports::portcullis::plugin::lifecycle::Guest as Lifecycle;
 use exports::portcullis::plugin::secret_source::{
