@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture_doc;
 mod audit_bench;
 mod audit_log;
 mod audit_query;
