@@ -46,7 +46,7 @@ fn scaffolded_plugins_of_every_kind_build_as_components_and_pass_their_tests() {
         cargo(
             &dir,
             &["build", "--release", "--target", "wasm32-wasip2"],
-            &guests,
+            guests,
         );
         let wasm = guests
             .join("wasm32-wasip2/release")
