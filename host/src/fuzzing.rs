@@ -8,7 +8,7 @@
 //! | target | drives | invariants beyond "no panic" |
 //! |---|---|---|
 //! | [`bearer_token`] | `Authorization` parsing ([`crate::authn::header`]), JWT header decode, key lookup in a fixed in-memory key set ([`crate::authn::jwks`]), signature check, claims ([`crate::authn::claims`]); fuzzed claims are also signed with the fixed key so they reach the claim checks behind the signature | a bearer token is non-empty b64token text; scopes are non-empty without spaces; a principal is non-empty and `client:` only when it came from `client_id` |
-//! | [`config_load`] | `.cli.json` load, schema, merge and validation ([`crate::config::load`]) of a project scope and an optional local scope, written to a temp dir | loading is deterministic (same result twice) |
+//! | [`config_load`] | `.cli.json` load, schema, merge and validation ([`fn@crate::config::load`]) of a project scope and an optional local scope, written to a temp dir | loading is deterministic (same result twice) |
 //! | [`openapi`] | the OpenAPI loader, JSON or YAML ([`crate::catalog::openapi::parse`]), and normalisation, local and remote | every tool id is valid and unique |
 //! | [`audit_verify`] | audit verification ([`crate::audit::verify`]) of fuzzed log and checkpoint bytes, and of a valid log with one flipped byte | a log with a flipped byte never verifies (the one benign change, the checkpoint file's final newline turned into other JSON whitespace, is allowed) |
 //! | [`approvals`] | strict JSON ([`crate::policy::strict_json`]) and approval canonicalisation ([`crate::policy::approvals`]) | canonical JSON is the same under key reorder and is a fixed point (canonicalising it again changes nothing) |

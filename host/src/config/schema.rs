@@ -6,7 +6,7 @@
 //! what the merged config must contain is enforced by [`super::validate`] with specific messages.
 //! `null` is never a value: omit the key instead.
 //!
-//! Failure mode: every schema violation becomes one [`Diagnostic`] with the JSON path of the
+//! Failure mode: every schema violation becomes one [`Diagnostic`](super::Diagnostic) with the JSON path of the
 //! offending value (for an unknown key, the path of that key). Messages never quote the
 //! offending value, which may be a secret.
 
