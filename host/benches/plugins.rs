@@ -15,9 +15,9 @@
 //! instance per isolated-call cost, on its own thread). Every instance still serves one call.
 //!
 //! Before criterion runs, a fixed-count pass prints median and p99 per variant (criterion does
-//! not report tail latency). Needs `./tests/plugins/build` (or `PORTCULLIS_PLUGIN_DIR`).
+//! not report tail latency). The components come from the `portcullis-test-artifacts` build script.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,19 +35,6 @@ use portcullis::policy::PolicyQuery;
 /// A fixed-count pass: label, iterations, one call returning its own duration.
 type TailRow<'a> = (&'static str, usize, Box<dyn FnMut() -> Duration + 'a>);
 
-fn component(name: &str) -> PathBuf {
-    let dir = std::env::var_os("PORTCULLIS_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
-    let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} missing: run ./tests/plugins/build",
-        path.display()
-    );
-    path
-}
-
 fn plugins() -> PluginSet {
     let rego = serde_json::json!({
         "policies": { "portcullis.rego": include_str!("../../plugins/rego-policy/examples/portcullis.rego") },
@@ -56,12 +43,12 @@ fn plugins() -> PluginSet {
     let off = serde_json::json!({ "instances": 0 });
     let config: Config = serde_json::from_value(serde_json::json!({
         "plugins": {
-            "secret": { "path": component("test_secret"), "config": { "prefix": "p-" }, "prewarm": off },
-            "secret-warm": { "path": component("test_secret"), "config": { "prefix": "p-" } },
-            "policy": { "path": component("test_policy"), "prewarm": off },
-            "policy-warm": { "path": component("test_policy") },
-            "rego": { "path": component("rego_policy"), "config": rego, "prewarm": off },
-            "rego-warm": { "path": component("rego_policy"), "config": rego }
+            "secret": { "path": portcullis_test_artifacts::TEST_SECRET, "config": { "prefix": "p-" }, "prewarm": off },
+            "secret-warm": { "path": portcullis_test_artifacts::TEST_SECRET, "config": { "prefix": "p-" } },
+            "policy": { "path": portcullis_test_artifacts::TEST_POLICY, "prewarm": off },
+            "policy-warm": { "path": portcullis_test_artifacts::TEST_POLICY },
+            "rego": { "path": portcullis_test_artifacts::REGO_POLICY, "config": rego, "prewarm": off },
+            "rego-warm": { "path": portcullis_test_artifacts::REGO_POLICY, "config": rego }
         }
     }))
     .expect("bench config");

@@ -6,7 +6,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`build`] | build order, derived service ids, collisions, fingerprint |
+//! | [`mod@build`] | build order, derived service ids, collisions, fingerprint |
 //! | `fetch`, `cache` | reading documents: files, HTTP, on-disk revalidating cache |
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
 //! | [`overlay`] | OpenAPI Overlay 1.0 documents applied before normalization |

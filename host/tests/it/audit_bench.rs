@@ -3,16 +3,16 @@
 //!
 //! `cargo test --release -p portcullis --test audit_bench -- --ignored --nocapture`
 
-use super::common;
+use super::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use portcullis::audit::{AuditDecision, AuditEvent, AuditLog, AuditOptions};
 use portcullis::config::ScopePaths;
 use portcullis::server::{self, Runtime, RuntimeOptions};
 use serde_json::json;
+use support::*;
 
 const CONCURRENCY: usize = 64;
 

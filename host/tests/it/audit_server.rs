@@ -1,18 +1,18 @@
 //! Durable audit through the real server: write-ahead intents, fail closed on a full disk,
 //! and nothing acknowledged is lost to `kill -9`.
 
-use super::common;
+use super::support;
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
 use portcullis::audit::chain::AuditKey;
 use portcullis::audit::verify::verify_files;
 use portcullis::audit::{AuditLog, AuditOptions};
 use serde_json::json;
+use support::*;
 
 fn paths() -> serde_json::Value {
     json!({ "/text": { "get": { "operationId": "getText", "security": [] } } })

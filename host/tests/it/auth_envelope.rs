@@ -1,10 +1,10 @@
 //! The scope envelope over HTTP (security-cases 2.3, contract 3.4) and which endpoints need a
 //! token (issue 4, item 5).
 
-use super::auth_support;
-use super::common;
+use super::support;
+use super::support::auth;
 
-use auth_support::*;
+use auth::*;
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{json, Value};
 
@@ -13,8 +13,8 @@ const ISS: &str = "https://issuer.test";
 struct Fixture {
     keys: Keys,
     _jwks: JwksServer,
-    upstream: common::RecordingUpstream,
-    rt: common::TestRuntime,
+    upstream: support::RecordingUpstream,
+    rt: support::TestRuntime,
 }
 
 async fn fixture(extra: Value) -> Fixture {
@@ -306,7 +306,7 @@ async fn a_bundle_grant_covers_tools_added_to_the_service_after_a_refresh() {
     });
     std::fs::write(
         f.rt.dir.path().join("a.json"),
-        common::openapi(&f.upstream.url, paths, json!({})),
+        support::openapi(&f.upstream.url, paths, json!({})),
     )
     .unwrap();
     let refreshed =

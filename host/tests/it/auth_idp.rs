@@ -2,11 +2,11 @@
 //! harness (tests/peers/idp/issuer.mjs), tokens obtained over HTTP by client credentials with
 //! RFC 8707 resource indicators.
 
-use super::auth_support;
+use super::support::{auth, free_port};
 
 use std::time::Duration;
 
-use auth_support::*;
+use auth::*;
 use portcullis::authn::{Authenticator, BearerToken, ServerAuth};
 use serde_json::json;
 

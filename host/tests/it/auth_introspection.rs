@@ -4,14 +4,14 @@
 //! `oidc-provider` in `auth_idp.rs`; this file drives the answers a real provider will not give
 //! on demand: inactive, wrong audience, refresh tokens, 500s, hangs, garbage and huge bodies.
 
-use super::auth_support;
-use super::common;
+use super::support;
+use super::support::auth;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use auth_support::*;
+use auth::*;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -106,7 +106,7 @@ fn active(changes: Value) -> Value {
     answer
 }
 
-async fn fixture() -> (Endpoint, common::RecordingUpstream, common::TestRuntime) {
+async fn fixture() -> (Endpoint, support::RecordingUpstream, support::TestRuntime) {
     let endpoint = endpoint().await;
     let (upstream, rt) = runtime_with_auth(json!({
         "validationProfile": "oauth2_introspection",

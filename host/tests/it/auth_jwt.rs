@@ -1,13 +1,13 @@
 //! `oidc_jwks` against crafted tokens and a JWKS the test controls (security-cases 2.1, 2.3).
 //! Each case names the checklist row it covers; each would pass (200) if its check were removed.
 
-use super::auth_support;
-use super::common;
+use super::support;
+use super::support::auth;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use auth_support::*;
+use auth::*;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{json, Value};
@@ -17,8 +17,8 @@ const ISS: &str = "https://issuer.test";
 struct Fixture {
     keys: Keys,
     jwks: JwksServer,
-    upstream: common::RecordingUpstream,
-    rt: common::TestRuntime,
+    upstream: support::RecordingUpstream,
+    rt: support::TestRuntime,
 }
 
 async fn fixture(extra: Value) -> Fixture {

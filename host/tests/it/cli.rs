@@ -1,6 +1,6 @@
 //! The binary itself: the README's dev command, `check`, and graceful shutdown.
 
-use super::common;
+use super::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -40,7 +40,7 @@ async fn dev_mode_serves_the_demo_api_with_no_config() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = common::Guard(child);
+    let mut guard = support::Guard(child);
     let (url, token) = read_dev_banner(&mut guard.0);
     let client = reqwest::Client::new();
 
@@ -108,13 +108,13 @@ async fn dev_mode_refuses_a_non_loopback_address() {
 #[test]
 fn check_exits_0_for_a_valid_config_and_1_listing_every_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let doc = common::openapi(
+    let doc = support::openapi(
         "http://127.0.0.1:1",
         json!({ "/a": { "get": { "operationId": "a" } } }),
         json!({}),
     );
     std::fs::write(dir.path().join("a.json"), doc).unwrap();
-    let good = common::config_for("a.json", json!({}));
+    let good = support::config_for("a.json", json!({}));
     std::fs::write(dir.path().join(".cli.json"), good.to_string()).unwrap();
     let path = std::env::var("PATH").unwrap_or_default();
     let run = || check_with_path(dir.path(), &path, &[]);
@@ -155,7 +155,7 @@ fn check_with_path(dir: &std::path::Path, path_dirs: &str, extra: &[&str]) -> st
 #[test]
 fn check_reports_every_unresolvable_secret_reference_by_key_and_never_a_value() {
     let dir = tempfile::tempdir().unwrap();
-    let doc = common::openapi(
+    let doc = support::openapi(
         "http://127.0.0.1:1",
         json!({ "/a": { "get": { "operationId": "a" } } }),
         json!({}),
@@ -182,7 +182,7 @@ fn check_reports_every_unresolvable_secret_reference_by_key_and_never_a_value() 
     });
 
     // exec without the policy switch: an error naming the secret, at load.
-    let config = common::config_for("a.json", json!({ "secrets": secrets }));
+    let config = support::config_for("a.json", json!({ "secrets": secrets }));
     std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
     let output = check_with_path(dir.path(), &empty_path.display().to_string(), &[]);
     let text = String::from_utf8_lossy(&output.stdout);
@@ -190,7 +190,7 @@ fn check_reports_every_unresolvable_secret_reference_by_key_and_never_a_value() 
     assert!(text.contains("secrets.prog.type: exec secrets run a program and are refused unless policy.allowExecSecrets is true"), "{text}");
 
     // Allowed: the config is valid; every reference this host cannot resolve is a warning.
-    let config = common::config_for(
+    let config = support::config_for(
         "a.json",
         json!({ "secrets": secrets, "policy": { "allowExecSecrets": true } }),
     );
@@ -246,7 +246,7 @@ async fn sigterm_lets_an_in_flight_call_finish() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir = tempfile::tempdir().unwrap();
-    let doc = common::openapi(
+    let doc = support::openapi(
         &upstream,
         json!({ "/slow": { "get": { "operationId": "slow" } } }),
         json!({}),
@@ -254,7 +254,7 @@ async fn sigterm_lets_an_in_flight_call_finish() {
     std::fs::write(dir.path().join("a.json"), doc).unwrap();
     std::fs::write(
         dir.path().join(".cli.json"),
-        common::config_for("a.json", json!({})).to_string(),
+        support::config_for("a.json", json!({})).to_string(),
     )
     .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -273,11 +273,11 @@ async fn sigterm_lets_an_in_flight_call_finish() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = common::Guard(child);
+    let mut guard = support::Guard(child);
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     assert!(
-        common::wait_until_serving(&client, &url).await,
+        support::wait_until_serving(&client, &url).await,
         "server did not start"
     );
     let in_flight = tokio::spawn({
@@ -333,7 +333,7 @@ fn check_warns_about_an_overlay_action_whose_target_matches_nothing_naming_its_j
     for name in ["tickets.openapi.yaml", "unmatched.overlay.yaml"] {
         std::fs::copy(fixtures.join(name), dir.path().join(name)).unwrap();
     }
-    let mut config = common::config_for("tickets.openapi.yaml", json!({}));
+    let mut config = support::config_for("tickets.openapi.yaml", json!({}));
     config["services"]["svc"]["overlays"] = json!(["unmatched.overlay.yaml"]);
     std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
     let path = std::env::var("PATH").unwrap_or_default();

@@ -1,11 +1,9 @@
 //! Every integration test of the host, in one binary (one link instead of one per file).
-//! Each module is one area; `support` modules are shared helpers.
+//! Each module is one area; `support` holds every shared test helper.
 
-mod auth_support;
-mod catalog_support;
-mod common;
-mod mcp_support;
+mod support;
 
+mod architecture_doc;
 mod audit_bench;
 mod audit_log;
 mod audit_query;

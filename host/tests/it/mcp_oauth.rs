@@ -3,18 +3,18 @@
 //! npm `oidc-provider` (tests/peers/idp/issuer.mjs). The runtime obtains the token by client
 //! credentials, found through the issuer's OIDC discovery.
 
-use super::auth_support;
-use super::common;
-use super::mcp_support;
+use super::support;
+use super::support::auth;
+use super::support::mcp;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_support::{Idp, API};
-use common::*;
-use mcp_support::NodeServer;
+use auth::{Idp, API};
+use mcp::NodeServer;
 use serde_json::{json, Value};
+use support::*;
 
 fn config(idp: &Idp, server: &NodeServer, client_secret: &str) -> Value {
     json!({

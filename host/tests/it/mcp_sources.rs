@@ -2,14 +2,14 @@
 //! streamable HTTP and legacy SSE: catalog mapping, execution through `/v1/tools/execute`,
 //! `isError` results, notifications on the stream, and recovery after the server dies.
 
-use super::common;
-use super::mcp_support;
+use super::support;
+use super::support::mcp;
 
 use std::time::Duration;
 
-use common::*;
-use mcp_support::*;
+use mcp::*;
 use serde_json::{json, Value};
+use support::*;
 
 fn tool<'a>(catalog: &'a Value, id: &str) -> &'a Value {
     catalog["catalog"]["tools"]

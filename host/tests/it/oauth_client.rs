@@ -3,15 +3,15 @@
 //! which `Authorization` each call carried. Token counts come from the provider itself
 //! (`GET /test/counts`), so single flight and caching are observed where they matter.
 
-use super::auth_support;
-use super::common;
+use super::support;
+use super::support::auth;
 
 use std::time::Duration;
 
-use auth_support::Idp;
+use auth::Idp;
 use base64::Engine as _;
-use common::*;
 use serde_json::{json, Value};
+use support::*;
 
 const SHORT_API: &str = "https://runtime.local/short-api";
 const REDIRECT: &str = "https://portcullis.test/v1/oauth/callback";
@@ -39,7 +39,7 @@ fn client_credentials(idp: &Idp, client: &str, secret: &str, method: Option<&str
         "type": "oauth2", "mode": "clientCredentials", "issuer": idp.issuer,
         "clientId": { "type": "literal", "value": client },
         "clientSecret": { "type": "literal", "value": secret },
-        "audience": auth_support::API,
+        "audience": auth::API,
     });
     if let Some(method) = method {
         value["clientAuthMethod"] = json!(method);
@@ -118,7 +118,7 @@ async fn client_credentials_with_basic_and_post_auth_reach_the_upstream_as_beare
         let seen = authorizations(&upstream);
         let claims = claims(&seen[0]);
         assert_eq!(claims["client_id"], client);
-        assert_eq!(claims["aud"], auth_support::API);
+        assert_eq!(claims["aud"], auth::API);
         assert_eq!(
             claims["scope"], "tools:read",
             "the requirement's scope was requested"

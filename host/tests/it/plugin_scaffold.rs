@@ -2,9 +2,9 @@
 //! its own unit tests pass natively, exactly as an author would run them.
 //!
 //! Slow (it compiles the SDK and the crates with cargo), so it shares the guest target dir with
-//! `plugins/build` (`$CARGO_TARGET_DIR/wasm-guests`): in `./tests/run`, which builds the example
-//! plugins first, the SDK and its dependencies are already compiled. Needs the `wasm32-wasip2`
-//! target (`rustup target add wasm32-wasip2`, which `./tests/run` does).
+//! the `portcullis-test-artifacts` build script (`$CARGO_TARGET_DIR/wasm-guests`), which has
+//! already compiled the SDK and its dependencies for the example plugins. Needs the
+//! `wasm32-wasip2` target (`rustup target add wasm32-wasip2`; the build script says so).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,16 +16,6 @@ fn repo_root() -> PathBuf {
         .join("..")
         .canonicalize()
         .unwrap()
-}
-
-/// The target dir the guests share (see `plugins/build`).
-fn guest_target_dir() -> PathBuf {
-    match std::env::var_os("PORTCULLIS_WASM_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| repo_root().join("target"), PathBuf::from)
-            .join("wasm-guests"),
-    }
 }
 
 fn cargo(dir: &Path, args: &[&str], target_dir: &Path) {
@@ -47,7 +37,7 @@ fn cargo(dir: &Path, args: &[&str], target_dir: &Path) {
 fn scaffolded_plugins_of_every_kind_build_as_components_and_pass_their_tests() {
     let work = tempfile::tempdir().unwrap();
     let sdk = SdkDependency::Path(repo_root().join("sdk"));
-    let guests = guest_target_dir();
+    let guests = Path::new(portcullis_test_artifacts::GUEST_TARGET_DIR);
     for kind in ScaffoldKind::ALL {
         let name = format!("scaffold-{kind}");
         let dir = work.path().join(&name);
@@ -56,7 +46,7 @@ fn scaffolded_plugins_of_every_kind_build_as_components_and_pass_their_tests() {
         cargo(
             &dir,
             &["build", "--release", "--target", "wasm32-wasip2"],
-            &guests,
+            guests,
         );
         let wasm = guests
             .join("wasm32-wasip2/release")

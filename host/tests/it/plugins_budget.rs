@@ -1,19 +1,19 @@
 //! A plugin never outlives its budget and never starves other plugins: guests that sleep in
 //! WASI, ask the host for huge random buffers or flood it with pollables fail closed, by name,
 //! within their budget, and the server keeps serving the others. Components come from
-//! `./tests/plugins/build`.
+//! `tests/plugins/`, built by the `portcullis-test-artifacts` build script.
 
-use super::common;
+use super::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
 use portcullis::config::Config;
 use portcullis::plugins::PluginSet;
 use portcullis::policy::wasm::PolicyPlugin;
 use portcullis::policy::PolicyQuery;
 use serde_json::json;
+use support::*;
 
 /// `svc:get_<name>` for every secret (each an apiKey scheme of that name), plus `svc:getPlain`.
 fn document(upstream: &str, schemes: &[&str]) -> String {

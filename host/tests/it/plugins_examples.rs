@@ -1,4 +1,4 @@
-//! The example plugins in `plugins/` (built by `./plugins/build`) working together in a real
+//! The example plugins in `plugins/` (built by the `portcullis-test-artifacts` build script) working together in a real
 //! runtime, as an operator would deploy them:
 //!
 //! - `apikey-auth` authenticates callers (runtime auth `validationProfile: "plugin"`);
@@ -6,13 +6,13 @@
 //! - `age-secrets` decrypts an `age` file written by the real `age` CLI and supplies the
 //!   upstream API key.
 
-use super::common;
+use super::support;
 
 use std::process::{Command, Stdio};
 
-use common::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use support::*;
 
 const UPSTREAM_KEY: &str = "tk_live_upstream_0123456789";
 const READER_KEY: &str = "reader-key-6f1d2c0a9b8e7d6c5b4a";

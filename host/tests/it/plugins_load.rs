@@ -1,13 +1,13 @@
 //! Plugin load errors: each names the plugin and the reason, and refuses the config.
 
-use super::common;
+use super::support;
 
 use std::path::Path;
 
-use common::plugin_component;
 use portcullis::config::Config;
 use portcullis::plugins::{LoadErrorKind, PluginError, PluginSet};
 use serde_json::json;
+use support::plugin_component;
 
 fn load(config: serde_json::Value) -> Result<PluginSet, PluginError> {
     let config: Config = serde_json::from_value(config).unwrap();
@@ -131,7 +131,7 @@ fn unknown_plugin_names_are_config_errors_with_their_json_path() {
         "secrets": { "k": { "type": "plugin", "plugin": "nope", "value": "r" } },
         "policy": { "plugins": ["missing"] }
     });
-    let error = common::config_load_error(&config);
+    let error = support::config_load_error(&config);
     for expected in [
         "secrets.k.plugin: names plugin \"nope\"",
         "policy.plugins[0]: names plugin \"missing\"",

@@ -1,17 +1,17 @@
 //! Prewarmed plugin instances (`plugins.<name>.prewarm`): prepared ahead of calls on a worker
 //! thread, yet still one call per instance, never older than `maxAgeMs`, and gone with the plugin.
 
-use super::common;
+use super::support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::plugin_component;
 use portcullis::config::Config;
 use portcullis::plugins::wit::{RequestContext, SecretRequest};
 use portcullis::plugins::{LoadedPlugin, PluginSet};
 use serde_json::{json, Value};
+use support::plugin_component;
 
 fn load(name: &str, prewarm: Value) -> (PluginSet, Arc<LoadedPlugin>) {
     let config: Config = serde_json::from_value(json!({
@@ -158,7 +158,7 @@ fn prewarm_settings_out_of_range_are_config_errors_with_their_json_path() {
         "cli": "1.0.0", "mode": { "default": "discover" }, "runtime": {},
         "plugins": { "p": { "path": "p.wasm", "prewarm": { "instances": 17, "maxAgeMs": 0 } } }
     });
-    let error = common::config_load_error(&config);
+    let error = support::config_load_error(&config);
     for expected in ["plugins.p.prewarm.instances", "plugins.p.prewarm.maxAgeMs"] {
         assert!(error.contains(expected), "{expected} not in {error}");
     }

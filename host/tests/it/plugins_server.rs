@@ -1,13 +1,13 @@
 //! WebAssembly plugins through a real runtime and a real upstream: secret sources, policy
 //! evaluators and auth profiles, well-behaved and hostile. Components come from
-//! `./tests/plugins/build`.
+//! `tests/plugins/`, built by the `portcullis-test-artifacts` build script.
 
-use super::common;
+use super::support;
 
 use std::time::{Duration, Instant};
 
-use common::*;
 use serde_json::json;
+use support::*;
 
 /// Hostile references of `test-secret` and what the caller must see about each.
 const HOSTILE: [(&str, &str); 9] = [

@@ -1,7 +1,7 @@
 //! Policy offline, through the binary: `portcullis check` warns about patterns that match no
 //! tool, and `portcullis policy explain` decides across the managed, user and project scopes.
 
-use super::common;
+use super::support;
 
 use std::path::Path;
 use std::process::Command;
@@ -13,7 +13,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 /// A project with tools `svc:a`, `svc:b`, `svc:c` and `svc:get:/items/{id}` (no operationId),
 /// plus optional managed and user scope files.
 fn project(dir: &Path, project: Value, managed: Option<Value>, user: Option<Value>) {
-    let doc = common::openapi(
+    let doc = support::openapi(
         "http://127.0.0.1:1",
         json!({
             "/a": { "get": { "operationId": "a" } },
@@ -24,7 +24,7 @@ fn project(dir: &Path, project: Value, managed: Option<Value>, user: Option<Valu
         json!({}),
     );
     std::fs::write(dir.join("a.json"), doc).unwrap();
-    let config = common::config_for("a.json", project);
+    let config = support::config_for("a.json", project);
     std::fs::write(dir.join(".cli.json"), config.to_string()).unwrap();
     for (name, scope) in [("managed.json", managed), ("user.json", user)] {
         if let Some(scope) = scope {
@@ -261,7 +261,7 @@ fn check_names_every_attempt_of_a_later_scope_to_loosen_the_managed_scope() {
         json!({ "policy": { "allowExecSecrets": false } }).to_string(),
     )
     .unwrap();
-    let config = common::config_for(
+    let config = support::config_for(
         "a.json",
         json!({ "runtime": { "server": { "auth": { "audience": "api" } } } }),
     );

@@ -1,10 +1,10 @@
 //! The policy engine over HTTP: approval grants (security cases P06-P08), explain, and the
 //! audit record of each decision, through a real runtime with JWT auth and a real upstream.
 
-use super::auth_support;
-use super::common;
+use super::support;
+use super::support::auth;
 
-use auth_support::*;
+use auth::*;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{json, Value};
@@ -14,8 +14,8 @@ const ISS: &str = "https://issuer.test";
 struct Fixture {
     keys: Keys,
     _jwks: JwksServer,
-    upstream: common::RecordingUpstream,
-    rt: common::TestRuntime,
+    upstream: support::RecordingUpstream,
+    rt: support::TestRuntime,
 }
 
 /// A runtime behind `oidc_jwks` auth serving `svc:getItem` and `svc:createItem`, with `policy`.
@@ -27,7 +27,7 @@ async fn fixture(policy: Value) -> Fixture {
 async fn fixture_with(extra: Value) -> Fixture {
     let keys = keys();
     let jwks = jwks_server(vec![with_kid(&keys.rsa, "r1", None)]).await;
-    let upstream = common::start_upstream().await;
+    let upstream = support::start_upstream().await;
     let paths = json!({
         "/items/{id}": { "get": { "operationId": "getItem", "security": [],
             "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } },
@@ -45,9 +45,9 @@ async fn fixture_with(extra: Value) -> Fixture {
     for (key, value) in extra.as_object().unwrap() {
         config[key] = value.clone();
     }
-    let rt = common::start_runtime(
+    let rt = support::start_runtime(
         config,
-        &[("a.json", common::openapi(&upstream.url, paths, json!({})))],
+        &[("a.json", support::openapi(&upstream.url, paths, json!({})))],
     )
     .await;
     Fixture {
@@ -449,10 +449,10 @@ async fn p12_every_decision_is_one_audit_record_with_rule_and_steps() {
 /// P09: a broken policy refuses to start, and a broken reload keeps the last good policy.
 #[tokio::test]
 async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_good_one() {
-    let upstream = common::start_upstream().await;
+    let upstream = support::start_upstream().await;
     let paths = json!({ "/items": { "post": { "operationId": "createItem", "security": [] } } });
-    let document = common::openapi(&upstream.url, paths, json!({}));
-    let broken = common::config_for("a.json", json!({ "policy": { "deny": ["svc:***"] } }));
+    let document = support::openapi(&upstream.url, paths, json!({}));
+    let broken = support::config_for("a.json", json!({ "policy": { "deny": ["svc:***"] } }));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.json"), &document).unwrap();
     std::fs::write(dir.path().join(".cli.json"), broken.to_string()).unwrap();
@@ -469,8 +469,8 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
     };
     assert!(portcullis::server::Runtime::start(options).await.is_err());
 
-    let good = common::config_for("a.json", json!({ "policy": { "deny": ["svc:create*"] } }));
-    let rt = common::start_runtime(good, &[("a.json", document)]).await;
+    let good = support::config_for("a.json", json!({ "policy": { "deny": ["svc:create*"] } }));
+    let rt = support::start_runtime(good, &[("a.json", document)]).await;
     let (status, _) = rt.execute(json!({ "toolId": "svc:createItem" })).await;
     assert_eq!(status, 403);
     std::fs::write(rt.config_path(), broken.to_string()).unwrap();

@@ -8,7 +8,7 @@
 //! The keychain is a fault-injection fake `secret-tool` placed first on `PATH`: there is no
 //! Secret Service on a headless test host.
 
-use super::common;
+use super::support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
@@ -145,10 +145,10 @@ async fn canaries_from_every_source_never_reach_logs_audit_or_responses() {
         );
     }
     paths.insert("/clash".into(), op("clash", &["clashA", "clashB"]));
-    let doc = common::openapi(&upstream, json!(paths), schemes());
+    let doc = support::openapi(&upstream, json!(paths), schemes());
     std::fs::write(root.join("api.json"), doc).unwrap();
     // The same schemes on an origin that refuses connections (with the query credential).
-    let dead = common::openapi(
+    let dead = support::openapi(
         "http://127.0.0.1:9",
         json!({ "/x": op("x", &all) }),
         schemes(),
@@ -229,11 +229,11 @@ async fn canaries_from_every_source_never_reach_logs_audit_or_responses() {
         .stderr(std::fs::File::create(root.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut child = common::Guard(child);
+    let mut child = support::Guard(child);
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     assert!(
-        common::wait_until_serving(&client, &url).await,
+        support::wait_until_serving(&client, &url).await,
         "server did not start"
     );
 
@@ -427,7 +427,7 @@ const ECHOED: &str = "CANARY/esc";
 
 fn echo_config(upstream: &str, key: serde_json::Value) -> (serde_json::Value, String) {
     let keyed = |id: &str| json!({ "get": { "operationId": id, "security": [{ "key": [] }] } });
-    let doc = common::openapi(
+    let doc = support::openapi(
         upstream,
         json!({
             "/escaped": keyed("escaped"),
@@ -437,7 +437,7 @@ fn echo_config(upstream: &str, key: serde_json::Value) -> (serde_json::Value, St
         }),
         json!({ "securitySchemes": { "key": { "type": "apiKey", "in": "header", "name": "X-Key" } } }),
     );
-    let config = common::config_for("api.json", json!({ "secrets": { "key": key } }));
+    let config = support::config_for("api.json", json!({ "secrets": { "key": key } }));
     (config, doc)
 }
 
@@ -445,7 +445,7 @@ fn echo_config(upstream: &str, key: serde_json::Value) -> (serde_json::Value, St
 async fn json_escaped_and_gzip_compressed_echoes_are_scrubbed_and_other_encodings_refused() {
     let upstream = start_echo_upstream().await;
     let (config, doc) = echo_config(&upstream, json!({ "type": "literal", "value": ECHOED }));
-    let rt = common::start_runtime(config, &[("api.json", doc)]).await;
+    let rt = support::start_runtime(config, &[("api.json", doc)]).await;
     for tool in ["svc:escaped", "svc:gzip"] {
         let (status, text) = rt.execute(json!({ "toolId": tool })).await;
         assert_eq!(status, 200, "{tool}: {text}");
@@ -485,7 +485,7 @@ async fn a_fifo_file_secret_fails_its_call_and_never_freezes_other_routes() {
     std::fs::write(dir.path().join("api.json"), doc).unwrap();
     std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
     let run = tokio::spawn(async move {
-        let rt = common::start_runtime_in(dir).await;
+        let rt = support::start_runtime_in(dir).await;
         let keyed = rt.execute(json!({ "toolId": "svc:escaped" }));
         let open = rt.execute(json!({ "toolId": "svc:open" }));
         let (keyed, open) = tokio::join!(keyed, open);
@@ -534,7 +534,7 @@ async fn redirects_and_server_variables_never_reach_another_loopback_origin() {
         },
         "services": { "svc": { "source": "src" }, "moved": { "source": "moved" } }
     });
-    let rt = common::start_runtime(config, &[("api.json", doc), ("moved.json", moved)]).await;
+    let rt = support::start_runtime(config, &[("api.json", doc), ("moved.json", moved)]).await;
     let (status, text) = rt
         .execute(json!({ "toolId": "svc:hop", "pathArgs": [port] }))
         .await;

@@ -2,15 +2,15 @@
 //! DNS rebinding, CORS), connection limits (slowloris, caps), and what the handshake and
 //! refresh disclose or require.
 
-use super::auth_support;
-use super::common;
+use super::support;
+use super::support::auth;
 
 use std::time::{Duration, Instant};
 
-use auth_support::*;
-use common::*;
+use auth::*;
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{json, Value};
+use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -1,9 +1,9 @@
 //! `POST /v1/tools/execute` against a real upstream, through a real runtime.
 
-use super::common;
+use super::support;
 
-use common::*;
 use serde_json::json;
+use support::*;
 
 fn paths() -> serde_json::Value {
     json!({

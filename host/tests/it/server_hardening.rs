@@ -4,12 +4,12 @@
 //! latter with the connection closed after the answer, as RFC 9112 requires), and the server
 //! keeps serving.
 
-use super::auth_support;
-use super::common;
+use super::support;
+use super::support::auth;
 
 use std::time::Duration;
 
-use auth_support::*;
+use auth::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -40,12 +40,12 @@ fn status_of(answer: &str) -> Option<u16> {
     answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
-async fn runtime() -> (common::RecordingUpstream, common::TestRuntime) {
-    let upstream = common::start_upstream().await;
+async fn runtime() -> (support::RecordingUpstream, support::TestRuntime) {
+    let upstream = support::start_upstream().await;
     let paths = json!({ "/items": { "post": { "operationId": "createItem", "security": [] } } });
-    let rt = common::start_runtime(
-        common::config_for("a.json", json!({})),
-        &[("a.json", common::openapi(&upstream.url, paths, json!({})))],
+    let rt = support::start_runtime(
+        support::config_for("a.json", json!({})),
+        &[("a.json", support::openapi(&upstream.url, paths, json!({})))],
     )
     .await;
     (upstream, rt)

@@ -1,11 +1,11 @@
 //! Runtime-level behaviour: handshake, binding, catalog caching, refresh, file watching.
 
-use super::common;
+use super::support;
 
 use std::time::Duration;
 
-use common::*;
 use serde_json::json;
+use support::*;
 
 fn one_tool(server: &str, operation_id: &str) -> String {
     openapi(

@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | `literal` | `value` is the secret | none | empty |
 //! | `env` | `value` names a variable | none | unset, empty, not UTF-8 |
-//! | `file` | `value` is a path (read once per resolution, [`file`]) | one trailing `\n` or `\r\n` | missing, unreadable, not a regular file (FIFO, device, directory), > 64 KiB, not read within 2 s, not UTF-8, empty |
+//! | `file` | `value` is a path (read once per resolution, [`mod@file`]) | one trailing `\n` or `\r\n` | missing, unreadable, not a regular file (FIFO, device, directory), > 64 KiB, not read within 2 s, not UTF-8, empty |
 //! | `osKeychain` | `value` names an item ([`keychain`]) | one trailing `\n` or `\r\n` | tool missing, no such item, timeout, empty |
 //! | `exec` | `command` argv (or `[value]`) ([`exec`]) | one trailing `\n` or `\r\n` | timeout (default 5 s), > 64 KiB stdout, non-zero exit, empty |
 //! | `plugin` | `value` is the plugin's reference ([`wasm`]) | none | the plugin fails, traps, times out or returns an invalid value |

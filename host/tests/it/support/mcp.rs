@@ -2,31 +2,22 @@
 //! transports, and `tests/peers/mcp/bearer-server.mjs` (an SDK server that requires bearer
 //! tokens from the test identity provider). Each is started on a free loopback port, waited
 //! for with a bounded timeout, and killed (by its own process id) when dropped.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common;
+use crate::support::{self, free_port};
 
 /// The server-everything binary installed by `tests/run` (npm ci in tests/peers).
 pub fn everything_bin() -> PathBuf {
-    let bin = common::peers_dir().join(".bin/mcp-server-everything");
+    let bin = support::peers_dir().join(".bin/mcp-server-everything");
     assert!(
         bin.exists(),
         "{} is missing: run `npm ci --prefix tests/peers` (tests/run does)",
         bin.display()
     );
     bin
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A node MCP server listening on `port`.
@@ -63,11 +54,11 @@ impl NodeServer {
         let issuer = issuer.to_owned();
         Self::start(Box::new(move |port| {
             Command::new("node")
-                .arg(common::peers_dir().join("../mcp/bearer-server.mjs"))
+                .arg(support::peers_dir().join("../mcp/bearer-server.mjs"))
                 .env("PORT", port.to_string())
                 .env("ISSUER", &issuer)
-                .env("NODE_PATH", common::peers_dir())
-                .current_dir(common::peers_dir().join(".."))
+                .env("NODE_PATH", support::peers_dir())
+                .current_dir(support::peers_dir().join(".."))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -156,6 +147,6 @@ pub async fn crash(pid: u32) {
         .unwrap();
     assert!(status.success(), "kill -9 {pid}");
     let reaped = || async { !std::path::Path::new(&format!("/proc/{pid}")).exists() };
-    let gone = crate::common::eventually(Duration::from_secs(10), reaped).await;
+    let gone = crate::support::eventually(Duration::from_secs(10), reaped).await;
     assert!(gone, "process {pid} still runs after kill -9");
 }

@@ -1,8 +1,8 @@
-//! Test harness: a real recording upstream and a real runtime, both on loopback.
-#![allow(dead_code)]
+//! A real recording upstream and a real runtime, both on loopback, and the requests tests send
+//! to them.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use portcullis::config::ScopePaths;
 use portcullis::server::{self, Runtime, RuntimeOptions};
+
+use super::eventually;
 
 /// What the upstream received.
 #[derive(Debug, Clone)]
@@ -234,56 +236,6 @@ pub fn openapi(server: &str, paths: serde_json::Value, components: serde_json::V
         "components": components,
     }))
     .unwrap()
-}
-
-/// Wait until `check` passes or `timeout` elapses.
-pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
-pub fn peers_dir() -> PathBuf {
-    std::env::var_os("PORTCULLIS_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/node_modules")
-        })
-}
-
-/// A test plugin component built by `./tests/plugins/build` (`test-secret` ->
-/// `test_secret.wasm`), from `$PORTCULLIS_PLUGIN_DIR` or `<repo>/target/plugins`. Fails, never
-/// skips, when it is missing.
-pub fn plugin_component(crate_name: &str) -> PathBuf {
-    let dir = std::env::var_os("PORTCULLIS_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
-    let path = dir.join(format!("{}.wasm", crate_name.replace('-', "_")));
-    assert!(
-        path.is_file(),
-        "test plugin {} is missing: run ./tests/plugins/build (or set PORTCULLIS_PLUGIN_DIR)",
-        path.display()
-    );
-    path
-}
-
-/// Kills a spawned server when the test ends, whatever happens.
-pub struct Guard(pub std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Wait (up to 30 s) until a server answers `GET {url}/v1/runtime/info`.
