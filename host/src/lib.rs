@@ -42,12 +42,12 @@ pub mod dev;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod mcp;
-pub mod net;
+pub use portcullis_net as net;
 pub mod oauth;
 pub mod plugins;
 pub mod plugins_scaffold;
 pub mod policy;
-pub mod redact;
+pub use portcullis_net::redact;
 pub mod secrets;
 pub mod server;
 pub mod upstream;

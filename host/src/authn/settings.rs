@@ -14,8 +14,8 @@ pub use check::check;
 
 use serde::{Deserialize, Serialize};
 
-use crate::net::https_or_loopback;
 pub use crate::config::{RevocationConfig, ServerAuthConfig};
+use crate::net::https_or_loopback;
 
 /// Algorithms accepted when `allowedAlgorithms` is not set: every asymmetric algorithm supported.
 pub const DEFAULT_ALGORITHMS: [&str; 9] = [

@@ -15,8 +15,8 @@
 //! name. Failure mode: one problem per violated rule; no secret value is ever quoted.
 
 use super::sources::keychain::Reference;
-use crate::net::https_or_loopback;
 use crate::config::{Config, JsonPath, Problems, Secret, SecretType};
+use crate::net::https_or_loopback;
 
 /// Check every `secrets.*` entry.
 pub fn check(config: &Config, p: &mut Problems) {

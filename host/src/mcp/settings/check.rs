@@ -19,8 +19,8 @@
 
 use serde_json::Value;
 
-use crate::net::https_or_loopback;
 use crate::config::{Config, JsonPath, McpTransport, Problems, SourceType};
+use crate::net::https_or_loopback;
 use crate::oauth::AuthMethod;
 
 /// Check every MCP source in the merged config.

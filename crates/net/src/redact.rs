@@ -13,7 +13,7 @@
 use url::{Position, Url};
 
 /// `scheme://host[:port]/path`: the URL without userinfo, query and fragment.
-pub(crate) fn redact_url(url: &Url) -> String {
+pub fn redact_url(url: &Url) -> String {
     format!(
         "{}://{}",
         url.scheme(),

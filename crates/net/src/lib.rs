@@ -1,6 +1,7 @@
 //! Outbound HTTP: the one factory every capability gets its `reqwest::Client` from, and the URL
-//! rules several settings share ([`https_or_loopback`], [`parse_origin`]). A leaf: it imports
-//! nothing from the crate.
+//! rules several settings share ([`https_or_loopback`], [`parse_origin`]), and [`redact`]: what
+//! a log line, an error or a `Debug` may show of a credential-bearing value. The leaf of the
+//! workspace: it depends on no other Portcullis crate.
 //!
 //! Each purpose's client, in one table (`—` = `reqwest`'s default: no timeout, proxy from the
 //! `HTTP(S)_PROXY`/`NO_PROXY` environment, default pool):
@@ -16,9 +17,11 @@
 //!
 //! Failure mode: a client that cannot be built is a [`NetError`] for the caller to report, never
 //! a silent fallback to `reqwest`'s default client (that one follows up to 10 redirects,
-//! carrying whatever credential the request had); a test below searches `src/` for such a
-//! fallback.
+//! carrying whatever credential the request had); a test below searches every crate's `src/`
+//! for such a fallback.
+#![deny(missing_docs)]
 
+pub mod redact;
 mod url_rules;
 
 use std::net::SocketAddr;
@@ -110,6 +113,18 @@ fn builder(purpose: Purpose) -> reqwest::ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    /// The workspace root and the source directories of every crate in it.
+    fn workspace_sources() -> (PathBuf, Vec<PathBuf>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = root.canonicalize().unwrap();
+        let mut dirs = vec![root.join("host/src")];
+        for entry in std::fs::read_dir(root.join("crates")).unwrap().flatten() {
+            dirs.push(entry.path().join("src"));
+        }
+        (root, dirs)
+    }
 
     #[test]
     fn every_purpose_builds_a_client() {
@@ -133,17 +148,16 @@ mod tests {
 
     /// A failed `ClientBuilder::build()` must be an error: `reqwest`'s default client follows
     /// ten redirects (with custom credential headers) and reads proxy settings from the
-    /// environment. `src/dev/` (local development helpers) is exempt.
+    /// environment. `host/src/dev/` (local development helpers) is exempt.
     #[test]
     fn no_http_client_builder_falls_back_to_a_default_client() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut stack = vec![root.clone()];
+        let (root, mut stack) = workspace_sources();
         let mut offenders = Vec::new();
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap().flatten() {
                 let path = entry.path();
                 if path.is_dir() {
-                    if path != root.join("dev") {
+                    if path != root.join("host/src/dev") {
                         stack.push(path);
                     }
                     continue;
@@ -165,22 +179,21 @@ mod tests {
     }
 
     /// Every outbound client comes from [`client`] or [`pinned_client`], so the table above is
-    /// the whole truth. `src/dev/` (local development helpers) is exempt.
+    /// the whole truth. `host/src/dev/` (local development helpers) is exempt.
     #[test]
     fn clients_are_built_only_by_the_net_factory() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut stack = vec![root.clone()];
+        let (root, mut stack) = workspace_sources();
         let mut offenders = Vec::new();
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap().flatten() {
                 let path = entry.path();
                 if path.is_dir() {
-                    if path != root.join("dev") {
+                    if path != root.join("host/src/dev") {
                         stack.push(path);
                     }
                     continue;
                 }
-                if path == root.join("net").join("mod.rs") {
+                if path == root.join("crates/net/src/lib.rs") {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -192,7 +205,7 @@ mod tests {
         assert!(
             offenders.is_empty(),
             "build HTTP clients with net::client(Purpose) (add a Purpose and its row to the \
-             table in src/net/mod.rs): {offenders:?}"
+             table in crates/net/src/lib.rs): {offenders:?}"
         );
     }
 }
