@@ -37,7 +37,7 @@ pub mod authn;
 pub mod authz;
 pub mod call;
 pub mod catalog;
-pub mod config;
+pub use portcullis_config as config;
 pub mod dev;
 #[doc(hidden)]
 pub mod fuzzing;
