@@ -44,7 +44,7 @@ pub mod fuzzing;
 pub mod mcp;
 pub use portcullis_net as net;
 pub mod oauth;
-pub mod plugins;
+pub use portcullis_plugin_host as plugins;
 pub mod plugins_scaffold;
 pub mod policy;
 pub use portcullis_net::redact;

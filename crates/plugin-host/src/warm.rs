@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::instance::Prepared;
 use super::load::LoadedPlugin;
-use crate::config::PluginPrewarm;
+use portcullis_config::PluginPrewarm;
 
 /// Default `prewarm.instances`.
 pub const DEFAULT_INSTANCES: u32 = 4;

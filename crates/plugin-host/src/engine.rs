@@ -159,7 +159,7 @@ impl PluginEngine {
         let auth_linker = linker(&engine, |l| {
             bindings::auth::AuthProfilePlugin::add_to_linker::<_, HasSelf<_>>(l, |s| s)
         });
-        let http = crate::net::client(crate::net::Purpose::PluginOutbound)
+        let http = portcullis_net::client(portcullis_net::Purpose::PluginOutbound)
             .inspect_err(|e| tracing::error!("plugin outbound-http client could not be built: {e}"))
             .ok();
         Self {

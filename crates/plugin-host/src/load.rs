@@ -17,7 +17,7 @@ use super::error::{LoadErrorKind, PluginError};
 use super::grants::{Grants, Origin};
 use super::state::CallState;
 use super::warm::Warm;
-use crate::config::PluginConfig;
+use portcullis_config::PluginConfig;
 
 /// Default `limits.memoryMiB`.
 pub const DEFAULT_MEMORY_MIB: u64 = 16;
@@ -290,7 +290,7 @@ fn resolve_grants(
         .collect();
     let mut dirs = Vec::new();
     for dir in grants.files.iter().flatten() {
-        let path = crate::config::absolute_clean(&base_dir.join(dir));
+        let path = portcullis_config::absolute_clean(&base_dir.join(dir));
         if !path.is_dir() {
             return Err(fail(format!(
                 "grants.files: {} is not a directory",
@@ -316,7 +316,7 @@ impl LoadedPlugin {
         base_dir: &Path,
     ) -> Result<Self, PluginError> {
         let err = |kind| PluginError::load(name, kind);
-        let path = crate::config::absolute_clean(
+        let path = portcullis_config::absolute_clean(
             &base_dir.join(config.path.as_deref().unwrap_or_default()),
         );
         let bytes = std::fs::read(&path)

@@ -29,7 +29,10 @@
 //! budget and return the WIT records of [`wit`] or a [`PluginError`]. This module names no
 //! pipeline type: each pipeline trait has its WebAssembly adapter beside it
 //! (`secrets::sources::wasm`, `policy::wasm`, `authn::wasm`), which translates its values to and
-//! from these records. Only `config` (the plugin's own part of the document) is imported.
+//! from these records. This crate is the only one that names wasmtime; of Portcullis it depends
+//! only on `portcullis-config` (the plugin's own part of the document) and `portcullis-net` (the
+//! outbound HTTP client).
+#![deny(missing_docs)]
 
 pub mod bindings;
 pub mod call;
@@ -67,7 +70,7 @@ pub use engine::PluginEngine;
 pub use error::{CallErrorKind, LoadErrorKind, PluginError};
 pub use load::{inspect, Inspection, Limits, LoadedPlugin, Metadata, PluginKind};
 
-use crate::config::{Config, SecretType};
+use portcullis_config::{Config, SecretType};
 
 /// Every plugin of a config, loaded.
 #[derive(Debug, Clone, Default)]

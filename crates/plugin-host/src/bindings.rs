@@ -17,7 +17,7 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub mod secret {
     wasmtime::component::bindgen!({
         world: "secret-source-plugin",
-        path: "../wit/portcullis-plugin@0.1.0",
+        path: "../../wit/portcullis-plugin@0.1.0",
     });
 }
 
@@ -26,7 +26,7 @@ pub mod secret {
 pub mod policy {
     wasmtime::component::bindgen!({
         world: "policy-evaluator-plugin",
-        path: "../wit/portcullis-plugin@0.1.0",
+        path: "../../wit/portcullis-plugin@0.1.0",
         with: {
             "portcullis:plugin/types": super::secret::portcullis::plugin::types,
             "portcullis:plugin/log": super::secret::portcullis::plugin::log,
@@ -40,7 +40,7 @@ pub mod policy {
 pub mod auth {
     wasmtime::component::bindgen!({
         world: "auth-profile-plugin",
-        path: "../wit/portcullis-plugin@0.1.0",
+        path: "../../wit/portcullis-plugin@0.1.0",
         with: {
             "portcullis:plugin/types": super::secret::portcullis::plugin::types,
             "portcullis:plugin/log": super::secret::portcullis::plugin::log,

@@ -21,7 +21,7 @@ use super::engine::MAX_MEMORY_MIB;
 use super::grants::Origin;
 use super::load::MAX_TIMEOUT_MS;
 use super::warm::{MAX_AGE_MS, MAX_INSTANCES};
-use crate::config::{Config, JsonPath, Problems, SecretType};
+use portcullis_config::{Config, JsonPath, Problems, SecretType};
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()

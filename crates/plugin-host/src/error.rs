@@ -153,14 +153,16 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    pub(crate) fn load(plugin: &str, kind: LoadErrorKind) -> Self {
+    /// A load failure of `plugin`.
+    pub fn load(plugin: &str, kind: LoadErrorKind) -> Self {
         Self::Load {
             plugin: plugin.to_owned(),
             kind,
         }
     }
 
-    pub(crate) fn call(plugin: &str, kind: CallErrorKind) -> Self {
+    /// A call failure of `plugin`.
+    pub fn call(plugin: &str, kind: CallErrorKind) -> Self {
         Self::Call {
             plugin: plugin.to_owned(),
             kind,
