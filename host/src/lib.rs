@@ -36,7 +36,7 @@ pub use portcullis_audit as audit;
 pub mod authn;
 pub mod authz;
 pub mod call;
-pub mod catalog;
+pub use portcullis_catalog as catalog;
 pub use portcullis_config as config;
 pub mod dev;
 #[doc(hidden)]
@@ -48,6 +48,7 @@ pub use portcullis_plugin_host as plugins;
 pub mod plugins_scaffold;
 pub mod policy;
 pub use portcullis_net::redact;
+pub mod secret_sources;
 pub mod secrets;
 pub mod server;
 pub mod upstream;

@@ -14,7 +14,7 @@ use url::Url;
 use super::store::Storage;
 use crate::config::Secret;
 use crate::redact::SecretValue;
-use crate::secrets::resolve_secret;
+use crate::secret_sources::resolve as resolve_secret;
 
 /// The grant a client uses when it has no usable token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -25,7 +25,7 @@ mod apply;
 pub mod preflight;
 pub mod scrub;
 pub mod settings;
-pub mod sources;
+pub use crate::secret_sources as sources;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ use crate::plugins::{PluginKind, PluginSet};
 pub use crate::redact::SecretValue;
 pub use apply::{AppliedCredentials, Applier};
 pub(crate) use apply::{COMPONENT, COOKIE_VALUE};
-pub use sources::{SecretRequest, SecretSource, SourceError};
+pub use sources::{CallInfo, SecretRequest, SecretSource, SourceError};
 
 /// No alternative could be satisfied.
 #[derive(Debug, thiserror::Error)]
@@ -51,15 +51,6 @@ pub struct CredentialError {
     /// The OAuth outcome the caller can act on (`interactive_required` with an authorization
     /// URL, or `reauthorization_required`), when an `oauth2` secret was the obstacle.
     pub oauth: Option<OAuthError>,
-}
-
-/// Who a credential is resolved for (passed to secret plugins as request context).
-#[derive(Debug, Clone, Default)]
-pub struct CallInfo {
-    /// The runtime's request id.
-    pub request_id: String,
-    /// The authenticated principal.
-    pub principal: Option<String>,
 }
 
 /// Resolves `secrets` entries for tool calls.

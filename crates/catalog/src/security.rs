@@ -115,7 +115,7 @@ fn requirement(name: &str, scheme: &SecuritySchemeObject, scopes: &[String]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::openapi::parse;
+    use crate::openapi::parse;
 
     const DOC: &str = r#"{"openapi":"3.1.0","components":{"securitySchemes":{
         "zKey":{"type":"apiKey","in":"header","name":"X-Key"},

@@ -28,7 +28,7 @@ use super::openapi;
 use super::overlay;
 use super::slug::slugify;
 use super::views::effective_views;
-use crate::config::{LoadedConfig, Source, SourceType};
+use portcullis_config::{LoadedConfig, Source, SourceType};
 
 /// Options for one build.
 #[derive(Debug, Clone, Default)]
@@ -383,7 +383,7 @@ struct McpService<'a> {
 async fn build_mcp(
     lister: Option<&dyn McpLister>,
     mcp: &McpService<'_>,
-    config: &crate::config::Config,
+    config: &portcullis_config::Config,
     base_dir: &std::path::Path,
     mut digest: Sha256,
 ) -> Result<Built, String> {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
 
-use crate::config::{Config, Source};
+use portcullis_config::{Config, Source};
 
 /// The reason an `mcp` source fails in a build that was given no [`McpLister`].
 pub const NO_LISTER: &str = "mcp sources are listed through MCP sessions, and this build has none";

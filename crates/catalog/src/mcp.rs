@@ -32,7 +32,7 @@ use super::model::{Backend, ContentType, McpBinding, RequestBody, Safety, Tool};
 use super::normalize::{valid_tool_id, ServiceTools};
 use super::pattern::Pattern;
 use super::slug::slugify;
-use crate::config::Config;
+use portcullis_config::Config;
 
 /// Map the tools a server listed into catalog tools of `service_id`.
 pub fn map_tools(

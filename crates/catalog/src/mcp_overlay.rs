@@ -96,7 +96,7 @@ fn overlaid(tool: &mut Tool, op: Operation) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::model::Safety;
+    use crate::model::Safety;
 
     fn tool(name: &str) -> Tool {
         Tool {

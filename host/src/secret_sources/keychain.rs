@@ -145,7 +145,7 @@ impl super::SecretSource for Keychain {
     fn resolve<'a>(
         &'a self,
         request: super::SecretRequest<'a>,
-    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::redact::SecretValue, SourceError>> {
         Box::pin(async move {
             let reference = super::reference(request.secret, "osKeychain")?;
             super::checked(read(reference, super::helper_timeout(request.secret)).await?)

@@ -15,7 +15,7 @@ use futures_util::future::BoxFuture;
 use super::{SecretRequest, SecretSource, SourceError};
 use crate::plugins::wit::{RequestContext, SecretRequest as WitSecretRequest};
 use crate::plugins::{CallErrorKind, LoadedPlugin, PluginError};
-use crate::secrets::SecretValue;
+use crate::redact::SecretValue;
 
 /// A secret-source plugin in the resolver's plugin slot.
 #[derive(Debug, Clone)]

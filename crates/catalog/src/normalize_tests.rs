@@ -1,7 +1,7 @@
 //! Tests for [`super::normalize`]: naming, parameters, safety, servers, duplicates.
 
 use super::*;
-use crate::catalog::openapi::parse;
+use crate::openapi::parse;
 
 fn tools(doc: &str) -> Vec<Tool> {
     normalize(&parse(doc.as_bytes()).unwrap(), "svc", None)

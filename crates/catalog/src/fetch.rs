@@ -19,9 +19,9 @@ use url::Url;
 
 use super::build::SourceFetch;
 use super::cache::{Cache, Lookup, Meta};
-use crate::config::RefreshConfig;
-use crate::net::{self, NetError, Purpose};
-use crate::redact::redact_url;
+use portcullis_config::RefreshConfig;
+use portcullis_net::redact::redact_url;
+use portcullis_net::{self as net, NetError, Purpose};
 
 /// Largest accepted document body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;

@@ -29,7 +29,7 @@ impl super::SecretSource for Exec {
     fn resolve<'a>(
         &'a self,
         request: super::SecretRequest<'a>,
-    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::redact::SecretValue, SourceError>> {
         Box::pin(async move {
             let timeout = super::helper_timeout(request.secret);
             super::checked(read(&argv(request.secret)?, timeout).await?)
@@ -198,7 +198,7 @@ mod tests {
                 command: Some(script(&dir, body)),
                 ..Secret::default()
             };
-            let err = super::super::resolve(&secret).await.unwrap_err();
+            let err = crate::secret_sources::resolve(&secret).await.unwrap_err();
             assert!(matches!(err, SourceError::ForbiddenBytes), "{body}: {err}");
             assert!(!err.to_string().contains("CANARY"));
         }

@@ -35,7 +35,7 @@ impl super::SecretSource for SecretFile {
     fn resolve<'a>(
         &'a self,
         request: super::SecretRequest<'a>,
-    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::redact::SecretValue, SourceError>> {
         Box::pin(
             async move { super::checked(read(super::reference(request.secret, "file")?).await?) },
         )

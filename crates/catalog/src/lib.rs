@@ -17,6 +17,7 @@
 //! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
 //! | `views` | `discover` and per-profile effective views |
 //! | [`pattern`] | tool-id patterns (`*`, `**`), shared by curated sets, `policy.deny` and approvals |
+#![deny(missing_docs)]
 
 pub mod build;
 mod cache;
@@ -26,12 +27,12 @@ pub mod mcp;
 mod mcp_overlay;
 pub mod mcp_refs;
 pub mod model;
-pub(crate) mod normalize;
-pub(crate) mod openapi;
+pub mod normalize;
+pub mod openapi;
 pub mod overlay;
 pub mod pattern;
 mod security;
-pub(crate) mod servers;
+pub mod servers;
 pub mod settings;
 mod slug;
 mod views;

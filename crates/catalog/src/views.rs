@@ -9,7 +9,7 @@
 //! Unparsable patterns are skipped here; config validation reports them.
 
 use super::pattern::Pattern;
-use crate::config::{Config, Mode, ToolSet};
+use portcullis_config::{Config, Mode, ToolSet};
 
 use super::model::{EffectiveView, Tool};
 

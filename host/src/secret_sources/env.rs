@@ -21,7 +21,7 @@ impl super::SecretSource for Env {
     fn resolve<'a>(
         &'a self,
         request: super::SecretRequest<'a>,
-    ) -> futures_util::future::BoxFuture<'a, Result<crate::secrets::SecretValue, SourceError>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::redact::SecretValue, SourceError>> {
         Box::pin(async move { super::checked(read(super::reference(request.secret, "env")?)?) })
     }
 }

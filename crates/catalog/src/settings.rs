@@ -8,11 +8,11 @@
 //! | a service names a known source; an `mcp` source has exactly its own service | `services.<id>.source` |
 //! | a profile's `toolSet` and `agents.defaultProfile` exist | `agents.*` |
 //!
-//! An MCP source's transport is checked by `crate::mcp::settings`. Failure mode: one problem per
+//! An MCP source's transport is checked by `portcullis::mcp::settings`. Failure mode: one problem per
 //! violated rule, at the offending key.
 
-use crate::config::{Config, JsonPath, Problems, SourceType};
-use crate::net::parse_origin;
+use portcullis_config::{Config, JsonPath, Problems, SourceType};
+use portcullis_net::parse_origin;
 
 /// Check `sources.*` and `services.*`.
 pub fn check_sources(config: &Config, p: &mut Problems) {

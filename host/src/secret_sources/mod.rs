@@ -1,4 +1,5 @@
-//! The secret slot of the pipeline: the [`SecretSource`] trait, its built-in implementations
+//! The secret slot of the pipeline (ordered before `oauth`, which resolves its client id and
+//! secret through [`resolve`]; `secrets` composes these sources with OAuth tokens): the [`SecretSource`] trait, its built-in implementations
 //! (one file per `type`, one unit struct each, found by [`builtin`]) and the WebAssembly adapter
 //! ([`wasm::WasmSecretSource`], a secret-source plugin through the plugin host). The resolver
 //! holds each as an `Arc<dyn SecretSource>` or `&'static dyn SecretSource` and does not care
@@ -31,8 +32,17 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{CallInfo, SecretValue};
 use crate::config::{Secret, SecretType};
+use crate::redact::SecretValue;
+
+/// Who a credential is resolved for (passed to secret plugins as request context).
+#[derive(Debug, Clone, Default)]
+pub struct CallInfo {
+    /// The runtime's request id.
+    pub request_id: String,
+    /// The authenticated principal.
+    pub principal: Option<String>,
+}
 
 /// What a source is told about one resolution: the `secrets` entry, and (for a tool call) the
 /// tool, scheme and caller it is for.
