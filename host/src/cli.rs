@@ -585,6 +585,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
             .unwrap_or_else(|| state_dir.join("cache/http")),
         state_dir,
         url: url.clone(),
+        settings: std::sync::Arc::new(portcullis::app::Settings),
     };
     let mut audit = audit_options(
         &options.audit_path,

@@ -68,7 +68,7 @@ impl Problems {
 /// The checks `config` cannot make itself: each capability's rules, composed by the application
 /// (the `app` module). `config` owns only the document: it calls these at the right moments and
 /// attributes every problem to the scope file that set the offending key.
-pub trait Rules {
+pub trait Rules: fmt::Debug + Send + Sync {
     /// Problems in one scope document as written (the index in a path is the index in that
     /// file), reported alongside its schema problems.
     fn scope(&self, doc: &Value) -> Problems;

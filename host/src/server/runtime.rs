@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 
 use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
 use crate::audit::{AuditError, AuditEvent, AuditLog, AuditOptions, Receipt};
-use crate::config::ScopePaths;
+use crate::config::{Rules, ScopePaths};
 use crate::mcp::McpPool;
 use crate::oauth::OAuthClients;
 use crate::policy::ApprovalStore;
@@ -31,6 +31,9 @@ pub struct RuntimeOptions {
     pub cache_dir: PathBuf,
     /// The URL the server is reachable at (for `runtime/info` and `runtime.json`).
     pub url: String,
+    /// Every capability's config checks (`app::Settings`), run on each (re)load. Passed in by
+    /// the door that starts the runtime, so `server` never reaches up into `app`.
+    pub settings: Arc<dyn Rules>,
 }
 
 /// A running Portcullis instance.
@@ -100,6 +103,7 @@ impl Runtime {
         );
         let snapshot = Snapshot::build(
             &options.scopes,
+            &*options.settings,
             Some(options.cache_dir.clone()),
             false,
             mcp.clone(),
@@ -130,6 +134,7 @@ impl Runtime {
         let _one_at_a_time = self.rebuild.lock().await;
         let fresh = Snapshot::build(
             &self.options.scopes,
+            &*self.options.settings,
             Some(self.options.cache_dir.clone()),
             force_refresh,
             self.mcp.clone(),

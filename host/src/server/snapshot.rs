@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::authn::{Authenticator, AuthnSetupError};
 use crate::catalog::pattern::PatternError;
 use crate::catalog::{self, BuildOptions, Catalog, SourceError, SourceFetch, Tool};
-use crate::config::{ConfigError, LoadedConfig, ScopePaths, UpstreamLimits};
+use crate::config::{ConfigError, LoadedConfig, Rules, ScopePaths, UpstreamLimits};
 use crate::mcp::McpPool;
 use crate::plugins::{PluginError, PluginSet};
 use crate::policy::PolicySet;
@@ -136,11 +136,12 @@ impl Snapshot {
     /// synced to the new config (sessions of changed or removed sources are closed).
     pub async fn build(
         paths: &ScopePaths,
+        settings: &dyn Rules,
         cache_dir: Option<PathBuf>,
         force_refresh: bool,
         mcp: Arc<McpPool>,
     ) -> Result<Self, SnapshotError> {
-        let loaded = crate::app::load(paths)?;
+        let loaded = crate::config::load(paths, settings)?;
         let plugins = load_plugins(&loaded).await?;
         let authenticator = Authenticator::from_config(&loaded.config, &plugins).await?;
         let evaluators = loaded

@@ -75,6 +75,7 @@ async fn execute_rate(durable: bool, sync_outcomes: bool, window: Duration) -> f
         cache_dir: state_dir.join("cache"),
         state_dir: state_dir.clone(),
         url: url.clone(),
+        settings: std::sync::Arc::new(portcullis::app::Settings),
     };
     let mut audit = AuditOptions::for_instance(options.audit_path.clone(), &state_dir);
     audit.durable = durable;

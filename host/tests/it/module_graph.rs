@@ -32,6 +32,8 @@ const ORDER: &[&[&str]] = &[
     &["mcp"],
     &["call"],
     &["server"],
+    // `app` composes every capability's settings (including the server's edge checks); the
+    // doors above hand them to the runtime (`RuntimeOptions::settings`).
     &["app", "cli", "dev", "fuzzing", "plugins_scaffold"],
 ];
 

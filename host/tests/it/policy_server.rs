@@ -466,6 +466,7 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
         audit_path: dir.path().join("state/audit.log"),
         cache_dir: dir.path().join("state/cache"),
         url: "http://127.0.0.1:0".into(),
+        settings: std::sync::Arc::new(portcullis::app::Settings),
     };
     assert!(portcullis::server::Runtime::start(options).await.is_err());
 

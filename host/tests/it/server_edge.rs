@@ -535,6 +535,7 @@ async fn a_runtime_without_auth_refuses_a_network_address_unless_told_so() {
         cache_dir: state.join("cache"),
         state_dir: state,
         url: "http://0.0.0.0:0".into(),
+        settings: std::sync::Arc::new(portcullis::app::Settings),
     };
     let runtime = portcullis::server::Runtime::start(options).await.unwrap();
     // Any non-loopback address; the listener is never served.

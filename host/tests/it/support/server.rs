@@ -195,6 +195,7 @@ pub async fn start_runtime_in(dir: tempfile::TempDir) -> TestRuntime {
         cache_dir: state_dir.join("cache"),
         state_dir,
         url: url.clone(),
+        settings: std::sync::Arc::new(portcullis::app::Settings),
     };
     let runtime = Runtime::start(options).await.unwrap();
     tokio::spawn(server::serve(listener, runtime.clone()));
