@@ -40,3 +40,4 @@ mod server_execute;
 mod server_hardening;
 mod server_runtime;
 mod upstream_exec;
+mod vendored_wit;

@@ -2,7 +2,6 @@
 //! follows the serde attributes serde itself reads, and is what `Metadata` hands the host.
 //! The SDK dev-depends on itself with the feature on, so plain `cargo test` runs these (the
 //! published package drops that dev-dependency, hence the `cfg`).
-#![cfg(feature = "schema")]
 
 use portcullis_sdk::schemars::JsonSchema;
 use portcullis_sdk::serde_json::{self, json, Value};

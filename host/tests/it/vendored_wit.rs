@@ -1,8 +1,8 @@
 //! The SDK vendors the WIT it binds (`sdk/wit/portcullis-plugin@<version>/`) so the published
 //! crate builds on its own; the repository's `wit/portcullis-plugin@<version>/` stays the one
 //! source of truth, which the host binds. This test holds every vendored version byte for byte to
-//! its canonical directory: same file names, same contents. Runs from a repository checkout only
-//! (it is excluded from the published package, which has no `../wit`).
+//! its canonical directory: same file names, same contents. It lives with the host's tests because
+//! it needs the repository checkout (the SDK's published package has no `../wit`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,7 +34,7 @@ fn vendored_versions(sdk_wit: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn vendored_wit_is_identical_to_the_canonical_wit() {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
     let versions = vendored_versions(&sdk.join("wit"));
     assert!(
         !versions.is_empty(),
