@@ -47,7 +47,7 @@
 //! Every call runs in a fresh, isolated instance: the host calls `init(config)` and then the
 //! kind's function. Nothing a plugin keeps in memory survives to the next call.
 //!
-//! Feature `schema` (off by default): [`schema::config_schema`] derives the config JSON Schema
+//! Feature `schema` (off by default): `schema::config_schema` derives the config JSON Schema
 //! from the plugin's `Config` type with `schemars`, so the schema the host validates against and
 //! the type serde reads cannot drift apart.
 //!

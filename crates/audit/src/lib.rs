@@ -25,7 +25,7 @@ pub mod chain;
 mod index;
 mod query;
 pub mod redact;
-pub mod sanitize;
+mod sanitize;
 pub mod tail;
 pub mod verify;
 mod writer;

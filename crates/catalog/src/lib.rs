@@ -19,17 +19,17 @@
 //! | [`pattern`] | tool-id patterns (`*`, `**`), shared by curated sets, `policy.deny` and approvals |
 #![deny(missing_docs)]
 
-pub mod build;
+mod build;
 mod cache;
 mod fetch;
-pub mod lister;
-pub mod mcp;
+mod lister;
+mod mcp;
 mod mcp_overlay;
-pub mod mcp_refs;
-pub mod model;
+mod mcp_refs;
+mod model;
 pub mod normalize;
 pub mod openapi;
-pub mod overlay;
+mod overlay;
 pub mod pattern;
 mod security;
 pub mod servers;

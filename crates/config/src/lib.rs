@@ -11,15 +11,15 @@
 //! reach [`load()`] through the [`Rules`] trait, composed by `portcullis::app`.
 #![deny(missing_docs)]
 
-pub mod auth;
+mod auth;
 mod check;
-pub mod load;
+mod load;
 mod managed;
-pub mod merge;
-pub mod model;
+mod merge;
+mod model;
 pub mod path;
 pub mod schema;
-pub mod validate;
+mod validate;
 
 pub use auth::{RevocationConfig, ServerAuthConfig};
 pub use check::{check, CheckReport};

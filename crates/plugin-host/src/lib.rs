@@ -34,19 +34,19 @@
 //! outbound HTTP client).
 #![deny(missing_docs)]
 
-pub mod bindings;
-pub mod call;
-pub mod engine;
-pub mod error;
-pub mod grants;
-pub mod http;
+mod bindings;
+mod call;
+mod engine;
+mod error;
+mod grants;
+mod http;
 pub(crate) mod instance;
-pub mod load;
+mod load;
 pub mod settings;
-pub mod state;
+mod state;
 pub mod validate;
-pub mod warm;
-pub mod wasi;
+mod warm;
+mod wasi;
 
 /// The WIT records the kinds' calls take and return: plain data, no wasmtime type.
 pub mod wit {
@@ -68,7 +68,7 @@ use std::sync::Arc;
 
 pub use engine::PluginEngine;
 pub use error::{CallErrorKind, LoadErrorKind, PluginError};
-pub use load::{inspect, Inspection, Limits, LoadedPlugin, Metadata, PluginKind};
+pub use load::{inspect, sha256_hex, Inspection, Limits, LoadedPlugin, Metadata, PluginKind};
 
 use portcullis_config::{Config, SecretType};
 

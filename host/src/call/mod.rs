@@ -2,7 +2,7 @@
 //! workflows call the same functions).
 //!
 //! A door parses its request into a [`CallRequest`], binds the config and authenticates into
-//! an [`Admitted`], calls [`execute`], [`explain`] or [`approve`], and maps the answer or the
+//! an [`Admitted`], calls [`execute()`], [`explain()`] or [`approve()`], and maps the answer or the
 //! [`Refusal`] to its own terms (the HTTP edge: `server::refusal`, the only place that knows
 //! status codes). Nothing here names a transport.
 //!
@@ -23,7 +23,7 @@
 //! | backend: HTTP upstream or MCP session | `http_backend.rs`, `mcp_backend.rs` | `Upstream`, `Withheld`, `Mcp`, `ToolError` |
 //! | outcome record | `audit_trail.rs` | `AuditUnavailable` |
 //!
-//! [`explain`] stops after policy and takes no grant; [`approve`] runs lookup, the approver
+//! [`explain()`] stops after policy and takes no grant; [`approve()`] runs lookup, the approver
 //! scope and the envelope, then issues a grant (`approve.rs`). Every record goes through one
 //! `AuditTrail` (`audit_trail.rs`); how a refusal is recorded follows from its variant
 //! ([`Refusal::audit`]).

@@ -1,6 +1,6 @@
 //! What one MCP source needs to connect, read from the validated config.
 //!
-//! The config was validated before this runs ([`check`], the MCP rules), so a shape problem
+//! The config was validated before this runs ([`check()`], the MCP rules), so a shape problem
 //! here is reported as a source error rather than a panic. Secret *references* are kept, never
 //! values: `headerSecrets` and OAuth client credentials are resolved at connect time, so a
 //! rotated secret is picked up by the next connection.

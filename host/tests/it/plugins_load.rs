@@ -24,7 +24,7 @@ fn load_kind(config: serde_json::Value) -> (String, LoadErrorKind) {
 #[test]
 fn a_pinned_sha256_that_does_not_match_refuses_the_plugin() {
     let path = plugin_component("test-secret");
-    let actual = portcullis::plugins::load::sha256_hex(&std::fs::read(&path).unwrap());
+    let actual = portcullis::plugins::sha256_hex(&std::fs::read(&path).unwrap());
     let ok = load(json!({ "plugins": { "s": { "path": path, "sha256": actual.to_uppercase() } } }));
     assert!(ok.is_ok(), "{ok:?}");
     let (plugin, kind) =

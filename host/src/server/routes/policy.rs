@@ -1,6 +1,6 @@
 //! `POST /v1/policy/explain` and `POST /v1/approvals`: parse, admit, call, map.
 //!
-//! Explain ([`crate::call::explain`]) runs the same admission and policy as execute and
+//! Explain ([`crate::call::explain()`]) runs the same admission and policy as execute and
 //! answers `{decision, reason, rule, steps, toolId}` without executing anything or taking a
 //! grant. Approvals ([`crate::call::approve`]) issues a grant in `policy.approvals.mode:
 //! grant` and answers 201; the caller must hold the approver scope. Refusals are mapped by
