@@ -4,7 +4,7 @@
 //!
 //! Calls take and return the WIT records ([`super::wit`]); turning a pipeline value into one
 //! (and a verdict back) is the job of the adapter beside each pipeline trait
-//! (`secrets::sources::wasm`, `policy::wasm`, `authn::wasm`), so this module names no pipeline
+//! (`secret_sources::wasm`, `policy::wasm`, `authn::wasm`), so this module names no pipeline
 //! type.
 //!
 //! Calls are synchronous wasmtime calls. From async code use the `*_async` methods: they wait,

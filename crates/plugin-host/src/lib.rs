@@ -28,7 +28,7 @@
 //! `evaluate_policy` and `validate_token` (and their `_async` forms) call an export within its
 //! budget and return the WIT records of [`wit`] or a [`PluginError`]. This module names no
 //! pipeline type: each pipeline trait has its WebAssembly adapter beside it
-//! (`secrets::sources::wasm`, `policy::wasm`, `authn::wasm`), which translates its values to and
+//! (`secret_sources::wasm`, `policy::wasm`, `authn::wasm`), which translates its values to and
 //! from these records. This crate is the only one that names wasmtime; of Portcullis it depends
 //! only on `portcullis-config` (the plugin's own part of the document) and `portcullis-net` (the
 //! outbound HTTP client).
