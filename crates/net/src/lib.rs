@@ -115,15 +115,30 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    /// The workspace root and the source directories of every crate in it.
-    fn workspace_sources() -> (PathBuf, Vec<PathBuf>) {
+    /// Every Rust source of every workspace crate (path relative to the workspace root, text),
+    /// except `host/src/dev/` (local development helpers).
+    fn workspace_sources() -> Vec<(PathBuf, String)> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let root = root.canonicalize().unwrap();
-        let mut dirs = vec![root.join("host/src")];
+        let mut stack = vec![root.join("host/src")];
         for entry in std::fs::read_dir(root.join("crates")).unwrap().flatten() {
-            dirs.push(entry.path().join("src"));
+            stack.push(entry.path().join("src"));
         }
-        (root, dirs)
+        let mut sources = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path != root.join("host/src/dev") {
+                        stack.push(path);
+                    }
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    sources.push((path.strip_prefix(&root).unwrap().to_owned(), text));
+                }
+            }
+        }
+        sources
     }
 
     #[test]
@@ -151,30 +166,20 @@ mod tests {
     /// environment. `host/src/dev/` (local development helpers) is exempt.
     #[test]
     fn no_http_client_builder_falls_back_to_a_default_client() {
-        let (root, mut stack) = workspace_sources();
-        let mut offenders = Vec::new();
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    if path != root.join("host/src/dev") {
-                        stack.push(path);
-                    }
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
+        // Spelled in pieces so this file does not match itself.
+        let fallback = [
+            [".build()", ".unwrap_or_default()"].concat(),
+            ["reqwest::Client::", "default()"].concat(),
+            ["reqwest::Client::", "new()"].concat(),
+        ];
+        let offenders: Vec<_> = workspace_sources()
+            .into_iter()
+            .filter(|(_, text)| {
                 let squashed: String = text.split_whitespace().collect();
-                // Spelled in pieces so this file does not match itself.
-                let fallback = [
-                    [".build()", ".unwrap_or_default()"].concat(),
-                    ["reqwest::Client::", "default()"].concat(),
-                    ["reqwest::Client::", "new()"].concat(),
-                ];
-                if fallback.iter().any(|f| squashed.contains(f)) {
-                    offenders.push(path.display().to_string());
-                }
-            }
-        }
+                fallback.iter().any(|f| squashed.contains(f))
+            })
+            .map(|(path, _)| path.display().to_string())
+            .collect();
         assert!(offenders.is_empty(), "{offenders:?}");
     }
 
@@ -182,26 +187,14 @@ mod tests {
     /// the whole truth. `host/src/dev/` (local development helpers) is exempt.
     #[test]
     fn clients_are_built_only_by_the_net_factory() {
-        let (root, mut stack) = workspace_sources();
-        let mut offenders = Vec::new();
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    if path != root.join("host/src/dev") {
-                        stack.push(path);
-                    }
-                    continue;
-                }
-                if path == root.join("crates/net/src/lib.rs") {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                if text.contains("Client::builder(") || text.contains("ClientBuilder") {
-                    offenders.push(path.display().to_string());
-                }
-            }
-        }
+        let offenders: Vec<_> = workspace_sources()
+            .into_iter()
+            .filter(|(path, text)| {
+                path != std::path::Path::new("crates/net/src/lib.rs")
+                    && (text.contains("Client::builder(") || text.contains("ClientBuilder"))
+            })
+            .map(|(path, _)| path.display().to_string())
+            .collect();
         assert!(
             offenders.is_empty(),
             "build HTTP clients with net::client(Purpose) (add a Purpose and its row to the \
