@@ -185,6 +185,49 @@ struct ServeArgs {
     /// only when something in front of the runtime authenticates every caller.
     #[arg(long)]
     allow_unauthenticated_network: bool,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
+}
+
+/// Session leases (`docs/operations.md`, "Runtime lifecycle"); off unless both lease flags
+/// are above 0.
+#[derive(Debug, Args)]
+struct LifecycleArgs {
+    /// Seconds between a client's heartbeats (`POST /v1/runtime/heartbeat`).
+    #[arg(long, default_value_t = 0)]
+    heartbeat_seconds: u64,
+    /// Heartbeats a session may miss before its lease expires.
+    #[arg(long, default_value_t = 0)]
+    missed_heartbeat_limit: u32,
+    /// What happens when the last lease expires or is closed (default `manual`: keep running).
+    #[arg(long, value_enum)]
+    shutdown: Option<server::lifecycle::ShutdownMode>,
+    /// Whom sessions belong to, echoed in `runtime/info` (default `terminal`).
+    #[arg(long, value_enum)]
+    session_scope: Option<server::lifecycle::SessionScope>,
+    /// `exclusive` (default): one session at a time; `group`: several.
+    #[arg(long, value_enum)]
+    share: Option<server::lifecycle::ShareMode>,
+    /// The group session was derived from a configured share key (echoed in `runtime/info`).
+    #[arg(long)]
+    share_key_present: bool,
+    /// Heartbeats that carry a `configFingerprint` must carry this one.
+    #[arg(long)]
+    config_fingerprint: Option<String>,
+}
+
+impl LifecycleArgs {
+    fn options(self) -> server::lifecycle::LifecycleOptions {
+        server::lifecycle::LifecycleOptions {
+            heartbeat_seconds: self.heartbeat_seconds,
+            missed_heartbeat_limit: self.missed_heartbeat_limit,
+            shutdown: self.shutdown,
+            session_scope: self.session_scope,
+            share: self.share,
+            share_key_present: self.share_key_present,
+            config_fingerprint: self.config_fingerprint.filter(|f| !f.is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -539,6 +582,8 @@ fn default_state_root() -> PathBuf {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let lifecycle = args.lifecycle.options();
+    lifecycle.validate()?;
     let state_root = args.state_dir.clone().unwrap_or_else(default_state_root);
     let (scopes, instance_id, dev) = if args.dev {
         if !args.addr.ip().is_loopback() {
@@ -611,6 +656,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     }
     let serve_options = server::ServeOptions {
         allow_unauthenticated_network: args.allow_unauthenticated_network,
+        lifecycle,
     };
     server::serve_with(listener, runtime, serve_options).await?;
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,9 @@
 //! | route | handler |
 //! |---|---|
 //! | `GET /v1/runtime/info` | [`routes::info`] |
+//! | `POST /v1/runtime/heartbeat` | [`routes::heartbeat`] |
+//! | `POST /v1/runtime/session-close` | [`routes::session_close`] |
+//! | `POST /v1/runtime/stop` | [`routes::stop`] |
 //! | `GET /v1/catalog/effective` | [`routes::catalog`] |
 //! | `POST /v1/tools/execute` | [`routes::execute`] |
 //! | `POST /v1/policy/explain` | [`routes::explain`] |
@@ -22,12 +25,14 @@
 //! Limits: request bodies over 10 MiB are refused (413), header blocks over 64 KiB or an
 //! `Authorization` header over 16 KiB with 431, and an address over its failed-authentication
 //! budget with 429 ([`limits`]); a handler panic becomes a generic 500
-//! and the server keeps serving; shutdown on SIGINT/SIGTERM lets in-flight requests finish for
-//! up to [`SHUTDOWN_GRACE`].
+//! and the server keeps serving; shutdown on SIGINT/SIGTERM, `POST /v1/runtime/stop` or the end
+//! of the last lease ([`lifecycle`]) lets in-flight requests finish for up to [`SHUTDOWN_GRACE`],
+//! then closes the audit log.
 
 pub mod binding;
 pub mod edge;
 pub mod error;
+pub mod lifecycle;
 pub mod limits;
 pub mod listen;
 pub mod refusal;
@@ -56,11 +61,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const MAX_REQUEST_BODY: usize = 10 << 20;
 
 /// How the server is run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
     /// Serve on a non-loopback address although runtime auth is off (the operator's explicit
     /// `--allow-unauthenticated-network`); a warning is logged at each start.
     pub allow_unauthenticated_network: bool,
+    /// Session leases and when they stop the runtime.
+    pub lifecycle: lifecycle::LifecycleOptions,
 }
 
 /// Why the server could not run.
@@ -93,6 +100,9 @@ pub fn router(runtime: Arc<Runtime>, edge: Arc<edge::Edge>) -> Router {
     });
     Router::new()
         .route("/v1/runtime/info", get(routes::info))
+        .route("/v1/runtime/heartbeat", post(routes::heartbeat))
+        .route("/v1/runtime/session-close", post(routes::session_close))
+        .route("/v1/runtime/stop", post(routes::stop))
         .route("/v1/catalog/effective", get(routes::catalog))
         .route("/v1/tools/execute", post(routes::execute))
         .route("/v1/policy/explain", post(routes::explain))
@@ -166,25 +176,67 @@ pub async fn serve_with(
     drop(snapshot);
     listen::fit_open_file_limit(&settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let serving = listen::serve(listener, router(runtime.clone(), edge), settings, stopped);
+    let lifecycle = lifecycle::Lifecycle::new(options.lifecycle, Arc::downgrade(&runtime));
+    let app = router(runtime.clone(), edge).layer(axum::Extension(lifecycle.clone()));
+    let mut serving = Box::pin(listen::serve(listener, app, settings, stopped));
     let watcher = tokio::spawn(runtime.clone().watch_sources());
     let mcp_follower = tokio::spawn(runtime.clone().follow_mcp_changes());
-    tokio::pin!(serving);
-    tokio::select! {
-        () = &mut serving => {}
-        () = shutdown_signal() => {
-            tracing::info!("shutting down; waiting up to {}s for in-flight requests", SHUTDOWN_GRACE.as_secs());
+    let reason = tokio::select! {
+        () = &mut serving => None,
+        () = shutdown_signal() => Some(None),
+        reason = lifecycle.stopped() => Some(Some(reason)),
+    };
+    let reason = match reason {
+        None => None,
+        Some(reason) => {
+            tracing::info!(
+                ?reason,
+                "shutting down; waiting up to {}s for in-flight requests",
+                SHUTDOWN_GRACE.as_secs()
+            );
             let _ = stop.send(true);
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut serving).await.is_err() {
-                tracing::warn!("in-flight requests did not finish within the grace period; exiting");
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut serving)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "in-flight requests did not finish within the grace period; exiting"
+                );
             }
+            reason
         }
     };
+    drop(serving);
+    lifecycle.finish(reason).await;
     watcher.abort();
     mcp_follower.abort();
+    let _ = watcher.await;
+    let _ = mcp_follower.await;
     runtime.mcp.shutdown().await;
     runtime.shutdown();
+    close_audit(runtime).await;
     Ok(())
+}
+
+/// Flush the audit log; when nothing else holds the runtime (the binary), also close it, so
+/// the writer finishes its queue and writes its final checkpoint before the process exits.
+/// Connection tasks that just finished may still be dropping their handles, so ownership is
+/// retried briefly (bounded: at most one second) before settling for a flush.
+async fn close_audit(mut runtime: Arc<Runtime>) {
+    for _ in 0..100 {
+        match Arc::try_unwrap(runtime) {
+            Ok(owned) => {
+                let audit = owned.audit;
+                let _ = tokio::task::spawn_blocking(move || audit.close()).await;
+                return;
+            }
+            Err(shared) => runtime = shared,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Err(error) = runtime.audit.sync().await {
+        tracing::error!("the audit log could not be flushed at shutdown: {error}");
+    }
 }
 
 async fn shutdown_signal() {

@@ -38,6 +38,7 @@ mod secret_leaks;
 mod server_edge;
 mod server_execute;
 mod server_hardening;
+mod server_lifecycle;
 mod server_runtime;
 mod upstream_exec;
 mod vendored_wit;

@@ -179,6 +179,9 @@ async fn a_foreign_host_is_misdirected_on_every_route() {
         ("POST", "/v1/refresh"),
         ("POST", "/v1/tools/execute"),
         ("GET", "/.well-known/oauth-protected-resource"),
+        ("POST", "/v1/runtime/heartbeat"),
+        ("POST", "/v1/runtime/session-close"),
+        ("POST", "/v1/runtime/stop"),
     ];
     for (method, path) in routes {
         let headers = [

@@ -1,6 +1,7 @@
 //! Route handlers. Each one is thin: bind config, authenticate, then call into the pipeline.
 
 mod execute;
+mod lifecycle;
 mod oauth_callback;
 mod policy;
 mod request;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 pub use execute::execute;
+pub use lifecycle::{heartbeat, session_close, stop, STOP_SCOPE};
 pub use oauth_callback::{oauth_callback, oauth_confirm};
 pub use policy::{approve, explain};
 
@@ -232,6 +234,7 @@ fn parse_mode(raw: Option<&str>) -> Result<Option<Mode>, Refusal> {
 /// `GET /v1/runtime/info`: the handshake. Works without a token.
 pub async fn info(
     State(runtime): State<Arc<Runtime>>,
+    axum::Extension(lifecycle): axum::Extension<Arc<super::lifecycle::Lifecycle>>,
     Query(params): Query<GetParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -278,6 +281,9 @@ pub async fn info(
         body["auditPath"] = serde_json::json!(options.audit_path);
         body["stateDir"] = serde_json::json!(options.state_dir);
         body["cacheDir"] = serde_json::json!(options.cache_dir);
+    }
+    if let Some(leases) = lifecycle.info() {
+        body["lifecycle"] = leases;
     }
     Ok(Json(body).into_response())
 }
