@@ -228,14 +228,16 @@ async fn close_audit(mut runtime: Arc<Runtime>) {
             Ok(owned) => {
                 let audit = owned.audit;
                 let _ = tokio::task::spawn_blocking(move || audit.close()).await;
+                tracing::info!("audit log closed");
                 return;
             }
             Err(shared) => runtime = shared,
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    if let Err(error) = runtime.audit.sync().await {
-        tracing::error!("the audit log could not be flushed at shutdown: {error}");
+    match runtime.audit.sync().await {
+        Ok(_) => tracing::info!("audit log flushed (still shared, so not closed)"),
+        Err(error) => tracing::error!("the audit log could not be flushed at shutdown: {error}"),
     }
 }
 
