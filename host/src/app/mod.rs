@@ -6,6 +6,7 @@
 //! validated config — is assembled here, so that no capability reaches back into `config` and
 //! `config` reaches into none of them.
 
+pub mod server_settings;
 pub mod settings;
 
 pub use settings::{check, load, Settings};

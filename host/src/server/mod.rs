@@ -34,7 +34,6 @@ pub mod refusal;
 pub mod request_id;
 pub mod routes;
 pub mod runtime;
-pub mod settings;
 pub mod snapshot;
 
 use std::net::SocketAddr;
