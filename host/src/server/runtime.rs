@@ -7,7 +7,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
-use crate::audit::{AuditError, AuditEvent, AuditLog, AuditOptions, Receipt};
+use crate::audit::{AuditError, AuditLog, AuditOptions};
 use crate::config::{Rules, ScopePaths};
 use crate::mcp::McpPool;
 use crate::oauth::OAuthClients;
@@ -203,22 +203,6 @@ impl Runtime {
                 tracing::error!(source = %source, "MCP tool list changed but the rebuild failed; still serving the previous catalog: {error}");
             }
         }
-    }
-
-    /// Append an audit record.
-    /// Resolves once the record is durable.
-    ///
-    /// Events recorded while serving a request carry its request id unless they set one.
-    pub async fn record(&self, mut event: AuditEvent) -> Result<Receipt, AuditError> {
-        if event.request_id.is_none() {
-            event.request_id = super::request_id::current();
-        }
-        self.audit.record(event).await
-    }
-
-    /// Append the outcome record of an executed call (see [`AuditLog::record_outcome`]).
-    pub async fn record_outcome(&self, event: AuditEvent) -> Result<(), AuditError> {
-        self.audit.record_outcome(event).await
     }
 
     fn runtime_file(&self) -> PathBuf {

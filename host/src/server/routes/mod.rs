@@ -173,9 +173,13 @@ async fn reject(runtime: &Runtime, headers: &HeaderMap, failure: &AuthnFailure) 
         .unwrap_or(error)
 }
 
-/// Record an audit event; if it cannot be recorded, the request is refused (503).
-async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), ApiError> {
-    match runtime.record(event).await {
+/// Record an audit event (with the request's id unless it names one); if it cannot be
+/// recorded, the request is refused (503).
+async fn record_or_refuse(runtime: &Runtime, mut event: AuditEvent) -> Result<(), ApiError> {
+    if event.request_id.is_none() {
+        event.request_id = crate::server::request_id::current();
+    }
+    match runtime.audit.record(event).await {
         Ok(_) => Ok(()),
         Err(e) => {
             tracing::debug!("refusing request: {e}");
