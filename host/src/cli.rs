@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use portcullis::config::ScopePaths;
-use portcullis::server::{self, Runtime, RuntimeOptions};
+use portcullis::app::{Runtime, RuntimeOptions};
+use portcullis::server;
 use sha2::Digest;
 
 /// Portcullis: the security boundary between callers and the APIs they use.

@@ -6,7 +6,10 @@
 //! validated config — is assembled here, so that no capability reaches back into `config` and
 //! `config` reaches into none of them.
 
+pub mod runtime;
 pub mod server_settings;
 pub mod settings;
+pub mod snapshot;
 
+pub use runtime::{Runtime, RuntimeOptions};
 pub use settings::{check, load, Settings};

@@ -26,8 +26,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::net::BrowserOrigin;
-use super::runtime::Runtime;
-use super::snapshot::Snapshot;
+use crate::app::runtime::Runtime;
+use crate::app::snapshot::Snapshot;
 
 /// The `serve` flag that lets a runtime without auth listen on a non-loopback address.
 pub const ALLOW_UNAUTHENTICATED_NETWORK_FLAG: &str = "--allow-unauthenticated-network";

@@ -33,8 +33,6 @@ pub mod listen;
 pub mod refusal;
 pub mod request_id;
 pub mod routes;
-pub mod runtime;
-pub mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,7 +44,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use edge::ALLOW_UNAUTHENTICATED_NETWORK_FLAG;
-pub use runtime::{Runtime, RuntimeOptions};
+use crate::app::Runtime;
 
 /// How long in-flight requests may run after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

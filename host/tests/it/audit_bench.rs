@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use portcullis::audit::{AuditDecision, AuditEvent, AuditLog, AuditOptions};
 use portcullis::config::ScopePaths;
-use portcullis::server::{self, Runtime, RuntimeOptions};
+use portcullis::app::{Runtime, RuntimeOptions};
+use portcullis::server;
 use serde_json::json;
 use support::*;
 

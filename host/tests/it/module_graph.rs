@@ -31,10 +31,11 @@ const ORDER: &[&[&str]] = &[
     &["upstream"],
     &["mcp"],
     &["call"],
+    // The composition root: every capability's settings (the HTTP edge's too,
+    // `app::server_settings`) and the runtime and its snapshots, for every door above.
+    &["app"],
     &["server"],
-    // `app` composes every capability's settings (including the server's edge checks); the
-    // doors above hand them to the runtime (`RuntimeOptions::settings`).
-    &["app", "cli", "dev", "fuzzing", "plugins_scaffold"],
+    &["cli", "dev", "fuzzing", "plugins_scaffold"],
 ];
 
 /// Edges allowed to point right while a change is in flight, each with the change that removes

@@ -456,7 +456,7 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.json"), &document).unwrap();
     std::fs::write(dir.path().join(".cli.json"), broken.to_string()).unwrap();
-    let options = portcullis::server::RuntimeOptions {
+    let options = portcullis::app::RuntimeOptions {
         scopes: portcullis::config::ScopePaths {
             project: dir.path().join(".cli.json"),
             ..Default::default()
@@ -468,7 +468,7 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
         url: "http://127.0.0.1:0".into(),
         settings: std::sync::Arc::new(portcullis::app::Settings),
     };
-    assert!(portcullis::server::Runtime::start(options).await.is_err());
+    assert!(portcullis::app::Runtime::start(options).await.is_err());
 
     let good = support::config_for("a.json", json!({ "policy": { "deny": ["svc:create*"] } }));
     let rt = support::start_runtime(good, &[("a.json", document)]).await;

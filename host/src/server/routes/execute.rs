@@ -16,7 +16,7 @@ use super::request::ExecuteRequest;
 use super::{admit, admitted, json_response, parse_mode, refused};
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
-use crate::server::runtime::Runtime;
+use crate::app::runtime::Runtime;
 
 /// `POST /v1/tools/execute`.
 pub async fn execute(

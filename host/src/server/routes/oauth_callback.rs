@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::oauth::{CallbackFailure, ConfirmError};
 use crate::server::error::ApiError;
-use crate::server::runtime::Runtime;
+use crate::app::runtime::Runtime;
 
 /// The authorization server's redirect (RFC 6749 4.1.2, RFC 9207).
 #[derive(Debug, Default, Deserialize)]

@@ -18,7 +18,7 @@ use super::request::ExecuteRequest;
 use super::{admit, admitted, parse_mode, refused};
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
-use crate::server::runtime::Runtime;
+use crate::app::runtime::Runtime;
 
 /// `POST /v1/policy/explain`.
 pub async fn explain(

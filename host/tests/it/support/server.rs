@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use portcullis::config::ScopePaths;
-use portcullis::server::{self, Runtime, RuntimeOptions};
+use portcullis::app::{Runtime, RuntimeOptions};
+use portcullis::server;
 
 use super::eventually;
 
