@@ -1,4 +1,8 @@
 //! The running instance: options, the current snapshot, the audit log, rebuilds.
+//!
+//! Part of the composition root: a door (`server`) starts it and reads its current snapshot;
+//! nothing here names the door. Failure mode: a config that does not load at start is a
+//! [`StartError`]; on a rebuild the previous snapshot keeps serving.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,8 +35,8 @@ pub struct RuntimeOptions {
     pub cache_dir: PathBuf,
     /// The URL the server is reachable at (for `runtime/info` and `runtime.json`).
     pub url: String,
-    /// Every capability's config checks (`app::Settings`), run on each (re)load. Passed in by
-    /// the door that starts the runtime, so `server` never reaches up into `app`.
+    /// Every capability's config checks, run on each (re)load: `app::Settings` for every door
+    /// (a test may narrow them).
     pub settings: Arc<dyn Rules>,
 }
 

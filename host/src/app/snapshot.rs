@@ -3,6 +3,10 @@
 //! Requests read the current snapshot with one atomic load and never rebuild anything; a
 //! rebuild (startup, `/v1/refresh`, a watched file changing) produces a new snapshot and swaps
 //! it in. A config that fails to load or compile keeps the previous snapshot serving.
+//!
+//! This is where the runtime is assembled from the effective config: plugins, authenticator,
+//! policy (with its evaluator plugins), upstream client, secret resolver and catalog, in that
+//! order; the first that fails is the [`SnapshotError`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;

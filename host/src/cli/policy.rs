@@ -60,7 +60,7 @@ async fn load(
 ) -> Result<(LoadedConfig, Catalog), Box<dyn std::error::Error>> {
     let scopes = ScopePaths::discover(super::absolute(config)?);
     let loaded = portcullis::app::load(&scopes)?;
-    let outcome = super::build_catalog(&loaded).await;
+    let outcome = portcullis::app::build_catalog(&loaded).await;
     for error in &outcome.errors {
         eprintln!("sources.{}: {}", error.source_id, error.message);
     }

@@ -205,8 +205,13 @@ fn edges() -> (BTreeSet<String>, Edges) {
 /// Every rule of the module header, as a list of what breaks it.
 fn violations() -> Vec<String> {
     let (modules, edges) = edges();
+    violations_in(&modules, &edges)
+}
+
+/// [`violations`] of a given graph.
+fn violations_in(modules: &BTreeSet<String>, edges: &Edges) -> Vec<String> {
     let mut problems = Vec::new();
-    for module in &modules {
+    for module in modules {
         if tier(module).is_none() {
             problems.push(format!(
                 "top-level module `{module}` is not in ORDER: add it to ORDER in \
@@ -215,7 +220,7 @@ fn violations() -> Vec<String> {
             ));
         }
     }
-    for ((from, to), files) in &edges {
+    for ((from, to), files) in edges {
         let files = files.iter().cloned().collect::<Vec<_>>().join(", ");
         let (Some(a), Some(b)) = (tier(from), tier(to)) else {
             if modules.contains(to.as_str()) || tier(to).is_some() {
@@ -262,6 +267,25 @@ fn top_level_modules_import_only_earlier_stages() {
         "the module graph breaks the one-way rule (see host/tests/it/module_graph.rs):\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn a_back_edge_from_the_composition_root_to_a_door_is_reported() {
+    let (modules, edges) = edges();
+    for (from, to) in [("app", "server"), ("call", "app"), ("policy", "app")] {
+        let mut with_back_edge = edges.clone();
+        with_back_edge
+            .entry((from.to_owned(), to.to_owned()))
+            .or_default()
+            .insert("host/src/example.rs".to_owned());
+        let problems = violations_in(&modules, &with_back_edge);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(&format!("`{from}` (tier")) && p.contains(&format!("imports `{to}`"))),
+            "{from} -> {to} not reported: {problems:?}"
+        );
+    }
 }
 
 #[test]
