@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use portcullis::config::ScopePaths;
 use portcullis::app::{Runtime, RuntimeOptions};
+use portcullis::config::ScopePaths;
 use portcullis::server;
 use sha2::Digest;
 

@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn browser_origins_are_exact() {
         let o = BrowserOrigin::parse("https://App.Example.com").unwrap();
-        assert_eq!(o, BrowserOrigin::parse("https://app.example.com:443/").unwrap());
+        assert_eq!(
+            o,
+            BrowserOrigin::parse("https://app.example.com:443/").unwrap()
+        );
         assert_ne!(o, BrowserOrigin::parse("http://app.example.com").unwrap());
         for bad in [
             "null",

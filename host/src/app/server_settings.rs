@@ -10,8 +10,8 @@
 //! here, beside the other capabilities' rules, rather than in `server/` (which would make
 //! `app` import `server` while `server` runs the runtime `app` builds).
 
-use crate::net::BrowserOrigin;
 use crate::config::{Config, JsonPath, Problems, ServerConfig};
+use crate::net::BrowserOrigin;
 
 /// Check the edge settings of `runtime.server`.
 pub fn check(config: &Config, p: &mut Problems) {

@@ -20,10 +20,10 @@
 
 use serde_json::Value;
 
+use super::server_settings;
 use crate::config::{
     self, CheckReport, Config, ConfigError, Diagnostic, LoadedConfig, Problems, ScopePaths,
 };
-use super::server_settings;
 use crate::{authn, catalog, mcp, oauth, plugins, policy, secrets, upstream};
 
 /// The capability rules of this build, as `config` needs them.

@@ -97,7 +97,7 @@ async fn explain(args: ExplainArgs) -> Result<ExitCode, Box<dyn std::error::Erro
         None => serde_json::json!({ "granted": true, "detail": "runtime auth is off: every tool" }),
         Some(value) => {
             let prefixes = portcullis::authn::ServerAuth::from_value(value)?.prefixes()?;
-            let granted = portcullis::authz::scopes_grant(&args.scopes, &prefixes, tool, &policy);
+            let granted = portcullis::scopes_grant(&args.scopes, &prefixes, tool, &policy);
             serde_json::json!({ "granted": granted, "detail": format!("scopes {:?}", args.scopes) })
         }
     };

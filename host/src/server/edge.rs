@@ -25,9 +25,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use crate::net::BrowserOrigin;
 use crate::app::runtime::Runtime;
 use crate::app::snapshot::Snapshot;
+use crate::net::BrowserOrigin;
 
 /// The `serve` flag that lets a runtime without auth listen on a non-loopback address.
 pub const ALLOW_UNAUTHENTICATED_NETWORK_FLAG: &str = "--allow-unauthenticated-network";

@@ -43,8 +43,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use edge::ALLOW_UNAUTHENTICATED_NETWORK_FLAG;
 use crate::app::Runtime;
+pub use edge::ALLOW_UNAUTHENTICATED_NETWORK_FLAG;
 
 /// How long in-flight requests may run after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

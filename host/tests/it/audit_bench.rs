@@ -8,9 +8,9 @@ use super::support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portcullis::app::{Runtime, RuntimeOptions};
 use portcullis::audit::{AuditDecision, AuditEvent, AuditLog, AuditOptions};
 use portcullis::config::ScopePaths;
-use portcullis::app::{Runtime, RuntimeOptions};
 use portcullis::server;
 use serde_json::json;
 use support::*;

@@ -11,8 +11,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use portcullis::config::ScopePaths;
 use portcullis::app::{Runtime, RuntimeOptions};
+use portcullis::config::ScopePaths;
 use portcullis::server;
 
 use super::eventually;
