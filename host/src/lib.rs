@@ -54,18 +54,15 @@ pub use portcullis_plugin_host as plugins; // binary: `plugin inspect`/`check`; 
 
 // Pipeline stages driven directly by tests and benches (each through its own API).
 pub mod authn; // tests/it/auth_*.rs, benches/auth_validation.rs: Authenticator, ServerAuth
-pub mod call; // binary: `policy explain` (the policy step of `call::explain`)
 pub mod mcp; // tests/it/catalog_sources.rs, benches/mcp_call.rs: McpPool, transport settings
 pub mod oauth; // benches/oauth.rs, benches/secrets.rs: OAuthClients
-pub mod policy; // binary: `check`, `policy explain`; tests/it/plugins_budget.rs, benches/policy.rs
+pub mod policy; // binary: `check` (unmatched patterns); tests/it/plugins_budget.rs, benches/policy.rs
 pub mod secrets; // benches/secrets.rs, benches/oauth.rs: SecretResolver
 pub mod upstream; // tests/it/upstream_exec.rs: the bounded HTTP call
 
 // Nothing outside needs these whole.
 pub(crate) mod authz;
+pub(crate) mod call;
 pub(crate) mod secret_sources;
 pub(crate) use portcullis_net as net;
 pub(crate) use portcullis_net::redact;
-
-// Single items re-exported by name.
-pub use authz::scopes_grant; // binary: `policy explain`'s scope envelope without an authenticator

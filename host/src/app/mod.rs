@@ -22,6 +22,6 @@ pub mod server_settings;
 pub mod settings;
 pub mod snapshot;
 
-pub use offline::build_catalog;
+pub use offline::{build_catalog, explain, ExplainError, OfflineCall};
 pub use runtime::{Runtime, RuntimeOptions};
 pub use settings::{check, load, Settings};

@@ -26,7 +26,7 @@ use crate::app::snapshot::{RenderedView, Snapshot};
 use crate::audit::{AuditDecision, AuditEvent, AuditQuery, QueryParams};
 use crate::authn::{AuthnFailure, Caller};
 use crate::authz::Envelope;
-use crate::call::{Admitted, Refusal, Stages, ToolIndex};
+use crate::call::{Admitted, Refusal, Stages};
 use crate::config::Mode;
 
 /// The open-cli contract version we implement.
@@ -62,12 +62,6 @@ async fn admit(
     match snapshot.authenticator.authenticate(headers).await {
         Ok(caller) => Ok((snapshot, caller)),
         Err(failure) => Err(reject(runtime, headers, &failure).await),
-    }
-}
-
-impl ToolIndex for Snapshot {
-    fn tool(&self, id: &str) -> Option<&crate::catalog::Tool> {
-        Snapshot::tool(self, id)
     }
 }
 
