@@ -4,7 +4,7 @@
 //!
 //! | rule | default | failure mode |
 //! |---|---|---|
-//! | `policy explain` answers what `POST /v1/policy/explain` answers for the same config and caller: one snapshot ([`Snapshot::build_offline`]) and the same [`crate::call::explain`] | the caller's principal and scopes come from the operator, not a token, so no identity provider is contacted; policy-evaluator plugins run | a tool outside the caller's envelope is a `deny` with reason `authz_denied` and no steps; an unknown tool is [`ExplainError::ToolNotFound`] |
+//! | `policy explain` answers what `POST /v1/policy/explain` answers for the same config and caller: one snapshot ([`Snapshot::build_offline`]) and the same [`crate::call::explain()`] | the caller's principal and scopes come from the operator, not a token, so no identity provider is contacted; policy-evaluator plugins run | a tool outside the caller's envelope is a `deny` with reason `authz_denied` and no steps; an unknown tool is [`ExplainError::ToolNotFound`] |
 //! | MCP sources are listed through sessions opened for this build only | closed again before returning, so no stdio child outlives the command | a pool that cannot be built is one `SourceError` for `*`, not a panic or a partial build |
 //! | no on-disk document cache, no forced refresh | `BuildOptions::default()` | an unloadable source is a `SourceError` in the outcome; the caller reports it |
 //!
