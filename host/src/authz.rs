@@ -96,18 +96,7 @@ pub fn grants(
     policy: &impl ToolRules,
 ) -> bool {
     !authenticator.required()
-        || scopes_grant(&caller.scopes, &authenticator.prefixes(), tool, policy)
-}
-
-/// Whether `scopes`, read with the envelope `prefixes`, grant `tool` (runtime auth on). Used
-/// offline by `portcullis policy explain`, where no authenticator is built.
-pub fn scopes_grant(
-    scopes: &[String],
-    prefixes: &[String; 3],
-    tool: &Tool,
-    policy: &impl ToolRules,
-) -> bool {
-    Grants::parse(scopes, prefixes).grants(tool, policy)
+        || Grants::parse(&caller.scopes, &authenticator.prefixes()).grants(tool, policy)
 }
 
 impl Envelope {

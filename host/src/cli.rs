@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use portcullis::app::{Runtime, RuntimeOptions};
 use portcullis::config::ScopePaths;
-use portcullis::server::{self, Runtime, RuntimeOptions};
+use portcullis::server;
 use sha2::Digest;
 
 /// Portcullis: the security boundary between callers and the APIs they use.
@@ -485,7 +486,7 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
         return Ok(ExitCode::FAILURE);
     }
     let loaded = portcullis::app::load(&scopes)?;
-    let outcome = build_catalog(&loaded).await;
+    let outcome = portcullis::app::build_catalog(&loaded).await;
     for error in &outcome.errors {
         println!("sources.{}: {}", error.source_id, error.message);
     }
@@ -507,33 +508,6 @@ async fn check(args: &CheckArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Build the catalog of `loaded` with MCP sessions opened for this build only (closed again
-/// before returning, so no stdio child outlives the command).
-async fn build_catalog(
-    loaded: &portcullis::config::LoadedConfig,
-) -> portcullis::catalog::BuildOutcome {
-    use portcullis::catalog::{BuildOptions, BuildOutcome, SourceError};
-    let pool = match portcullis::mcp::McpPool::new() {
-        Ok(pool) => std::sync::Arc::new(pool),
-        Err(e) => {
-            return BuildOutcome {
-                errors: vec![SourceError {
-                    source_id: "*".to_owned(),
-                    message: format!("the HTTP client for MCP sources could not be built: {e}"),
-                }],
-                ..BuildOutcome::default()
-            }
-        }
-    };
-    let options = BuildOptions {
-        mcp: Some(pool.clone()),
-        ..BuildOptions::default()
-    };
-    let outcome = portcullis::catalog::build(loaded, &options).await;
-    pool.shutdown().await;
-    outcome
 }
 
 fn absolute(path: &Path) -> std::io::Result<PathBuf> {

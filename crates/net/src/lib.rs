@@ -1,6 +1,6 @@
 //! Outbound HTTP: the one factory every capability gets its `reqwest::Client` from, and the URL
-//! rules several settings share ([`https_or_loopback`], [`parse_origin`]), and [`redact`]: what
-//! a log line, an error or a `Debug` may show of a credential-bearing value. The leaf of the
+//! rules several settings share ([`https_or_loopback`], [`parse_origin`], [`BrowserOrigin`]),
+//! and [`redact`]: what a log line, an error or a `Debug` may show of a credential-bearing value. The leaf of the
 //! workspace: it depends on no other Portcullis crate.
 //!
 //! Each purpose's client, in one table (`—` = `reqwest`'s default: no timeout, proxy from the
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use reqwest::redirect::Policy;
 
-pub use url_rules::{https_or_loopback, parse_origin};
+pub use url_rules::{https_or_loopback, parse_origin, BrowserOrigin};
 
 /// What a client is for; each has one fixed configuration (the table above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! | merged | [`oauth::settings::check`] | `runtime.remote` |
 //! | merged | [`upstream::settings::check`] | `runtime.server.upstream` |
 //! | merged | [`authn::settings::check`] | `runtime.server.auth` |
-//! | merged | [`server::settings::check`] | `runtime.server` edge: public URLs, CORS, connections |
+//! | merged | [`server_settings::check`] | `runtime.server` edge: public URLs, CORS, connections |
 //! | merged | [`catalog::settings::check_sources`] | `sources`, `services` |
 //! | merged | [`mcp::settings::check`] | MCP transports and transport OAuth |
 //! | merged | [`catalog::settings::check_agents`] | `agents` |
@@ -20,10 +20,11 @@
 
 use serde_json::Value;
 
+use super::server_settings;
 use crate::config::{
     self, CheckReport, Config, ConfigError, Diagnostic, LoadedConfig, Problems, ScopePaths,
 };
-use crate::{authn, catalog, mcp, oauth, plugins, policy, secrets, server, upstream};
+use crate::{authn, catalog, mcp, oauth, plugins, policy, secrets, upstream};
 
 /// The capability rules of this build, as `config` needs them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,7 +39,7 @@ impl config::Rules for Settings {
         oauth::settings::check(config, p);
         upstream::settings::check(config, p);
         authn::settings::check(config, p);
-        server::settings::check(config, p);
+        server_settings::check(config, p);
         catalog::settings::check_sources(config, p);
         mcp::settings::check(config, p);
         catalog::settings::check_agents(config, p);

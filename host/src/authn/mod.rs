@@ -146,6 +146,30 @@ impl Authenticator {
         }
     }
 
+    /// Auth as `config` sets it up, for a door that reads the caller's scopes from its operator
+    /// instead of a token (`portcullis policy explain`): the same envelope (whether auth is on,
+    /// the scope prefixes), but no identity provider is contacted and no token is accepted.
+    pub fn offline(config: &Config) -> Result<Self, AuthnSetupError> {
+        let auth = config
+            .runtime
+            .as_ref()
+            .and_then(|r| r.server.as_ref())
+            .and_then(|s| s.auth.as_ref());
+        let Some(value) = auth else {
+            return Ok(Self::Disabled);
+        };
+        let settings = ServerAuth::from_value(value)?;
+        let profile = settings.profile()?;
+        let prefixes = settings.prefixes()?;
+        Ok(Self::with_profile(
+            settings,
+            profile,
+            prefixes,
+            Arc::new(profile::NoTokens),
+            None,
+        ))
+    }
+
     /// Build from typed settings (no plugins).
     pub async fn from_settings(settings: ServerAuth) -> Result<Self, SettingsError> {
         Self::from_settings_with(settings, &crate::plugins::PluginSet::default()).await

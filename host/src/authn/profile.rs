@@ -24,6 +24,17 @@ pub trait AuthProfile: Send + Sync {
     fn validate<'a>(&'a self, token: &'a BearerToken) -> BoxFuture<'a, Result<Caller, Rejection>>;
 }
 
+/// The profile of an offline authenticator (`Authenticator::offline`): a door that never
+/// receives a token (`portcullis policy explain` takes the caller's scopes from its operator);
+/// a token presented to it anyway is refused as if the identity provider were unreachable.
+pub(crate) struct NoTokens;
+
+impl AuthProfile for NoTokens {
+    fn validate<'a>(&'a self, _token: &'a BearerToken) -> BoxFuture<'a, Result<Caller, Rejection>> {
+        Box::pin(async { Err(Rejection::Unavailable) })
+    }
+}
+
 /// `oidc_jwks`: signature and claims, then (when `revocation.enabled`) RFC 7662 introspection.
 pub struct JwksProfile {
     /// The signature and claims validator (its JWKS cache is exposed for tests and metrics).

@@ -32,12 +32,12 @@ mod admitted;
 mod approve;
 mod audit_trail;
 mod execute;
-pub mod explain;
+mod explain;
 mod http_backend;
 mod mcp_backend;
 mod refusal;
 
-// Crate-internal: doors inside this crate; only the policy step is public, for the CLI.
+// Crate-internal: the doors reach the call through the composition root or `server`.
 pub(crate) use admitted::{Admitted, CallArgs, CallRequest, Stages, ToolIndex};
 pub(crate) use approve::approve;
 pub(crate) use execute::execute;

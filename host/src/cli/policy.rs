@@ -1,10 +1,11 @@
 //! `portcullis policy explain` and the policy part of `portcullis check`, offline.
 //!
-//! Explain loads the config (every scope), builds the catalog and runs the same policy step
-//! as `POST /v1/policy/explain` ([`portcullis::call::explain::policy`]) for one tool, principal and scope set, after the scope envelope
-//! (when runtime auth is configured). Nothing is executed; no identity provider is contacted.
-//! Offline there are no approval grants, so in grant mode an approval-required tool explains
-//! as `approval_required`; policy-evaluator plugins are not run.
+//! Explain answers what `POST /v1/policy/explain` answers for the same config and caller: the
+//! composition root builds the snapshot and runs the same `call::explain` (lookup, scope
+//! envelope when runtime auth is configured, policy with its evaluator plugins) for one tool,
+//! principal and scope set ([`portcullis::app::explain`]), and adds the `envelope` the scopes
+//! give. Nothing is executed; no identity provider is contacted. Offline there are no approval
+//! grants, so in grant mode an approval-required tool explains as `approval_required`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +13,6 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use portcullis::catalog::Catalog;
 use portcullis::config::{LoadedConfig, Mode, ScopePaths};
-use portcullis::policy::approvals::canonical_arguments;
-use portcullis::policy::{ApprovalStore, Call, PolicySet};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PolicyCommand {
@@ -55,18 +54,6 @@ pub(super) async fn run(command: PolicyCommand) -> Result<ExitCode, Box<dyn std:
     }
 }
 
-async fn load(
-    config: &std::path::Path,
-) -> Result<(LoadedConfig, Catalog), Box<dyn std::error::Error>> {
-    let scopes = ScopePaths::discover(super::absolute(config)?);
-    let loaded = portcullis::app::load(&scopes)?;
-    let outcome = super::build_catalog(&loaded).await;
-    for error in &outcome.errors {
-        eprintln!("sources.{}: {}", error.source_id, error.message);
-    }
-    Ok((loaded, outcome.catalog))
-}
-
 async fn explain(args: ExplainArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mode = match args.mode.as_deref() {
         None => None,
@@ -82,46 +69,22 @@ async fn explain(args: ExplainArgs) -> Result<ExitCode, Box<dyn std::error::Erro
         .map(|b| serde_json::from_str::<serde_json::Value>(b).map(|v| v.to_string()))
         .transpose()
         .map_err(|e| format!("--body is not JSON: {e}"))?;
-    let (loaded, catalog) = load(&args.config).await?;
-    let policy = PolicySet::compile(&loaded.config)?;
-    let Some(tool) = catalog.tools.iter().find(|t| t.id == args.tool) else {
-        return Err(format!("no tool {:?} in the catalog", args.tool).into());
+    let scopes = ScopePaths::discover(super::absolute(&args.config)?);
+    let call = portcullis::app::OfflineCall {
+        tool_id: args.tool,
+        principal: args.principal,
+        scopes: args.scopes,
+        mode,
+        agent_profile: args.profile,
+        approval: args.approval,
+        body,
     };
-    let auth = loaded
-        .config
-        .runtime
-        .as_ref()
-        .and_then(|r| r.server.as_ref())
-        .and_then(|s| s.auth.as_ref());
-    let envelope = match auth {
-        None => serde_json::json!({ "granted": true, "detail": "runtime auth is off: every tool" }),
-        Some(value) => {
-            let prefixes = portcullis::authn::ServerAuth::from_value(value)?.prefixes()?;
-            let granted = portcullis::authz::scopes_grant(&args.scopes, &prefixes, tool, &policy);
-            serde_json::json!({ "granted": granted, "detail": format!("scopes {:?}", args.scopes) })
+    let out = portcullis::app::explain(&scopes, &call, |errors| {
+        for error in errors {
+            eprintln!("sources.{}: {}", error.source_id, error.message);
         }
-    };
-    let mut out = if envelope["granted"] == true {
-        let arguments =
-            canonical_arguments(&[], &Default::default(), body.as_deref().map(str::as_bytes));
-        let call = Call {
-            tool,
-            mode,
-            agent_profile: args.profile.as_deref(),
-            principal: args.principal.as_deref(),
-            scopes: &args.scopes,
-            request_id: "offline",
-            arguments: &arguments,
-        };
-        let store = ApprovalStore::default();
-        portcullis::call::explain::policy(&policy, &store, &call, args.approval, false)
-            .await
-            .to_json()
-    } else {
-        serde_json::json!({ "decision": "deny", "reason": "authz_denied", "rule": null, "steps": [] })
-    };
-    out["toolId"] = tool.id.clone().into();
-    out["envelope"] = envelope;
+    })
+    .await?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }

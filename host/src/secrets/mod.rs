@@ -11,9 +11,9 @@
 //!
 //! | step | module |
 //! |---|---|
-//! | the slot: [`SecretSource`] | [`sources`]; the resolver holds sources as trait objects and does not care which it asks |
-//! | built-in sources (`literal`, `env`, `file`, `osKeychain`, `exec`) | [`sources`], one file and one `SecretSource` each, one dispatch ([`sources::builtin`]) |
-//! | `plugin` | [`sources::wasm`] asks the secret-source WebAssembly component in a fresh isolated instance; any failure (its own error, a trap, a timeout, a memory-limit hit, an invalid value) fails that alternative |
+//! | the slot: [`SecretSource`] | `secret_sources`; the resolver holds sources as trait objects and does not care which it asks |
+//! | built-in sources (`literal`, `env`, `file`, `osKeychain`, `exec`) | `secret_sources`, one file and one `SecretSource` each, one dispatch (`secret_sources::builtin`) |
+//! | `plugin` | `secret_sources::wasm` asks the secret-source WebAssembly component in a fresh isolated instance; any failure (its own error, a trap, a timeout, a memory-limit hit, an invalid value) fails that alternative |
 //! | `oauth2` | an access token from [`crate::oauth`] (client credentials or authorization code); `oauth2`/`openIdConnect` requirements accept only it |
 //! | applying a value per scheme | [`apply`] |
 //! | load-time checks for `portcullis check` | [`preflight`] |
@@ -25,7 +25,7 @@ mod apply;
 pub mod preflight;
 pub mod scrub;
 pub mod settings;
-pub use crate::secret_sources as sources;
+pub(crate) use crate::secret_sources as sources;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

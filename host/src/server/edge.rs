@@ -25,8 +25,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::runtime::Runtime;
-use super::snapshot::Snapshot;
+use crate::app::runtime::Runtime;
+use crate::app::snapshot::Snapshot;
+use crate::net::BrowserOrigin;
 
 /// The `serve` flag that lets a runtime without auth listen on a non-loopback address.
 pub const ALLOW_UNAUTHENTICATED_NETWORK_FLAG: &str = "--allow-unauthenticated-network";
@@ -35,43 +36,11 @@ pub const ALLOW_UNAUTHENTICATED_NETWORK_FLAG: &str = "--allow-unauthenticated-ne
 #[derive(Debug, Clone, Copy)]
 pub struct LocalAddr(pub SocketAddr);
 
-/// A browser origin: scheme, lowercase host, port (explicit or the scheme's default).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    scheme: String,
-    host: String,
-    port: u16,
-}
-
-impl Origin {
-    /// Parse an exact origin (`https://app.example.com`, `http://localhost:3000`); `None` for
-    /// `null`, wildcards, paths, queries, credentials and non-http schemes.
-    pub fn parse(raw: &str) -> Option<Self> {
-        if raw.contains('*') {
-            return None;
-        }
-        let url = url::Url::parse(raw).ok()?;
-        let exact = matches!(url.scheme(), "http" | "https")
-            && url.path() == "/"
-            && url.query().is_none()
-            && url.fragment().is_none()
-            && url.username().is_empty()
-            && url.password().is_none()
-            && !raw.trim_end_matches('/').ends_with(':');
-        Some(Self {
-            scheme: url.scheme().to_owned(),
-            host: url.host_str()?.to_ascii_lowercase(),
-            port: url.port_or_known_default()?,
-        })
-        .filter(|_| exact)
-    }
-}
-
 /// What the edge matches against, derived once per config snapshot.
 struct Rules {
     snapshot: Arc<Snapshot>,
     public: Vec<url::Url>,
-    cors: Vec<Origin>,
+    cors: Vec<BrowserOrigin>,
 }
 
 impl Rules {
@@ -93,7 +62,7 @@ impl Rules {
             .and_then(|c| c.allowed_origins.as_ref())
             .into_iter()
             .flatten()
-            .filter_map(|o| Origin::parse(o))
+            .filter_map(|o| BrowserOrigin::parse(o))
             .collect();
         Self {
             snapshot,
@@ -304,12 +273,12 @@ fn check_origin(
     let origin = value
         .to_str()
         .ok()
-        .and_then(Origin::parse)
+        .and_then(BrowserOrigin::parse)
         .ok_or_else(cross_origin)?;
     if rules.cors.contains(&origin) {
         return Ok(Some(value.clone()));
     }
-    if rules.names_this_runtime(&origin.host, Some(origin.port), local) {
+    if rules.names_this_runtime(origin.host(), Some(origin.port()), local) {
         return Ok(None);
     }
     Err(cross_origin())
@@ -361,28 +330,4 @@ fn preflight(origin: HeaderValue) -> Response {
         HeaderValue::from_static("600"),
     );
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_are_exact() {
-        let o = Origin::parse("https://App.Example.com").unwrap();
-        assert_eq!(o, Origin::parse("https://app.example.com:443/").unwrap());
-        assert_ne!(o, Origin::parse("http://app.example.com").unwrap());
-        for bad in [
-            "null",
-            "*",
-            "https://*.example.com",
-            "https://a.example.com/path",
-            "https://u@a.example.com",
-            "file:///etc",
-            "https://a.example.com?x=1",
-            "app.example.com",
-        ] {
-            assert!(Origin::parse(bad).is_none(), "{bad}");
-        }
-    }
 }

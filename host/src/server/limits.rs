@@ -24,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::runtime::Runtime;
+use crate::app::runtime::Runtime;
 
 /// Largest `Authorization` header value accepted, in bytes. Real access tokens are 1-4 KiB;
 /// large RS512 tokens with many claims stay well under this.

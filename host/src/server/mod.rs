@@ -38,9 +38,6 @@ pub mod listen;
 pub mod refusal;
 pub mod request_id;
 pub mod routes;
-pub mod runtime;
-pub mod settings;
-pub mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,8 +48,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::app::Runtime;
 pub use edge::ALLOW_UNAUTHENTICATED_NETWORK_FLAG;
-pub use runtime::{Runtime, RuntimeOptions};
 
 /// How long in-flight requests may run after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -8,9 +8,10 @@ use super::support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portcullis::app::{Runtime, RuntimeOptions};
 use portcullis::audit::{AuditDecision, AuditEvent, AuditLog, AuditOptions};
 use portcullis::config::ScopePaths;
-use portcullis::server::{self, Runtime, RuntimeOptions};
+use portcullis::server;
 use serde_json::json;
 use support::*;
 

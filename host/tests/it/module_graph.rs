@@ -31,10 +31,11 @@ const ORDER: &[&[&str]] = &[
     &["upstream"],
     &["mcp"],
     &["call"],
+    // The composition root: every capability's settings (the HTTP edge's too,
+    // `app::server_settings`) and the runtime and its snapshots, for every door above.
+    &["app"],
     &["server"],
-    // `app` composes every capability's settings (including the server's edge checks); the
-    // doors above hand them to the runtime (`RuntimeOptions::settings`).
-    &["app", "cli", "dev", "fuzzing", "plugins_scaffold"],
+    &["cli", "dev", "fuzzing", "plugins_scaffold"],
 ];
 
 /// Edges allowed to point right while a change is in flight, each with the change that removes
@@ -204,8 +205,13 @@ fn edges() -> (BTreeSet<String>, Edges) {
 /// Every rule of the module header, as a list of what breaks it.
 fn violations() -> Vec<String> {
     let (modules, edges) = edges();
+    violations_in(&modules, &edges)
+}
+
+/// [`violations`] of a given graph.
+fn violations_in(modules: &BTreeSet<String>, edges: &Edges) -> Vec<String> {
     let mut problems = Vec::new();
-    for module in &modules {
+    for module in modules {
         if tier(module).is_none() {
             problems.push(format!(
                 "top-level module `{module}` is not in ORDER: add it to ORDER in \
@@ -214,7 +220,7 @@ fn violations() -> Vec<String> {
             ));
         }
     }
-    for ((from, to), files) in &edges {
+    for ((from, to), files) in edges {
         let files = files.iter().cloned().collect::<Vec<_>>().join(", ");
         let (Some(a), Some(b)) = (tier(from), tier(to)) else {
             if modules.contains(to.as_str()) || tier(to).is_some() {
@@ -264,6 +270,26 @@ fn top_level_modules_import_only_earlier_stages() {
 }
 
 #[test]
+fn a_back_edge_from_the_composition_root_to_a_door_is_reported() {
+    let (modules, edges) = edges();
+    for (from, to) in [("app", "server"), ("call", "app"), ("policy", "app")] {
+        let mut with_back_edge = edges.clone();
+        with_back_edge
+            .entry((from.to_owned(), to.to_owned()))
+            .or_default()
+            .insert("host/src/example.rs".to_owned());
+        let problems = violations_in(&modules, &with_back_edge);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(&format!("`{from}` (tier"))
+                    && p.contains(&format!("imports `{to}`"))),
+            "{from} -> {to} not reported: {problems:?}"
+        );
+    }
+}
+
+#[test]
 fn crate_paths_are_read_from_groups_and_inline_paths_but_not_comments_or_strings() {
     let code = code_only(
         "use crate::{net::client, redact, catalog::{A, B}};\n\
@@ -276,5 +302,52 @@ fn crate_paths_are_read_from_groups_and_inline_paths_but_not_comments_or_strings
         crate_refs(&code),
         ["net", "redact", "catalog", "audit"],
         "{code}"
+    );
+}
+
+/// `host/src/lib.rs` lines that make something public without saying who needs it: every
+/// `pub mod` and `pub use` there ends with a `// <who>` comment (the binary, `tests/it`,
+/// `benches`, `fuzz`), so the public surface stays a list someone chose (issue #15, item 4).
+fn unexplained_public_items(lib_rs: &str) -> Vec<String> {
+    lib_rs
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("pub mod ") || line.starts_with("pub use "))
+        .filter(|(_, line)| {
+            line.split_once("//")
+                .is_none_or(|(_, why)| why.trim().is_empty())
+        })
+        .map(|(i, line)| {
+            format!(
+                "host/src/lib.rs:{}: `{line}` is public without a reason. Declare it \
+                 `pub(crate)` and re-export by name (`pub use module::Item; // who`) only what \
+                 main.rs, tests/it, benches or fuzz use; or, if one of them needs the whole \
+                 module, say which after it: `{line} // tests/it/x.rs: Y`",
+                i + 1
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_public_module_of_lib_rs_says_who_needs_it() {
+    let lib_rs = std::fs::read_to_string(src_dir().join("lib.rs")).expect("lib.rs");
+    let problems = unexplained_public_items(&lib_rs);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_public_module_without_a_reason_is_reported() {
+    let lib_rs = "pub mod app; // binary\npub mod fresh;\npub(crate) mod inner;\n\
+                  pub use a::b; //\npub use c::d; // benches/x.rs\n";
+    let problems = unexplained_public_items(lib_rs);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("host/src/lib.rs:2: `pub mod fresh;`"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("host/src/lib.rs:4: `pub use a::b; //`"),
+        "{problems:?}"
     );
 }

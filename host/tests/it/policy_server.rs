@@ -456,7 +456,7 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.json"), &document).unwrap();
     std::fs::write(dir.path().join(".cli.json"), broken.to_string()).unwrap();
-    let options = portcullis::server::RuntimeOptions {
+    let options = portcullis::app::RuntimeOptions {
         scopes: portcullis::config::ScopePaths {
             project: dir.path().join(".cli.json"),
             ..Default::default()
@@ -468,7 +468,7 @@ async fn p09_broken_policy_refuses_to_start_and_a_broken_reload_keeps_the_last_g
         url: "http://127.0.0.1:0".into(),
         settings: std::sync::Arc::new(portcullis::app::Settings),
     };
-    assert!(portcullis::server::Runtime::start(options).await.is_err());
+    assert!(portcullis::app::Runtime::start(options).await.is_err());
 
     let good = support::config_for("a.json", json!({ "policy": { "deny": ["svc:create*"] } }));
     let rt = support::start_runtime(good, &[("a.json", document)]).await;
@@ -637,4 +637,73 @@ async fn r08_a_caller_cannot_widen_its_own_policy_nor_approve_beyond_its_envelop
     )
     .await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// One `call::explain` behind both doors: `portcullis policy explain` answers what
+/// `POST /v1/policy/explain` answers for the same config and caller (decision, reason, rule,
+/// every step, tool id) for an allowed and an approval-gated tool; a policy-denied tool (which
+/// `policy.deny` takes out of the envelope) and a tool outside the caller's scopes are refused
+/// by both (403 `authz_denied` over HTTP, a `deny` with reason `authz_denied` offline).
+#[tokio::test]
+async fn cli_policy_explain_answers_what_the_http_route_answers() {
+    let gated = json!({ "approvalRequired": ["svc:createItem"] });
+    let cases = [
+        (gated.clone(), "svc:getItem", ALICE, "allowed"),
+        (gated.clone(), "svc:createItem", ALICE, "approval-gated"),
+        (
+            json!({ "deny": ["svc:getItem"] }),
+            "svc:getItem",
+            ALICE,
+            "denied",
+        ),
+        (gated, "svc:getItem", "bundle:other", "outside the envelope"),
+    ];
+    for (policy, tool, scope, case) in cases {
+        let f = fixture(policy).await;
+        let (status, http) = f
+            .post(
+                "/v1/policy/explain",
+                &f.token("alice", scope),
+                json!({ "toolId": tool }),
+            )
+            .await;
+        let mut args = vec!["policy", "explain", "--tool", tool, "--principal", "alice"];
+        for s in scope.split(' ') {
+            args.extend(["--scope", s]);
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(&args)
+            .arg("--config")
+            .arg(f.rt.config_path())
+            .env(
+                "PORTCULLIS_MANAGED_CONFIG",
+                f.rt.dir.path().join("managed.json"),
+            )
+            .env("PORTCULLIS_USER_CONFIG", f.rt.dir.path().join("user.json"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{case}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut cli: Value = serde_json::from_str(&stdout).unwrap();
+        let envelope = cli.as_object_mut().unwrap().remove("envelope").unwrap();
+        assert_eq!(
+            envelope["detail"],
+            format!("scopes {:?}", scope.split(' ').collect::<Vec<_>>())
+        );
+        if matches!(case, "denied" | "outside the envelope") {
+            assert_eq!(status, 403, "{case}: {http}");
+            assert_eq!(envelope["granted"], false, "{case}");
+            assert_eq!(cli["decision"], "deny", "{case}");
+            assert_eq!(cli["reason"], http["code"], "{case}: {http}");
+            assert_eq!(cli["toolId"], tool, "{case}");
+        } else {
+            assert_eq!(status, 200, "{case}: {http}");
+            assert_eq!(envelope["granted"], true, "{case}");
+            assert_eq!(cli, http, "{case}: the CLI and the HTTP route disagree");
+        }
+    }
 }

@@ -528,7 +528,7 @@ async fn a_runtime_without_auth_refuses_a_network_address_unless_told_so() {
     )
     .unwrap();
     let state = dir.path().join("state");
-    let options = portcullis::server::RuntimeOptions {
+    let options = portcullis::app::RuntimeOptions {
         scopes: portcullis::config::ScopePaths {
             project: dir.path().join(".cli.json"),
             ..Default::default()
@@ -540,7 +540,7 @@ async fn a_runtime_without_auth_refuses_a_network_address_unless_told_so() {
         url: "http://0.0.0.0:0".into(),
         settings: std::sync::Arc::new(portcullis::app::Settings),
     };
-    let runtime = portcullis::server::Runtime::start(options).await.unwrap();
+    let runtime = portcullis::app::Runtime::start(options).await.unwrap();
     // Any non-loopback address; the listener is never served.
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let outcome = tokio::time::timeout(

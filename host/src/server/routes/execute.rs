@@ -14,9 +14,9 @@ use bytes::Bytes;
 
 use super::request::ExecuteRequest;
 use super::{admit, admitted, json_response, parse_mode, refused};
+use crate::app::runtime::Runtime;
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
-use crate::server::runtime::Runtime;
 
 /// `POST /v1/tools/execute`.
 pub async fn execute(

@@ -23,12 +23,12 @@ pub use policy::{approve, explain};
 use super::binding;
 use super::error::ApiError;
 use super::request_id::RequestId;
-use super::runtime::Runtime;
-use super::snapshot::{RenderedView, Snapshot};
+use crate::app::runtime::Runtime;
+use crate::app::snapshot::{RenderedView, Snapshot};
 use crate::audit::{AuditDecision, AuditEvent, AuditQuery, QueryParams};
 use crate::authn::{AuthnFailure, Caller};
 use crate::authz::Envelope;
-use crate::call::{Admitted, Refusal, Stages, ToolIndex};
+use crate::call::{Admitted, Refusal, Stages};
 use crate::config::Mode;
 
 /// The open-cli contract version we implement.
@@ -64,12 +64,6 @@ async fn admit(
     match snapshot.authenticator.authenticate(headers).await {
         Ok(caller) => Ok((snapshot, caller)),
         Err(failure) => Err(reject(runtime, headers, &failure).await),
-    }
-}
-
-impl ToolIndex for Snapshot {
-    fn tool(&self, id: &str) -> Option<&crate::catalog::Tool> {
-        Snapshot::tool(self, id)
     }
 }
 
@@ -175,9 +169,13 @@ async fn reject(runtime: &Runtime, headers: &HeaderMap, failure: &AuthnFailure) 
         .unwrap_or(error)
 }
 
-/// Record an audit event; if it cannot be recorded, the request is refused (503).
-async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), ApiError> {
-    match runtime.record(event).await {
+/// Record an audit event (with the request's id unless it names one); if it cannot be
+/// recorded, the request is refused (503).
+async fn record_or_refuse(runtime: &Runtime, mut event: AuditEvent) -> Result<(), ApiError> {
+    if event.request_id.is_none() {
+        event.request_id = crate::server::request_id::current();
+    }
+    match runtime.audit.record(event).await {
         Ok(_) => Ok(()),
         Err(e) => {
             tracing::debug!("refusing request: {e}");

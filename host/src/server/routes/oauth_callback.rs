@@ -26,10 +26,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::app::runtime::Runtime;
 use crate::audit::{AuditDecision, AuditEvent};
 use crate::oauth::{CallbackFailure, ConfirmError};
 use crate::server::error::ApiError;
-use crate::server::runtime::Runtime;
 
 /// The authorization server's redirect (RFC 6749 4.1.2, RFC 9207).
 #[derive(Debug, Default, Deserialize)]

@@ -16,9 +16,9 @@ use bytes::Bytes;
 
 use super::request::ExecuteRequest;
 use super::{admit, admitted, parse_mode, refused};
+use crate::app::runtime::Runtime;
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
-use crate::server::runtime::Runtime;
 
 /// `POST /v1/policy/explain`.
 pub async fn explain(

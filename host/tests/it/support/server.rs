@@ -11,8 +11,9 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use portcullis::app::{Runtime, RuntimeOptions};
 use portcullis::config::ScopePaths;
-use portcullis::server::{self, Runtime, RuntimeOptions};
+use portcullis::server;
 
 use super::eventually;
 

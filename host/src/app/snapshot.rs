@@ -3,6 +3,10 @@
 //! Requests read the current snapshot with one atomic load and never rebuild anything; a
 //! rebuild (startup, `/v1/refresh`, a watched file changing) produces a new snapshot and swaps
 //! it in. A config that fails to load or compile keeps the previous snapshot serving.
+//!
+//! This is where the runtime is assembled from the effective config: plugins, authenticator,
+//! policy (with its evaluator plugins), upstream client, secret resolver and catalog, in that
+//! order; the first that fails is the [`SnapshotError`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +43,15 @@ pub enum SnapshotError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+}
+
+/// How a snapshot's authenticator is built.
+#[derive(Clone, Copy)]
+enum Authn {
+    /// For serving: validates tokens (may contact the identity provider while building).
+    Online,
+    /// For explaining offline: the envelope only ([`Authenticator::offline`]).
+    Offline,
 }
 
 /// Modification stamp of a watched file (`None` = absent).
@@ -141,9 +154,43 @@ impl Snapshot {
         force_refresh: bool,
         mcp: Arc<McpPool>,
     ) -> Result<Self, SnapshotError> {
+        Self::assemble(
+            paths,
+            settings,
+            cache_dir,
+            force_refresh,
+            mcp,
+            Authn::Online,
+        )
+        .await
+    }
+
+    /// [`Snapshot::build`] for a door that explains calls without serving them (`portcullis
+    /// policy explain`): the same assembly (plugins, policy with its evaluators, catalog), but
+    /// the authenticator knows only the configured envelope ([`Authenticator::offline`]), so no
+    /// identity provider is contacted; no document cache is used.
+    pub async fn build_offline(
+        paths: &ScopePaths,
+        settings: &dyn Rules,
+        mcp: Arc<McpPool>,
+    ) -> Result<Self, SnapshotError> {
+        Self::assemble(paths, settings, None, false, mcp, Authn::Offline).await
+    }
+
+    async fn assemble(
+        paths: &ScopePaths,
+        settings: &dyn Rules,
+        cache_dir: Option<PathBuf>,
+        force_refresh: bool,
+        mcp: Arc<McpPool>,
+        authn: Authn,
+    ) -> Result<Self, SnapshotError> {
         let loaded = crate::config::load(paths, settings)?;
         let plugins = load_plugins(&loaded).await?;
-        let authenticator = Authenticator::from_config(&loaded.config, &plugins).await?;
+        let authenticator = match authn {
+            Authn::Online => Authenticator::from_config(&loaded.config, &plugins).await?,
+            Authn::Offline => Authenticator::offline(&loaded.config)?,
+        };
         let evaluators = loaded
             .config
             .policy
@@ -303,5 +350,11 @@ impl Snapshot {
             })
             .clone(),
         )
+    }
+}
+
+impl crate::call::ToolIndex for Snapshot {
+    fn tool(&self, id: &str) -> Option<&Tool> {
+        Snapshot::tool(self, id)
     }
 }

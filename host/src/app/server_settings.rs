@@ -3,11 +3,15 @@
 //!
 //! Rule: what the edge matches against must be exact, so anything it could not match precisely
 //! is refused: a public URL is http(s) with a host and no credentials, a CORS origin is
-//! `scheme://host[:port]` ([`super::edge::Origin`]), a connection limit is greater than 0.
+//! `scheme://host[:port]` ([`BrowserOrigin`]), a connection limit is greater than 0.
 //! Failure mode: one problem per bad entry, at its index.
+//!
+//! The HTTP edge (`server`) is a door above this composition root, so its config rules live
+//! here, beside the other capabilities' rules, rather than in `server/` (which would make
+//! `app` import `server` while `server` runs the runtime `app` builds).
 
-use super::edge::Origin;
 use crate::config::{Config, JsonPath, Problems, ServerConfig};
+use crate::net::BrowserOrigin;
 
 /// Check the edge settings of `runtime.server`.
 pub fn check(config: &Config, p: &mut Problems) {
@@ -39,7 +43,7 @@ fn edge_rules(server: &ServerConfig, path: &JsonPath, p: &mut Problems) {
         .as_ref()
         .and_then(|c| c.allowed_origins.as_ref());
     for (i, raw) in origins.into_iter().flatten().enumerate() {
-        if Origin::parse(raw).is_none() {
+        if BrowserOrigin::parse(raw).is_none() {
             p.push(
                 path.key("cors").key("allowedOrigins").index(i),
                 "must be an exact origin: scheme://host[:port] with http or https, no path, no wildcard, not null",

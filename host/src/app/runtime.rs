@@ -1,4 +1,8 @@
 //! The running instance: options, the current snapshot, the audit log, rebuilds.
+//!
+//! Part of the composition root: a door (`server`) starts it and reads its current snapshot;
+//! nothing here names the door. Failure mode: a config that does not load at start is a
+//! [`StartError`]; on a rebuild the previous snapshot keeps serving.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
-use crate::audit::{AuditError, AuditEvent, AuditLog, AuditOptions, Receipt};
+use crate::audit::{AuditError, AuditLog, AuditOptions};
 use crate::config::{Rules, ScopePaths};
 use crate::mcp::McpPool;
 use crate::oauth::OAuthClients;
@@ -31,8 +35,8 @@ pub struct RuntimeOptions {
     pub cache_dir: PathBuf,
     /// The URL the server is reachable at (for `runtime/info` and `runtime.json`).
     pub url: String,
-    /// Every capability's config checks (`app::Settings`), run on each (re)load. Passed in by
-    /// the door that starts the runtime, so `server` never reaches up into `app`.
+    /// Every capability's config checks, run on each (re)load: `app::Settings` for every door
+    /// (a test may narrow them).
     pub settings: Arc<dyn Rules>,
 }
 
@@ -203,22 +207,6 @@ impl Runtime {
                 tracing::error!(source = %source, "MCP tool list changed but the rebuild failed; still serving the previous catalog: {error}");
             }
         }
-    }
-
-    /// Append an audit record.
-    /// Resolves once the record is durable.
-    ///
-    /// Events recorded while serving a request carry its request id unless they set one.
-    pub async fn record(&self, mut event: AuditEvent) -> Result<Receipt, AuditError> {
-        if event.request_id.is_none() {
-            event.request_id = super::request_id::current();
-        }
-        self.audit.record(event).await
-    }
-
-    /// Append the outcome record of an executed call (see [`AuditLog::record_outcome`]).
-    pub async fn record_outcome(&self, event: AuditEvent) -> Result<(), AuditError> {
-        self.audit.record_outcome(event).await
     }
 
     fn runtime_file(&self) -> PathBuf {
