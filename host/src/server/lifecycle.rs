@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::error::ApiError;
-use super::runtime::Runtime;
+use crate::app::runtime::Runtime;
 use crate::audit::{AuditDecision, AuditEvent};
 
 /// Most leases held at once (a `group` runtime cannot be made to keep unbounded state).
@@ -423,11 +423,14 @@ impl Lifecycle {
         }
     }
 
-    async fn record(&self, event: AuditEvent) {
+    async fn record(&self, mut event: AuditEvent) {
         let Some(runtime) = self.runtime.upgrade() else {
             return;
         };
-        if let Err(error) = runtime.record(event).await {
+        if event.request_id.is_none() {
+            event.request_id = crate::server::request_id::current();
+        }
+        if let Err(error) = runtime.audit.record(event).await {
             tracing::error!("a lifecycle event could not be audited: {error}");
         }
     }
