@@ -41,3 +41,4 @@ mod server_hardening;
 mod server_runtime;
 mod upstream_exec;
 mod vendored_wit;
+mod workflows;

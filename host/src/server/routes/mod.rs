@@ -4,6 +4,7 @@ mod execute;
 mod oauth_callback;
 mod policy;
 mod request;
+mod workflows;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 pub use execute::execute;
 pub use oauth_callback::{oauth_callback, oauth_confirm};
 pub use policy::{approve, explain};
+pub use workflows::run_workflow;
 
 use super::binding;
 use super::error::ApiError;
@@ -97,6 +99,7 @@ fn admitted<'a>(
         token_hash: token_hash(runtime, headers),
         agent_profile,
         status_of: super::refusal::status_of,
+        workflow: None,
     }
 }
 
