@@ -49,7 +49,7 @@ pub enum Expression {
         name: String,
     },
     /// `$statusCode`: the upstream status of the step.
-    StatusCode,
+    Status,
     /// `$response.body`, optionally `#/json/pointer` into it.
     ResponseBody {
         /// RFC 6901 pointer into the response body.
@@ -76,7 +76,7 @@ impl Expression {
             }
         };
         if text == "$statusCode" {
-            return Ok(Self::StatusCode);
+            return Ok(Self::Status);
         }
         if let Some(rest) = text.strip_prefix("$response.body") {
             if rest.is_empty() {
@@ -459,10 +459,10 @@ impl Scope {
                 )),
                 Some(_) => Ok(()),
             },
-            Expression::StatusCode | Expression::ResponseBody { .. } if !response => at.err(
+            Expression::Status | Expression::ResponseBody { .. } if !response => at.err(
                 "$statusCode and $response are only known after the step ran (successCriteria, outputs)",
             ),
-            Expression::StatusCode | Expression::ResponseBody { .. } => Ok(()),
+            Expression::Status | Expression::ResponseBody { .. } => Ok(()),
         }
     }
 

@@ -284,7 +284,7 @@ impl Scope<'_> {
                 .outputs
                 .get(name)
                 .cloned(),
-            Expression::StatusCode => self.answer?.get("statusCode").cloned(),
+            Expression::Status => self.answer?.get("statusCode").cloned(),
             Expression::ResponseBody { pointer } => {
                 let answer = self.answer?;
                 let body = answer.get("body").or_else(|| answer.get("text"))?;
