@@ -114,6 +114,9 @@ pub struct AuditEvent {
     /// Request id echoed to the caller in `X-Request-ID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The workflow run a step's records belong to (`POST /v1/workflows/run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<AuditWorkflow>,
     /// Event-specific facts (`audit_gap` window, `recovery` bytes cut).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
@@ -152,10 +155,24 @@ impl AuditEvent {
             token_hash: None,
             arguments: None,
             request_id: None,
+            workflow: None,
             detail: None,
             chain: None,
         }
     }
+}
+
+/// Which workflow run, and which step of it, a record belongs to: every record of one run
+/// carries the same `runId`, so an auditor can follow the run step by step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditWorkflow {
+    /// The workflow's id.
+    pub workflow_id: String,
+    /// The run's id (random, one per `POST /v1/workflows/run`).
+    pub run_id: String,
+    /// The step's id.
+    pub step_id: String,
 }
 
 /// Current UTC time in RFC 3339 with nanoseconds.

@@ -8,7 +8,9 @@
 //! every other source still loads. `mcp` sources list their tools through the MCP sessions the
 //! caller hands in ([`super::lister`]: the instance's pool, synced to the config first) and are mapped by
 //! [`super::mcp`]; an MCP server that is down fails only its own source. `serviceRoot` and
-//! `apiCatalog` sources are reported as not supported yet. Parsing and normalization run on
+//! `apiCatalog` sources are reported as not supported yet. A bound service's skill manifests and
+//! workflow documents are read after its tools are built (`skills`, `workflows`); a malformed
+//! one, or a workflow step that binds to no tool, fails that source. Parsing and normalization run on
 //! the blocking pool.
 
 use std::collections::{BTreeSet, HashMap};
@@ -22,12 +24,13 @@ use url::Url;
 use super::cache::Cache;
 use super::fetch::{self, Location};
 use super::lister::{McpLister, McpSource, NO_LISTER};
-use super::model::{Catalog, CatalogService, CatalogSource, Provenance, CATALOG_VERSION};
+use super::model::{Catalog, CatalogService, CatalogSource, Provenance, Workflow, CATALOG_VERSION};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
 use super::overlay;
 use super::slug::slugify;
 use super::views::effective_views;
+use super::{skills, workflows};
 use portcullis_config::{LoadedConfig, Source, SourceType};
 
 /// Options for one build.
@@ -100,6 +103,8 @@ struct Planned<'a> {
     service: Option<(&'a str, Option<&'a str>)>,
     /// The service's overlay documents, in config order (none for an unbound source).
     overlays: &'a [String],
+    /// The service's skill manifests and workflow documents (none for an unbound source).
+    guides: (&'a [String], &'a [String]),
     source_id: &'a str,
     source: &'a Source,
 }
@@ -124,6 +129,10 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             Some(source) if source.enabled.unwrap_or(true) => plan.push(Planned {
                 service: Some((service_id.as_str(), service.alias.as_deref())),
                 overlays: service.overlays.as_deref().unwrap_or_default(),
+                guides: (
+                    service.skills.as_deref().unwrap_or_default(),
+                    service.workflows.as_deref().unwrap_or_default(),
+                ),
                 source_id,
                 source,
             }),
@@ -141,6 +150,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             plan.push(Planned {
                 service: None,
                 overlays: &[],
+                guides: (&[], &[]),
                 source_id,
                 source,
             });
@@ -244,6 +254,36 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                 continue;
             }
         };
+        let workflows = match load_guides(
+            &planned,
+            &service_id,
+            &mut tools,
+            config,
+            options,
+            &cache,
+            &mut client,
+            &mut out,
+        )
+        .await
+        {
+            Ok(workflows) => workflows,
+            Err(message) => {
+                out.errors.push(fail(message));
+                continue;
+            }
+        };
+        if let Some(taken) = workflows.iter().find(|w| {
+            catalog
+                .workflows
+                .iter()
+                .any(|c| c.workflow_id == w.workflow_id)
+        }) {
+            out.errors.push(fail(format!(
+                "service {service_id:?}: workflow id {:?} is already defined by another service",
+                taken.workflow_id
+            )));
+            continue;
+        }
         digests.push(digest);
         out.warnings
             .extend(tools.warnings.drain(..).map(|message| SourceWarning {
@@ -276,6 +316,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             servers: tools.servers,
         });
         catalog.tools.extend(tools.tools);
+        catalog.workflows.extend(workflows);
     }
     catalog.services.sort_by(|a, b| a.id.cmp(&b.id));
     catalog.tools.sort_by(|a, b| a.id.cmp(&b.id));
@@ -364,6 +405,56 @@ async fn load_overlays(
         overlays.push((overlay_uri.clone(), overlay_bytes));
     }
     Ok(overlays)
+}
+
+/// A built service's skill manifests (guidance onto its tools; entries naming no tool become
+/// warnings) and workflow documents (bound to its tools), read like its overlays.
+#[allow(clippy::too_many_arguments)]
+async fn load_guides(
+    planned: &Planned<'_>,
+    service_id: &str,
+    tools: &mut ServiceTools,
+    config: &LoadedConfig,
+    options: &BuildOptions,
+    cache: &Option<Cache>,
+    client: &mut Option<reqwest::Client>,
+    out: &mut BuildOutcome,
+) -> Result<Vec<Workflow>, String> {
+    let (skill_docs, workflow_docs) = planned.guides;
+    let mut bound: Vec<Workflow> = Vec::new();
+    for (kind, docs) in [("skills", skill_docs), ("workflows", workflow_docs)] {
+        for (i, uri) in docs.iter().enumerate() {
+            let at = |e: String| format!("services.{service_id}.{kind}[{i}] ({uri:?}): {e}");
+            let (bytes, _) = load_bytes(
+                planned.source_id,
+                planned.source,
+                uri,
+                config,
+                options,
+                cache,
+                client,
+                out,
+            )
+            .await
+            .map_err(at)?;
+            if kind == "skills" {
+                let guidance = skills::parse(&bytes).map_err(at)?;
+                let unmatched = skills::apply(guidance, &mut tools.tools);
+                tools.warnings.extend(unmatched.into_iter().map(at));
+            } else {
+                let loaded = workflows::load(&bytes, &tools.tools).map_err(at)?;
+                bound.extend(loaded);
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    match bound.iter().find(|w| !seen.insert(&w.workflow_id)) {
+        Some(twice) => Err(format!(
+            "services.{service_id}.workflows: workflow id {:?} is defined twice",
+            twice.workflow_id
+        )),
+        None => Ok(bound),
+    }
 }
 
 fn service_label<'a>(planned: &Planned<'a>) -> &'a str {

@@ -15,6 +15,8 @@
 //! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
 //! | `mcp_overlay` | overlays on an MCP service, through a synthetic OpenAPI document |
 //! | [`mcp_refs`] | the tools an MCP service's overlays and workflows reference |
+//! | `skills` | skill manifests -> `guidance` on tools |
+//! | [`workflows`] | Arazzo documents -> `catalog.workflows` (steps bound to tools), runtime expressions |
 //! | `views` | `discover` and per-profile effective views |
 //! | [`pattern`] | tool-id patterns (`*`, `**`), shared by curated sets, `policy.deny` and approvals |
 #![deny(missing_docs)]
@@ -34,8 +36,10 @@ pub mod pattern;
 mod security;
 pub mod servers;
 pub mod settings;
+mod skills;
 mod slug;
 mod views;
+pub mod workflows;
 
 pub use build::{
     build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch, SourceWarning,

@@ -3,6 +3,8 @@
 //! Field names and order follow the open-cli runtime contract (catalog version `1.0.0`) so its
 //! client keeps working. The catalog is immutable once built and shared behind an `Arc`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the NTC format.
@@ -295,24 +297,65 @@ pub struct Safety {
     pub idempotent: bool,
 }
 
-/// An Arazzo workflow bound to catalog tools.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// An Arazzo workflow bound to catalog tools ([`crate::workflows`]). `workflowId` and
+/// `steps[].{stepId, toolId}` are the contract's shape; the other members appear only when the
+/// document uses them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Workflow {
     /// Workflow id.
     pub workflow_id: String,
+    /// The JSON Schema of the workflow's inputs, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<serde_json::Value>,
     /// Steps in order.
     pub steps: Vec<WorkflowStep>,
+    /// Workflow outputs: name -> runtime expression.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// One workflow step.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowStep {
     /// Step id.
     pub step_id: String,
     /// Bound tool.
     pub tool_id: String,
+    /// Arguments of the call: literals or runtime expressions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<StepParameter>,
+    /// The JSON request body (strings in it may be runtime expressions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<serde_json::Value>,
+    /// Conditions that must all hold for the step to succeed (default: a 2xx status).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub success_criteria: Vec<SuccessCriterion>,
+    /// Step outputs: name -> runtime expression.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// One argument of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepParameter {
+    /// The parameter's name as the document declares it.
+    pub name: String,
+    /// Where it goes.
+    #[serde(rename = "in")]
+    pub location: ParamLocation,
+    /// A literal, a runtime expression (`$inputs.id`) or a template (`"T-{$inputs.id}"`).
+    pub value: serde_json::Value,
+}
+
+/// A `simple` Arazzo criterion: `<expression> <op> <literal>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuccessCriterion {
+    /// The condition as written.
+    pub condition: String,
 }
 
 /// A named subset of the catalog.

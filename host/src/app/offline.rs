@@ -171,6 +171,7 @@ async fn explain_in(
         request_id: "offline",
         token_hash: None,
         agent_profile: call.agent_profile.as_deref(),
+        workflow: None,
         // No transport answers offline; the scratch records carry no status.
         status_of: |_| 0,
     };

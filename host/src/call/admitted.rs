@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::Refusal;
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, AuditWorkflow};
 use crate::authn::{Authenticator, Caller};
 use crate::catalog::{Catalog, Tool};
 use crate::config::Mode;
@@ -25,7 +25,9 @@ pub trait ToolIndex: Sync {
     fn tool(&self, id: &str) -> Option<&Tool>;
 }
 
-/// The stages of one config snapshot a call runs through.
+/// The stages of one config snapshot a call runs through (copied into each step of a
+/// workflow run).
+#[derive(Clone, Copy)]
 pub struct Stages<'a> {
     /// Tool lookup.
     pub tools: &'a dyn ToolIndex,
@@ -61,6 +63,8 @@ pub struct Admitted<'a> {
     pub agent_profile: Option<&'a str>,
     /// The status the door answers a refusal with; audit records name it.
     pub status_of: fn(&Refusal) -> u16,
+    /// The workflow run and step this call is part of (every record names it).
+    pub workflow: Option<AuditWorkflow>,
 }
 
 /// One parsed request of execute, explain or approve.

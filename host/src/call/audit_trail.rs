@@ -59,6 +59,7 @@ impl<'c, 'a> AuditTrail<'c, 'a> {
         event.path = Some(tool.path.clone());
         event.request_id = Some(admitted.request_id.to_owned());
         event.token_hash = admitted.token_hash.clone();
+        event.workflow = admitted.workflow.clone();
         event
     }
 

@@ -23,6 +23,9 @@
 //! | backend: HTTP upstream or MCP session | `http_backend.rs`, `mcp_backend.rs` | `Upstream`, `Withheld`, `Mcp`, `ToolError` |
 //! | outcome record | `audit_trail.rs` | `AuditUnavailable` |
 //!
+//! A workflow run (`workflow.rs`) calls [`execute()`] once per step, after checking every
+//! step's envelope, and stops at the first refused or unsuccessful step.
+//!
 //! [`explain()`] stops after policy and takes no grant; [`approve()`] runs lookup, the approver
 //! scope and the envelope, then issues a grant (`approve.rs`). Every record goes through one
 //! `AuditTrail` (`audit_trail.rs`); how a refusal is recorded follows from its variant
@@ -36,6 +39,7 @@ mod explain;
 mod http_backend;
 mod mcp_backend;
 mod refusal;
+mod workflow;
 
 // Crate-internal: the doors reach the call through the composition root or `server`.
 pub(crate) use admitted::{Admitted, CallArgs, CallRequest, Stages, ToolIndex};
@@ -43,6 +47,7 @@ pub(crate) use approve::approve;
 pub(crate) use execute::execute;
 pub(crate) use explain::explain;
 pub(crate) use refusal::Refusal;
+pub(crate) use workflow::{run as run_workflow, RunRefusal, RunRequest};
 
 #[cfg(test)]
 mod tests {

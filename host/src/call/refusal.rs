@@ -7,9 +7,10 @@
 //!
 //! | variant | audited as | reason |
 //! |---|---|---|
-//! | `ToolNotFound`, `ApprovalsNotEnabled`, `AuditUnavailable` | not audited | fixed |
+//! | `ToolNotFound`, `WorkflowNotFound`, `ApprovalsNotEnabled`, `AuditUnavailable` | not audited | fixed |
 //! | `OutsideEnvelope`, `Policy`, `ApproverScopeMissing`, `Grant` | `authz_denial`, denied | the deny reason |
 //! | `InvalidRequest`, `Credentials`, `Upstream`, `Withheld`, `Mcp`, `ToolError` | `execution_error`, error | the layer's reason |
+//! | `StepFailed` (a workflow step ran but did not succeed) | `workflow_step_failed`, error | fixed |
 
 use crate::audit::{AuditDecision, AuditError};
 use crate::mcp::McpError;
@@ -60,6 +61,17 @@ pub enum Refusal {
     Grant(GrantError),
     /// A record the call needs cannot be written: nothing is done without it.
     AuditUnavailable(AuditError),
+    /// No workflow with this id in the catalog.
+    WorkflowNotFound {
+        /// The id asked for.
+        workflow_id: String,
+    },
+    /// A workflow step ran but did not succeed (its success criteria, or a 2xx status, or a
+    /// declared output); the run stops there.
+    StepFailed {
+        /// Which criterion or output, and the status the step answered.
+        why: String,
+    },
 }
 
 impl Refusal {
@@ -84,6 +96,8 @@ impl Refusal {
             Self::Grant(GrantError::SelfApproval) => "self_approval_forbidden",
             Self::Grant(GrantError::Full) => "approval_store_full",
             Self::AuditUnavailable(_) => "audit_unavailable",
+            Self::WorkflowNotFound { .. } => "workflow_not_found",
+            Self::StepFailed { .. } => "workflow_step_failed",
         }
     }
 
@@ -91,9 +105,11 @@ impl Refusal {
     /// is no tool to name, or nothing was decided).
     pub fn audit(&self) -> Option<(&'static str, AuditDecision)> {
         match self {
-            Self::ToolNotFound { .. } | Self::ApprovalsNotEnabled | Self::AuditUnavailable(_) => {
-                None
-            }
+            Self::ToolNotFound { .. }
+            | Self::WorkflowNotFound { .. }
+            | Self::ApprovalsNotEnabled
+            | Self::AuditUnavailable(_) => None,
+            Self::StepFailed { .. } => Some(("workflow_step_failed", AuditDecision::Error)),
             Self::OutsideEnvelope
             | Self::Policy(_)
             | Self::ApproverScopeMissing { .. }

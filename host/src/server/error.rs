@@ -65,6 +65,22 @@ impl ApiError {
         self
     }
 
+    /// Say where the error happened (a workflow run's step) before the detail; the plain-text
+    /// body stays the contract's.
+    pub fn with_context(mut self, context: &str) -> Self {
+        self.detail = format!("{context}: {}", self.detail);
+        self
+    }
+
+    /// Name the workflow step that was refused as the problem document's `stepId` (unless the
+    /// error already carries a member, e.g. `authorizationUrl`; the detail names it anyway).
+    pub fn with_step(self, step_id: String) -> Self {
+        if self.extension.is_some() {
+            return self;
+        }
+        self.with_extension("stepId", step_id)
+    }
+
     /// 400 for a request the runtime cannot parse.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         let detail = detail.into();

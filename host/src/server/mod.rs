@@ -104,6 +104,7 @@ pub fn router(runtime: Arc<Runtime>, edge: Arc<edge::Edge>) -> Router {
         .route("/v1/tools/execute", post(routes::execute))
         .route("/v1/policy/explain", post(routes::explain))
         .route("/v1/approvals", post(routes::approve))
+        .route("/v1/workflows/run", post(routes::run_workflow))
         .route("/v1/refresh", post(routes::refresh))
         .route("/v1/audit/events", get(routes::audit))
         .route("/v1/auth/browser-config", get(routes::browser_config))

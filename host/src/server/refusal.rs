@@ -57,6 +57,11 @@ impl From<Refusal> for ApiError {
                 error("the audit log cannot be written; request refused".into())
                     .with_retry_after(5)
             }
+            Refusal::WorkflowNotFound { workflow_id } => {
+                error(format!("no workflow {workflow_id:?} in the catalog"))
+                    .with_plain("workflow not found")
+            }
+            Refusal::StepFailed { why } => error(why.clone()),
         }
     }
 }
@@ -64,7 +69,7 @@ impl From<Refusal> for ApiError {
 /// The status of each refusal: the table `docs/http-api.md` documents.
 fn status(refusal: &Refusal) -> StatusCode {
     match refusal {
-        Refusal::ToolNotFound { .. } => StatusCode::NOT_FOUND,
+        Refusal::ToolNotFound { .. } | Refusal::WorkflowNotFound { .. } => StatusCode::NOT_FOUND,
         Refusal::InvalidRequest(_) | Refusal::ApprovalsNotEnabled => StatusCode::BAD_REQUEST,
         Refusal::OutsideEnvelope
         | Refusal::Policy(_)
@@ -79,7 +84,8 @@ fn status(refusal: &Refusal) -> StatusCode {
         | Refusal::Upstream(_)
         | Refusal::Withheld(_)
         | Refusal::Mcp(_)
-        | Refusal::ToolError { .. } => StatusCode::BAD_GATEWAY,
+        | Refusal::ToolError { .. }
+        | Refusal::StepFailed { .. } => StatusCode::BAD_GATEWAY,
         Refusal::Grant(GrantError::Full) | Refusal::AuditUnavailable(_) => {
             StatusCode::SERVICE_UNAVAILABLE
         }
@@ -154,6 +160,10 @@ mod tests {
                 path: PathBuf::from("audit.jsonl"),
                 reason: "disk full".into(),
             }),
+            Refusal::WorkflowNotFound {
+                workflow_id: "w".into(),
+            },
+            Refusal::StepFailed { why: "w".into() },
         ];
         for reason in [
             "managed_deny",
@@ -236,8 +246,9 @@ mod tests {
         let mut in_section = false;
         for line in doc.lines() {
             if line.starts_with("### ") {
-                in_section =
-                    line.contains("POST /v1/tools/execute") || line.contains("POST /v1/approvals");
+                in_section = line.contains("POST /v1/tools/execute")
+                    || line.contains("POST /v1/approvals")
+                    || line.contains("POST /v1/workflows/run");
                 continue;
             }
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();

@@ -42,3 +42,4 @@ mod server_lifecycle;
 mod server_runtime;
 mod upstream_exec;
 mod vendored_wit;
+mod workflows;

@@ -5,6 +5,7 @@ mod lifecycle;
 mod oauth_callback;
 mod policy;
 mod request;
+mod workflows;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub use execute::execute;
 pub use lifecycle::{heartbeat, session_close, stop, STOP_SCOPE};
 pub use oauth_callback::{oauth_callback, oauth_confirm};
 pub use policy::{approve, explain};
+pub use workflows::run_workflow;
 
 use super::binding;
 use super::error::ApiError;
@@ -93,6 +95,7 @@ fn admitted<'a>(
         token_hash: token_hash(runtime, headers),
         agent_profile,
         status_of: super::refusal::status_of,
+        workflow: None,
     }
 }
 
