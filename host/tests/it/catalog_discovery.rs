@@ -186,7 +186,7 @@ async fn a_service_root_builds_its_service_desc_with_meta_overlays_and_provenanc
     );
     assert_eq!(
         first.catalog.services[0].servers,
-        [origin.clone()],
+        [origin.as_str()],
         "origin fallback of the service-desc URL"
     );
     let warned = warnings(&first);
