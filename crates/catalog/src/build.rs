@@ -8,10 +8,10 @@
 //! every other source still loads. `mcp` sources list their tools through the MCP sessions the
 //! caller hands in ([`super::lister`]: the instance's pool, synced to the config first) and are mapped by
 //! [`super::mcp`]; an MCP server that is down fails only its own source. `serviceRoot` and
-//! `apiCatalog` sources are reported as not supported yet. A bound service's skill manifests and
-//! workflow documents are read after its tools are built (`skills`, `workflows`); a malformed
-//! one, or a workflow step that binds to no tool, fails that source. Parsing and normalization run on
-//! the blocking pool.
+//! `apiCatalog` sources are resolved by [`super::discovery`] (an `apiCatalog` becomes one
+//! planned service per listed service). A bound service's skill manifests and workflow documents
+//! are read after its tools are built (`skills`, `workflows`); a malformed one, or a workflow step
+//! that binds to no tool, fails that source. Parsing and normalization run on the blocking pool.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -80,6 +80,9 @@ pub struct SourceFetch {
     /// Served from cache after the origin failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale: Option<bool>,
+    /// The catalog's provenance record of this fetch (served in `sources[].provenance`).
+    #[serde(skip)]
+    pub record: Option<super::model::FetchRecord>,
 }
 
 /// What a build produced.
@@ -98,15 +101,17 @@ pub struct BuildOutcome {
 }
 
 /// One planned service build.
-struct Planned<'a> {
+pub(crate) struct Planned<'a> {
     /// Explicit service id and alias; `None` = derive from the document.
-    service: Option<(&'a str, Option<&'a str>)>,
+    pub(crate) service: Option<(&'a str, Option<&'a str>)>,
     /// The service's overlay documents, in config order (none for an unbound source).
-    overlays: &'a [String],
+    pub(crate) overlays: &'a [String],
     /// The service's skill manifests and workflow documents (none for an unbound source).
-    guides: (&'a [String], &'a [String]),
-    source_id: &'a str,
-    source: &'a Source,
+    pub(crate) guides: (&'a [String], &'a [String]),
+    pub(crate) source_id: &'a str,
+    pub(crate) source: &'a Source,
+    /// For an `apiCatalog` source: the one listed service this entry builds.
+    pub(crate) discovered: Option<super::discovery::Found>,
 }
 
 /// Build the catalog for a loaded config.
@@ -135,6 +140,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                 ),
                 source_id,
                 source,
+                discovered: None,
             }),
             Some(_) => {}
             None => out.errors.push(SourceError {
@@ -153,6 +159,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                 guides: (&[], &[]),
                 source_id,
                 source,
+                discovered: None,
             });
         }
     }
@@ -172,6 +179,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
 
     let cache = options.cache_dir.as_deref().map(Cache::new);
     let mut client = None;
+    let plan = super::discovery::expand_catalogs(plan, cache.as_ref(), options, &mut out).await;
     let mut digests = Vec::new();
     let mut owners: HashMap<String, String> = HashMap::new();
     let mut catalog = Catalog {
@@ -194,8 +202,9 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                 kind: kind_name.to_owned(),
                 uri: uri.clone(),
                 provenance: Provenance {
-                    method: "explicit".to_owned(),
+                    method: super::discovery::provenance_method(kind).to_owned(),
                     at: at.clone(),
+                    fetches: Vec::new(),
                 },
             });
         }
@@ -245,7 +254,17 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
                     (None, _) => Err("mcp source has no settings".to_owned()),
                 }
             }
-            _ => Err(format!("source type {kind_name} is not supported yet")),
+            SourceType::ServiceRoot | SourceType::ApiCatalog => {
+                let discovered = super::discovery::build_discovered(
+                    &planned,
+                    config,
+                    options,
+                    &cache,
+                    &mut client,
+                    &mut out,
+                );
+                discovered.await
+            }
         };
         let (service_id, mut tools, digest) = match built {
             Ok(v) => v,
@@ -326,11 +345,12 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
     }
     catalog.source_fingerprint = hex::encode(fingerprint.finalize());
     catalog.effective_views = effective_views(cfg, &catalog.tools);
+    super::discovery::attach_fetches(&mut catalog.sources, &out.fetches);
     out.catalog = catalog;
     out
 }
 
-type Built = (String, ServiceTools, sha2::digest::Output<Sha256>);
+pub(crate) type Built = (String, ServiceTools, sha2::digest::Output<Sha256>);
 
 /// Load, parse and normalize one OpenAPI source.
 async fn build_openapi(
@@ -372,7 +392,7 @@ async fn build_openapi(
 /// Read a service's overlays like its document (relative to the config, local files watched,
 /// remote ones through the cache), adding each to `digest`: editing one changes the fingerprint
 /// and, being watched, rebuilds the catalog.
-async fn load_overlays(
+pub(crate) async fn load_overlays(
     planned: &Planned<'_>,
     config: &LoadedConfig,
     options: &BuildOptions,
@@ -576,7 +596,7 @@ async fn load_bytes(
 }
 
 /// Parse, overlay and normalize one document; runs on the blocking pool.
-fn build_service(
+pub(crate) fn build_service(
     bytes: &[u8],
     overlays: &overlay::Loaded,
     explicit: Option<String>,

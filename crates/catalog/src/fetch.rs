@@ -12,6 +12,7 @@
 //! (replaced a prior or corrupt entry), `stale_hit` (the origin failed but a cached copy exists;
 //! `stale: true`). `manualOnly` sources use any cached copy unless the build is forced.
 //! `force_refresh` skips both shortcuts. Without a cache directory every build fetches.
+//! Every remote fetch yields a provenance [`FetchRecord`] (contract 4.6) next to its report.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ use url::Url;
 
 use super::build::SourceFetch;
 use super::cache::{Cache, Lookup, Meta};
+use super::model::FetchRecord;
 use portcullis_config::RefreshConfig;
 use portcullis_net::redact::redact_url;
 use portcullis_net::{self as net, NetError, Purpose};
@@ -75,13 +77,64 @@ pub enum FetchError {
         status: u16,
     },
     /// Body over the cap.
-    #[error("document at {0} exceeds {MAX_BODY_BYTES} bytes")]
-    TooLarge(String),
+    #[error("document at {url} exceeds {limit} bytes")]
+    TooLarge {
+        /// URL.
+        url: String,
+        /// The cap that applied.
+        limit: usize,
+    },
 }
 
 /// The HTTP client used for documents.
 pub fn client() -> Result<reqwest::Client, NetError> {
     net::client(Purpose::CatalogFetch)
+}
+
+/// What to ask a server for and what to keep of its answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ask {
+    /// `HEAD` instead of `GET`.
+    pub(crate) head: bool,
+    /// `Accept` header to send (also part of the cache key).
+    pub(crate) accept: Option<&'static str>,
+    /// Keep the `Link` header values (one per line) instead of the body, which is not read:
+    /// a service root's links are in its headers (RFC 8631).
+    pub(crate) link_header: bool,
+    /// Largest body accepted.
+    pub(crate) max_bytes: usize,
+}
+
+impl Ask {
+    /// A source document: `GET`, body kept, [`MAX_BODY_BYTES`].
+    pub(crate) const DOCUMENT: Ask = Ask {
+        head: false,
+        accept: None,
+        link_header: false,
+        max_bytes: MAX_BODY_BYTES,
+    };
+
+    fn method(self) -> &'static str {
+        if self.head {
+            "HEAD"
+        } else {
+            "GET"
+        }
+    }
+
+    /// Contract 9.1: `METHOD:URL[:Accept]`, plus `:link` when the headers are what is kept
+    /// (so a URL's body and its links never share an entry). Documents keep `GET:<url>`.
+    fn cache_key(self, url: &Url) -> String {
+        let mut key = format!("{}:{url}", self.method());
+        if let Some(accept) = self.accept {
+            key.push(':');
+            key.push_str(accept);
+        }
+        if self.link_header {
+            key.push_str(":link");
+        }
+        key
+    }
 }
 
 struct Response {
@@ -95,14 +148,37 @@ struct Response {
 async fn get(
     client: &reqwest::Client,
     url: &Url,
+    ask: Ask,
     prior: Option<&Meta>,
 ) -> Result<Response, FetchError> {
     // Document URLs may carry a token in their query: errors show them redacted.
-    let transport = |e: reqwest::Error| FetchError::Transport {
-        url: redact_url(url),
-        message: e.without_url().to_string(),
+    // The causes say why (refused, too many redirects, another origin); none carries the URL.
+    let transport = |e: reqwest::Error| {
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            message = format!("{message}: {c}");
+            cause = c.source();
+        }
+        FetchError::Transport {
+            url: redact_url(url),
+            message,
+        }
     };
-    let mut request = client.get(url.clone());
+    let too_large = || FetchError::TooLarge {
+        url: redact_url(url),
+        limit: ask.max_bytes,
+    };
+    let method = if ask.head {
+        reqwest::Method::HEAD
+    } else {
+        reqwest::Method::GET
+    };
+    let mut request = client.request(method, url.clone());
+    if let Some(accept) = ask.accept {
+        request = request.header(reqwest::header::ACCEPT, accept);
+    }
     if let Some(meta) = prior {
         if let Some(etag) = &meta.etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
@@ -123,39 +199,56 @@ async fn get(
     let etag = header(reqwest::header::ETAG);
     let last_modified = header(reqwest::header::LAST_MODIFIED);
     let cache_control = header(reqwest::header::CACHE_CONTROL);
-    if status == 304 || !(200..300).contains(&status) {
-        return Ok(Response {
-            status,
-            etag,
-            last_modified,
-            cache_control,
-            body: Vec::new(),
-        });
-    }
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-    {
-        return Err(FetchError::TooLarge(redact_url(url)));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(FetchError::TooLarge(redact_url(url)));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Response {
+    let mut answer = Response {
         status,
         etag,
         last_modified,
         cache_control,
-        body,
-    })
+        body: Vec::new(),
+    };
+    if status == 304 || !(200..300).contains(&status) {
+        return Ok(answer);
+    }
+    if ask.link_header {
+        let links: Vec<&str> = response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        answer.body = links.join("\n").into_bytes();
+        if answer.body.len() > ask.max_bytes {
+            return Err(too_large());
+        }
+        return Ok(answer);
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > ask.max_bytes as u64)
+    {
+        return Err(too_large());
+    }
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if answer.body.len() + chunk.len() > ask.max_bytes {
+            return Err(too_large());
+        }
+        answer.body.extend_from_slice(&chunk);
+    }
+    Ok(answer)
 }
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 fn max_age(cache_control: Option<&str>, refresh: Option<&RefreshConfig>) -> Option<i64> {
@@ -182,12 +275,43 @@ pub async fn fetch_remote(
     refresh: Option<&RefreshConfig>,
     force: bool,
 ) -> Result<(Vec<u8>, SourceFetch), FetchError> {
+    fetch_with(client, source_id, url, Ask::DOCUMENT, cache, refresh, force).await
+}
+
+/// The provenance record of a fetch answered from `meta` (the method is the source's, filled
+/// in by the build).
+fn record(ask: Ask, url: &Url, meta: &Meta, outcome: Option<&str>, stale: bool) -> FetchRecord {
+    FetchRecord {
+        url: redact_url(url),
+        fetched_at: rfc3339(meta.validated_at),
+        request_method: ask.method().to_owned(),
+        status_code: Some(meta.status_code),
+        cache_outcome: outcome.map(str::to_owned),
+        etag: meta.etag.clone(),
+        last_modified: meta.last_modified.clone(),
+        cache_control: meta.cache_control.clone(),
+        expires_at: meta.expires_at.map(rfc3339),
+        stale,
+        ..FetchRecord::default()
+    }
+}
+
+/// [`fetch_remote`] for any [`Ask`]: the cache rules of the module header, one key per ask.
+pub(crate) async fn fetch_with(
+    client: &reqwest::Client,
+    source_id: &str,
+    url: &Url,
+    ask: Ask,
+    cache: Option<&Cache>,
+    refresh: Option<&RefreshConfig>,
+    force: bool,
+) -> Result<(Vec<u8>, SourceFetch), FetchError> {
     let mut report = SourceFetch {
         id: source_id.to_owned(),
         uri: redact_url(url),
         ..SourceFetch::default()
     };
-    let key = format!("GET:{url}");
+    let key = ask.cache_key(url);
     let lookup = match cache {
         Some(c) => c.load(&key).await,
         None => Lookup::Absent,
@@ -201,13 +325,15 @@ pub async fn fetch_remote(
         let fresh = meta.expires_at.is_some_and(|at| now() < at);
         let manual = refresh.and_then(|r| r.manual_only).unwrap_or(false);
         if !force && (fresh || manual) {
-            report.cache_outcome = Some(if fresh { "fresh_hit" } else { "stale_hit" }.to_owned());
+            let outcome = if fresh { "fresh_hit" } else { "stale_hit" };
+            report.cache_outcome = Some(outcome.to_owned());
             report.status_code = Some(meta.status_code);
             report.stale = (!fresh).then_some(true);
+            report.record = Some(record(ask, url, meta, Some(outcome), !fresh));
             return Ok((body.clone(), report));
         }
     }
-    let result = get(client, url, prior.as_ref().map(|(m, _)| m)).await;
+    let result = get(client, url, ask, prior.as_ref().map(|(m, _)| m)).await;
     let response = match result {
         Ok(r) if (r.status == 304 && prior.is_some()) || (200..300).contains(&r.status) => r,
         failed => {
@@ -224,6 +350,7 @@ pub async fn fetch_remote(
             report.cache_outcome = Some("stale_hit".to_owned());
             report.status_code = Some(meta.status_code);
             report.stale = Some(true);
+            report.record = Some(record(ask, url, &meta, Some("stale_hit"), true));
             return Ok((body, report));
         }
     };
@@ -243,25 +370,31 @@ pub async fn fetch_remote(
             }
         }
         report.cache_outcome = Some("revalidated_hit".to_owned());
+        let mut revalidated = record(ask, url, &meta, Some("revalidated_hit"), false);
+        revalidated.status_code = Some(304);
+        report.record = Some(revalidated);
         return Ok((body, report));
     }
+    let meta = Meta {
+        key,
+        url: url.to_string(),
+        etag: response.etag,
+        last_modified: response.last_modified,
+        cache_control,
+        validated_at: now(),
+        expires_at,
+        status_code: response.status,
+        body_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&response.body)),
+    };
+    let mut outcome = None;
     if let Some(c) = cache {
-        let meta = Meta {
-            key,
-            url: url.to_string(),
-            etag: response.etag,
-            last_modified: response.last_modified,
-            cache_control,
-            validated_at: now(),
-            expires_at,
-            status_code: response.status,
-            body_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&response.body)),
-        };
         if let Err(e) = c.store(&meta, Some(&response.body)).await {
             tracing::warn!(source = source_id, error = %e, "could not write the document cache");
         }
-        report.cache_outcome = Some(if had_entry { "refreshed" } else { "miss" }.to_owned());
+        outcome = Some(if had_entry { "refreshed" } else { "miss" });
+        report.cache_outcome = outcome.map(str::to_owned);
     }
+    report.record = Some(record(ask, url, &meta, outcome, false));
     Ok((response.body, report))
 }
 
@@ -273,7 +406,7 @@ mod redaction_tests {
     async fn fetch_errors_never_show_the_query_or_userinfo() {
         let client = client().expect("client");
         let url = Url::parse("http://user:pw@127.0.0.1:1/doc.json?token=CANARY").expect("url");
-        let error = get(&client, &url, None)
+        let error = get(&client, &url, Ask::DOCUMENT, None)
             .await
             .err()
             .expect("port 1 refuses");

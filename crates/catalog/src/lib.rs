@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`mod@build`] | build order, derived service ids, collisions, fingerprint |
 //! | `fetch`, `cache` | reading documents: files, HTTP, on-disk revalidating cache |
+//! | `discovery` | `apiCatalog` (RFC 9727) and `serviceRoot` (RFC 8631) sources resolved to OpenAPI documents, with provenance |
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
 //! | [`overlay`] | OpenAPI Overlay 1.0 documents applied before normalization |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
@@ -23,6 +24,7 @@
 
 mod build;
 mod cache;
+mod discovery;
 mod fetch;
 mod lister;
 mod mcp;

@@ -55,8 +55,49 @@ pub struct CatalogSource {
 pub struct Provenance {
     /// `explicit`, `rfc8631` or `rfc9727`.
     pub method: String,
-    /// RFC 3339 time of the load.
+    /// RFC 3339 time of the load (the first fetch's `fetchedAt` when there is one).
     pub at: String,
+    /// Every remote document fetched for the source, in fetch order (omitted when none:
+    /// local files are not fetches).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetches: Vec<FetchRecord>,
+}
+
+/// One remote document fetched for a source, with the cache metadata that decided it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchRecord {
+    /// Document URL, without userinfo or query.
+    pub url: String,
+    /// RFC 3339 time the body was fetched or last revalidated.
+    pub fetched_at: String,
+    /// The source's provenance method (`explicit`, `rfc8631`, `rfc9727`).
+    pub method: String,
+    /// `GET` or `HEAD`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_method: String,
+    /// Status of the fetch that produced the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// `miss`, `fresh_hit`, `revalidated_hit`, `refreshed` or `stale_hit` (omitted without a
+    /// cache directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_outcome: Option<String>,
+    /// `ETag` of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `Last-Modified` of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// `Cache-Control` as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// RFC 3339 time after which the body is revalidated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Served from the cache after the origin failed (or a `manualOnly` entry past its age).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 /// A service: a named group of tools from one source.

@@ -1,7 +1,8 @@
-//! Outbound HTTP: the one factory every capability gets its `reqwest::Client` from, and the URL
+//! Outbound HTTP: the one factory every capability gets its `reqwest::Client` from, the URL
 //! rules several settings share ([`https_or_loopback`], [`parse_origin`], [`BrowserOrigin`]),
-//! and [`redact`]: what a log line, an error or a `Debug` may show of a credential-bearing value. The leaf of the
-//! workspace: it depends on no other Portcullis crate.
+//! the network classes of addresses ([`address`]), and [`redact`]: what a log line, an error or
+//! a `Debug` may show of a credential-bearing value. The leaf of the workspace: it depends on no
+//! other Portcullis crate.
 //!
 //! Each purpose's client, in one table (`—` = `reqwest`'s default: no timeout, proxy from the
 //! `HTTP(S)_PROXY`/`NO_PROXY` environment, default pool):
@@ -9,6 +10,7 @@
 //! | [`Purpose`] | used by | connect | total | redirects | proxy | other |
 //! |---|---|---|---|---|---|---|
 //! | `CatalogFetch` | `catalog::fetch` (remote OpenAPI and overlay documents) | 5 s | 30 s | at most 5 | environment | — |
+//! | `CatalogDiscovered` | `catalog::discovery` (a document whose URL a discovery document named) | 5 s | 30 s | at most 5, same origin only | environment | pinned to the addresses the caller checked |
 //! | `IdentityProvider` | `authn` (OIDC discovery, JWKS, token introspection) | 3 s | 5 s | none | environment | — |
 //! | `OAuth` | `oauth` (authorization-server discovery, token endpoint) | 5 s | 30 s | none: client secrets go to the token endpoint only | environment | — |
 //! | `McpRemote` | `mcp` (streamable HTTP and SSE transports) | 5 s | — (streams stay open) | none: credentials are attached per request | environment | — |
@@ -21,6 +23,7 @@
 //! for such a fallback.
 #![deny(missing_docs)]
 
+pub mod address;
 pub mod redact;
 mod url_rules;
 
@@ -36,6 +39,9 @@ pub use url_rules::{https_or_loopback, parse_origin, BrowserOrigin};
 pub enum Purpose {
     /// Remote source documents for the catalog.
     CatalogFetch,
+    /// Documents whose URL a remote discovery document chose (RFC 9727 / RFC 8631): a
+    /// redirect may not leave the origin whose addresses the caller checked.
+    CatalogDiscovered,
     /// The identity provider that validates callers' tokens.
     IdentityProvider,
     /// OAuth authorization servers the runtime is a client of.
@@ -87,6 +93,22 @@ fn builder(purpose: Purpose) -> reqwest::ClientBuilder {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .redirect(Policy::limited(CATALOG_MAX_REDIRECTS)),
+        Purpose::CatalogDiscovered => b
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .redirect(Policy::custom(|attempt| {
+                let same_origin = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.origin() == attempt.url().origin());
+                if attempt.previous().len() > CATALOG_MAX_REDIRECTS {
+                    attempt.error("too many redirects")
+                } else if same_origin {
+                    attempt.follow()
+                } else {
+                    attempt.error("redirect to another origin refused for a discovered document")
+                }
+            })),
         Purpose::IdentityProvider => b
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
@@ -149,6 +171,7 @@ mod tests {
         };
         for purpose in [
             Purpose::CatalogFetch,
+            Purpose::CatalogDiscovered,
             Purpose::IdentityProvider,
             Purpose::OAuth,
             Purpose::McpRemote,

@@ -14,6 +14,7 @@ mod auth_introspection;
 mod auth_jwt;
 mod catalog_cache;
 mod catalog_corpus;
+mod catalog_discovery;
 mod catalog_github;
 mod catalog_openapi31;
 mod catalog_overlays;
