@@ -54,16 +54,45 @@ async fn runtime_with(extra: serde_json::Value) -> (RecordingUpstream, TestRunti
 }
 
 #[tokio::test]
-async fn path_args_follow_the_url_template_order_and_are_encoded() {
+async fn path_args_follow_the_declared_path_params_and_are_encoded() {
+    // `/items/{owner}/{repo}` declares `[repo, owner]`: the catalog lists them in that order and
+    // positional arguments bind to them in that order, as in the reference runtime (issue #17).
     let (upstream, rt) = runtime_with(json!({})).await;
+    let (_, catalog) = rt.get("/v1/catalog/effective").await;
+    let catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+    let tool = catalog["catalog"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "svc:getItem")
+        .unwrap();
+    let declared: Vec<_> = tool["pathParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["originalName"].as_str().unwrap())
+        .collect();
+    assert_eq!(declared, ["repo", "owner"]);
     let (status, body) = rt
-        .execute_json(json!({ "toolId": "svc:getItem", "pathArgs": ["octo", "a/b?c"], "flags": { "q": "x y" } }))
+        .execute_json(json!({ "toolId": "svc:getItem", "pathArgs": ["a/b?c", "octo"], "flags": { "q": "x y" } }))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["statusCode"], 200);
     let seen = upstream.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path_and_query, "/items/octo/a%2Fb%3Fc?q=x%20y");
+    // More positional arguments than parameters: refused (the reference ignores the extra
+    // ones), naming the tool's parameters in binding order.
+    let (status, body) = rt
+        .execute_json(json!({ "toolId": "svc:getItem", "pathArgs": ["r", "o", "extra"] }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("[repo, owner]") && detail.contains("got 3"),
+        "{body}"
+    );
+    assert_eq!(upstream.requests().len(), 1, "nothing sent");
 }
 
 #[tokio::test]
