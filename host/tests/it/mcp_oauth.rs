@@ -28,6 +28,7 @@ fn config(idp: &Idp, server: &NodeServer, client_secret: &str) -> Value {
                 "issuer": idp.issuer,
                 "clientId": { "type": "literal", "value": "runtime-client" },
                 "clientSecret": { "type": "literal", "value": client_secret },
+                "clientAuthMethod": "client_secret_basic",
                 "scopes": ["tools:read"],
                 "audience": API,
             },
