@@ -56,6 +56,17 @@ async fn a_token_from_the_idp_lets_the_runtime_list_and_call_a_bearer_protected_
         "{:?}",
         rt.runtime.snapshot().source_errors
     );
+    // `whoami` has no annotations: the reference runtime's POST safety defaults (issue #17).
+    let snapshot = rt.runtime.snapshot();
+    let whoami = snapshot
+        .catalog
+        .tools
+        .iter()
+        .find(|t| t.id == "secured:whoami");
+    assert_eq!(
+        whoami.unwrap().safety,
+        portcullis::catalog::Safety::default()
+    );
     let (status, result) = rt
         .execute_json(json!({"toolId": "secured:whoami", "body": {}}))
         .await;

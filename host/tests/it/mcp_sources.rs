@@ -465,3 +465,52 @@ async fn mcp_calls_pass_through_the_same_policy_as_http_tools() {
         "request flag approval: true"
     );
 }
+
+/// `node` from the test's PATH (the stdio child gets only the environment its config grants).
+fn node_bin() -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("node"))
+        .find(|candidate| candidate.is_file())
+        .expect("node is required for the MCP tests")
+}
+
+/// Issue #17: a tool whose input schema is not `type: object` (here `["object", "null"]`, from a
+/// server built with the official SDK) takes `{"input": ...}` and the server receives the
+/// unwrapped value, as with the reference runtime; a tool without annotations gets the
+/// reference's safety. An unwrapped value that is not an object is refused before the server
+/// (MCP `arguments` must be an object).
+#[tokio::test]
+async fn a_non_object_input_schema_is_wrapped_and_unwrapped_on_the_way_to_a_real_server() {
+    let server = support::peer_scripts_dir().join("mcp/wrapped-server.mjs");
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "sources": { "wrapped": { "type": "mcp", "transport": {
+            "type": "stdio", "command": node_bin(), "args": [server] } } },
+    });
+    let rt = start_runtime(config, &[]).await;
+    let catalog = catalog(&rt).await;
+    let echo = tool(&catalog, "wrapped:echo-arguments");
+    assert_eq!(echo["backend"]["inputWrapped"], true, "{echo}");
+    assert_eq!(
+        echo["requestBody"]["contentTypes"][0]["schema"]["required"],
+        json!(["input"])
+    );
+    assert_eq!(
+        echo["safety"],
+        json!({"destructive": false, "readOnly": false, "requiresApproval": false, "idempotent": false})
+    );
+    let (status, result) = rt
+        .execute_json(
+            json!({"toolId": "wrapped:echo-arguments", "body": {"input": {"text": "hi"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(text_of(&result), r#"{"text":"hi"}"#, "{result}");
+    for body in [json!({"text": "hi"}), json!({"input": "hi"}), json!("hi")] {
+        let (status, error) = rt
+            .execute_json(json!({"toolId": "wrapped:echo-arguments", "body": body}))
+            .await;
+        assert_eq!(status, 400, "{body}: {error}");
+    }
+}
