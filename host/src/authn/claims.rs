@@ -111,15 +111,21 @@ pub fn principal(claims: &Map<String, Value>) -> Result<String, &'static str> {
         .ok_or("token has neither sub nor client_id")
 }
 
-/// Delegation lineage for audit, or `None` when the token carries none.
+/// Delegation lineage for audit, or `None` when the token carries none. Named as the reference
+/// runtime's audit records name it (its consumers read these): claim `act` -> `actor`,
+/// `delegated_by` -> `delegatedBy`, `delegation_id` -> `delegationId`.
 pub fn lineage(claims: &Map<String, Value>) -> Option<Value> {
     let mut out = Map::new();
-    for key in ["act", "delegated_by", "delegation_id"] {
-        match claims.get(key) {
+    for (claim, key) in [
+        ("act", "actor"),
+        ("delegated_by", "delegatedBy"),
+        ("delegation_id", "delegationId"),
+    ] {
+        match claims.get(claim) {
             Some(Value::String(s)) if !s.is_empty() => {
                 out.insert(key.to_owned(), Value::String(s.clone()));
             }
-            Some(Value::Object(o)) if key == "act" && !o.is_empty() => {
+            Some(Value::Object(o)) if claim == "act" && !o.is_empty() => {
                 out.insert(key.to_owned(), Value::Object(bounded(o, 0)));
             }
             _ => {}
@@ -325,7 +331,8 @@ mod tests {
             json!({"act": {"sub": "a", "act": {"sub": "b"}}, "delegation_id": "d"}),
         ))
         .unwrap();
-        assert_eq!(l["act"]["act"]["sub"], "b");
-        assert_eq!(l["delegation_id"], "d");
+        assert_eq!(l["actor"]["act"]["sub"], "b");
+        assert_eq!(l["delegationId"], "d");
+        assert!(l.get("act").is_none() && l.get("delegation_id").is_none());
     }
 }

@@ -41,6 +41,13 @@ fn text_of(result: &Value) -> String {
 /// List, call and an `isError` result, the same on every transport.
 async fn lists_calls_and_reports_tool_errors(rt: &TestRuntime) {
     let catalog = catalog(rt).await;
+    // The NTC schema requires `uri` on every source (issue #17), and the discover view says
+    // its mode.
+    for source in catalog["catalog"]["sources"].as_array().unwrap() {
+        assert!(source["uri"].is_string(), "{source}");
+    }
+    assert_eq!(catalog["view"]["name"], "discover");
+    assert_eq!(catalog["view"]["mode"], "discover");
     let echo_tool = tool(&catalog, "everything:echo");
     assert_eq!(echo_tool["method"], "POST");
     assert_eq!(echo_tool["path"], "/_mcp/everything/echo");
@@ -69,7 +76,8 @@ async fn lists_calls_and_reports_tool_errors(rt: &TestRuntime) {
     let events = rt.audit().await;
     let last = events.last().unwrap();
     assert_eq!(last["eventType"], "execution_error", "{last}");
-    assert_eq!(last["reasonCode"], "tool_error", "{last}");
+    assert_eq!(last["reasonCode"], "execution_error", "{last}");
+    assert_eq!(last["errorCode"], "tool_error", "{last}");
     assert!(
         events
             .iter()
@@ -432,7 +440,8 @@ async fn a_slow_mcp_tool_call_is_cut_off_at_the_configured_upstream_timeout() {
     assert!(started.elapsed() < Duration::from_secs(4), "not cut off");
     let last = rt.audit().await.last().cloned().unwrap();
     assert_eq!(last["eventType"], "execution_error", "{last}");
-    assert_eq!(last["reasonCode"], "upstream_timeout", "{last}");
+    assert_eq!(last["reasonCode"], "execution_error", "{last}");
+    assert_eq!(last["errorCode"], "upstream_timeout", "{last}");
     // The session survives a timed-out call.
     assert_eq!(echo(&rt, "still here").await.0, 200);
 }

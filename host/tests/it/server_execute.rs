@@ -220,9 +220,10 @@ async fn missing_credentials_fail_closed_naming_each_alternative_and_nothing_is_
         "no request may be sent with a partial or empty credential"
     );
     let audit = rt.audit().await;
+    let last = audit.last().unwrap();
     assert_eq!(
-        audit.last().unwrap()["reasonCode"],
-        "credential_unavailable"
+        (&last["reasonCode"], &last["errorCode"]),
+        (&json!("execution_error"), &json!("credential_unavailable"))
     );
 }
 
@@ -396,7 +397,17 @@ async fn every_decision_type_gives_exactly_one_record_per_request() {
         let record = decisions[0];
         assert_eq!(record["eventType"], event, "{id}");
         assert_eq!(record["decision"], decision, "{id}");
-        assert_eq!(record["reasonCode"], reason, "{id}");
+        // The reference runtime's shape: every execution error's reason is `execution_error`
+        // (ours in `errorCode`), and a denial has no status.
+        if event == "execution_error" {
+            assert_eq!(record["reasonCode"], "execution_error", "{id}");
+            assert_eq!(record["errorCode"], reason, "{id}");
+        } else {
+            assert_eq!(record["reasonCode"], reason, "{id}");
+        }
+        if decision == "denied" {
+            assert!(record.get("statusCode").is_none(), "{id}: {record}");
+        }
         assert!(
             record["toolId"].is_string() && record["timestamp"].is_string(),
             "{id}"
