@@ -264,7 +264,7 @@ async fn an_active_answer_without_sub_or_client_id_gets_a_per_token_placeholder_
     let call = execute(&rt, "opaque-anonymous-1", "svc:getItem").await;
     assert_eq!(call.status, 200, "{}", call.body);
     assert_eq!(upstream.requests().len(), 1);
-    let audit = rt.audit().await;
+    let audit = rt.audit_file().await;
     assert!(
         audit
             .iter()
