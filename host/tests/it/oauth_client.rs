@@ -135,11 +135,12 @@ async fn client_credentials_with_basic_and_post_auth_reach_the_upstream_as_beare
             "the requirement's scope was requested"
         );
     }
+    // Unset, the Basic-only client is sent post, and the IdP refuses it.
     let (status, body, _) = one_call(client_credentials(
         &idp,
         "runtime-client",
         "runtime-secret",
-        Some("client_secret_basic"),
+        None,
     ))
     .await;
     assert_eq!(status, 502, "post was sent for a Basic client: {body}");
