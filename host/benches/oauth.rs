@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
         client_secret: Some(literal("secret")),
         scopes: vec!["tools:read".into()],
         audience: Some("https://api.test".into()),
-        auth_method: AuthMethod::Basic,
+        auth_method: Some(AuthMethod::Basic),
         storage: Storage::Memory,
         redirect_uri: None,
     };

@@ -85,8 +85,13 @@ pub struct AuditEvent {
     pub final_origin: Option<String>,
     /// Outcome.
     pub decision: AuditDecision,
-    /// Why (`allowed`, `authz_denied`, `managed_deny`, `upstream_timeout`, ...).
+    /// Why (`allowed`, `authz_denied`, `managed_deny`, ...); every `execution_error` record
+    /// says `execution_error`, as the reference runtime's consumers expect.
     pub reason_code: String,
+    /// `execution_error` records: the precise code (`upstream_timeout`, `credential_unavailable`,
+    /// `tool_error`, ...), the `code` the caller got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     /// HTTP method of the upstream call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
@@ -96,7 +101,8 @@ pub struct AuditEvent {
     /// Bytes of request body sent upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_size: Option<u64>,
-    /// Upstream status (or the runtime's own status for refusals).
+    /// Upstream status (or the runtime's own status for an `execution_error`; never on a
+    /// denial, as in the reference runtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
     /// Upstream latency in milliseconds.
@@ -146,6 +152,7 @@ impl AuditEvent {
             final_origin: None,
             decision,
             reason_code: reason_code.to_owned(),
+            error_code: None,
             method: None,
             path: None,
             request_size: None,

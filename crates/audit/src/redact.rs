@@ -2,7 +2,7 @@
 //!
 //! Rule (applied to the `arguments` member of `tool_execution_intent` records):
 //! - a value is replaced by `"[REDACTED]"` when its name is sensitive: a flag name, a path
-//!   parameter name from the tool's path template, or any object key at any depth of a JSON
+//!   parameter name (the caller passes the names in the order the arguments bind), or any object key at any depth of a JSON
 //!   body, compared case-insensitively with `-`, `_`, `.` and spaces removed, that contains one
 //!   of [`SENSITIVE`] (`password`, `token`, `secret`, `authorization`, `apikey`, ...);
 //! - a string value that looks like a credential whatever its name (starts with `Bearer ` or
@@ -110,29 +110,19 @@ fn string_key(key: &str) -> String {
     }
 }
 
-/// Names of the `{placeholders}` of a path template, in order.
-pub fn path_names(template: &str) -> Vec<&str> {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
-        .collect()
-}
-
 /// The `arguments` member of an intent record (see the module rule).
 pub fn arguments(
-    path_template: &str,
+    path_names: &[&str],
     path_args: &[String],
     flags: &BTreeMap<String, String>,
     body: Option<&[u8]>,
 ) -> Value {
-    let names = path_names(path_template);
     let mut out = Map::new();
     if !path_args.is_empty() {
         let values = path_args
             .iter()
             .enumerate()
-            .map(|(i, v)| match names.get(i) {
+            .map(|(i, v)| match path_names.get(i) {
                 Some(name) if sensitive_name(name) => Value::String(REDACTED.into()),
                 _ => string(v),
             })
@@ -212,7 +202,7 @@ mod tests {
             "long": "x".repeat(300),
         });
         let value = arguments(
-            "/users/{userId}/keys/{apiToken}",
+            &["userId", "apiToken"],
             &["u1".into(), "CANARY-4".into()],
             &flags,
             Some(&serde_json::to_vec(&body).unwrap()),
@@ -228,12 +218,12 @@ mod tests {
             .as_str()
             .unwrap()
             .ends_with("…[+44 chars]"));
-        let binary = arguments("/x", &[], &BTreeMap::new(), Some(&[0xff, 0, 1]));
+        let binary = arguments(&[], &[], &BTreeMap::new(), Some(&[0xff, 0, 1]));
         assert_eq!(binary["body"], serde_json::json!({ "bytes": 3 }));
         let many: BTreeMap<String, String> = (0..100)
             .map(|i| (format!("k{i}"), "v".repeat(100)))
             .collect();
-        assert_eq!(arguments("/x", &[], &many, None)["omitted"], "too large");
+        assert_eq!(arguments(&[], &[], &many, None)["omitted"], "too large");
     }
 
     #[test]

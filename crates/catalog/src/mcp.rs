@@ -7,6 +7,7 @@
 //! | `description` | summary and description |
 //! | `inputSchema` of type object | request body schema as is (an empty schema becomes `{type: object}`) |
 //! | any other `inputSchema` | wrapped as `{type: object, properties: {input: S}, required: [input]}`, `inputWrapped: true` |
+//! | no hint at all (no `annotations`, or none of the three hints below) | the reference runtime's `POST` defaults: `readOnly`, `destructive`, `idempotent` all false |
 //! | `annotations.readOnlyHint` | `safety.readOnly` (default false) |
 //! | `annotations.destructiveHint` | `safety.destructive` = not read-only and the hint (MCP default true) |
 //! | `annotations.idempotentHint` | `safety.idempotent` = read-only or the hint (default false) |
@@ -15,8 +16,10 @@
 //! invisible formatting characters, `*`) is left out with a warning naming the source and the
 //! escaped name; the other tools of the server still load.
 //!
-//! Annotations are hints from the server; they only ever make policy *stricter* by default
-//! (an unannotated tool is treated as destructive). Names are assigned to surviving tools
+//! Annotations are hints from the server. A tool that gives none gets the reference runtime's
+//! safety (as any `POST`: nothing read-only, destructive or idempotent), so catalogs match it;
+//! once a server gives any hint, the missing ones take the MCP defaults (destructive unless
+//! said otherwise). Names are assigned to surviving tools
 //! first, so a disabled tool never claims a name a surviving tool would have had. Failure
 //! mode (fail closed): a tool without a name, or an approval/managed-deny/tool-set pattern, an
 //! overlay target or a workflow step ([`super::mcp_refs`]) that matches only disabled tools of
@@ -156,13 +159,20 @@ fn map_tool(
     let operation_id = names.operation(&tool.name);
     let path = names.path(service_id, &tool.name);
     let (schema, wrapped) = input_schema(&tool.input_schema);
-    let hints = tool.annotations.as_ref();
-    let read_only = hints.and_then(|a| a.read_only_hint).unwrap_or(false);
-    let safety = Safety {
-        read_only,
-        destructive: !read_only && hints.and_then(|a| a.destructive_hint).unwrap_or(true),
-        idempotent: read_only || hints.and_then(|a| a.idempotent_hint).unwrap_or(false),
-        requires_approval: false,
+    let hints = tool.annotations.as_ref().filter(|a| {
+        a.read_only_hint.is_some() || a.destructive_hint.is_some() || a.idempotent_hint.is_some()
+    });
+    let safety = match hints {
+        None => Safety::default(),
+        Some(hints) => {
+            let read_only = hints.read_only_hint.unwrap_or(false);
+            Safety {
+                read_only,
+                destructive: !read_only && hints.destructive_hint.unwrap_or(true),
+                idempotent: read_only || hints.idempotent_hint.unwrap_or(false),
+                requires_approval: false,
+            }
+        }
     };
     let description = tool.description.as_deref().unwrap_or_default().to_owned();
     let backend = Backend::Mcp(McpBinding {
@@ -347,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn annotations_set_safety_and_unannotated_tools_count_as_destructive() {
+    fn annotations_set_safety_and_unannotated_tools_get_the_reference_defaults() {
         let listed = [
             tool(
                 "get",
@@ -360,7 +370,23 @@ mod tests {
                 json!({"destructiveHint": false, "idempotentHint": true}),
             ),
             tool("plain", json!({"type": "object"}), json!({})),
+            tool("titled", json!({"type": "object"}), json!({"title": "T"})),
+            tool(
+                "open",
+                json!({"type": "object"}),
+                json!({"openWorldHint": true}),
+            ),
+            tool(
+                "partial",
+                json!({"type": "object"}),
+                json!({"idempotentHint": true}),
+            ),
         ];
+        let mut listed = listed.to_vec();
+        listed.push(
+            serde_json::from_value(json!({"name": "bare", "inputSchema": {"type": "object"}}))
+                .unwrap(),
+        );
         let out = map_tools("s", "s", "stdio", &listed, &[], &Config::default(), &[]).unwrap();
         let safety: Vec<(bool, bool, bool)> = out
             .tools
@@ -378,7 +404,13 @@ mod tests {
             [
                 (true, false, true),
                 (false, false, true),
-                (false, true, false)
+                // No safety hint: the reference runtime's POST defaults.
+                (false, false, false),
+                (false, false, false),
+                (false, false, false),
+                // Some hint: the missing ones take the MCP defaults.
+                (false, true, true),
+                (false, false, false),
             ]
         );
     }

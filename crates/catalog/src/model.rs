@@ -42,8 +42,9 @@ pub struct CatalogSource {
     /// Source type as written in config (`openapi`, `mcp`, ...).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Where it was loaded from.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// Where it was loaded from; always present (empty for an MCP source, which has a
+    /// transport instead), as the NTC schema requires.
+    #[serde(default)]
     pub uri: String,
     /// How it was found.
     pub provenance: Provenance,

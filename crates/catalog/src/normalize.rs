@@ -7,7 +7,7 @@
 //! | id | `<serviceId>:<operationId>`, except that each whitespace run inside the operationId becomes `_` (`Get account` -> `svc:Get_account`; about 1% of real documents use prose as operationIds, and scopes are space-separated); `operationId` keeps the original. Control characters and `*` are refused (they collide with pattern syntax); a repeated id is an error naming both operations |
 //! | group | `x-cli-group` -> slug(first tag) -> slug(first non-`{}` path segment) -> `misc` |
 //! | command | `x-cli-name` -> slug(operationId) -> inferred verb |
-//! | pathParams | in path-template order; a template variable nobody declared gets a required parameter so the tool stays callable |
+//! | pathParams | in declaration order (path-item, then operation), as the reference runtime binds positional `pathArgs`; a template variable nobody declared is appended as a required parameter so the tool stays callable |
 //! | flags | query, header, cookie; an operation parameter replaces the path-item one with the same `(name, in)`; `Accept`, `Content-Type` and `Authorization` headers are ignored (OpenAPI says so) |
 //! | safety | method defaults, overlaid field by field by `x-cli-safety` |
 //!
@@ -332,33 +332,25 @@ fn split_params(
             flags.push(param);
         }
     }
-    let mut path_params = Vec::with_capacity(declared_path.len());
+    // Declaration order, as the reference runtime and its client bind positional `pathArgs`;
+    // a template variable nobody declared is appended (template order) so the tool stays callable.
+    let mut path_params = declared_path;
     for var in template_vars(path) {
-        if path_params
-            .iter()
-            .any(|p: &Parameter| p.original_name == var)
-        {
+        if path_params.iter().any(|p| p.original_name == var) {
             continue;
         }
-        match declared_path.iter().position(|p| p.original_name == var) {
-            Some(i) => path_params.push(declared_path.remove(i)),
-            None => {
-                let slug = slugify(var);
-                path_params.push(Parameter {
-                    name: if slug.is_empty() {
-                        var.to_owned()
-                    } else {
-                        slug
-                    },
-                    original_name: var.to_owned(),
-                    location: ParamLocation::Path,
-                    required: true,
-                });
-            }
-        }
+        let slug = slugify(var);
+        path_params.push(Parameter {
+            name: if slug.is_empty() {
+                var.to_owned()
+            } else {
+                slug
+            },
+            original_name: var.to_owned(),
+            location: ParamLocation::Path,
+            required: true,
+        });
     }
-    // Declared but absent from the template: kept (in declaration order) so nothing is lost.
-    path_params.extend(declared_path);
     (path_params, flags)
 }
 

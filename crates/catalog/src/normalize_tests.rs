@@ -93,7 +93,7 @@ fn cli_extensions_override_names_and_safety() {
 }
 
 #[test]
-fn path_params_follow_the_template_not_the_declaration_order() {
+fn path_params_follow_the_declaration_order_not_the_template() {
     let t = tools(
         r#"{"openapi":"3.0.0","paths":{"/repos/{owner}/{repo}/issues/{number}":{
             "parameters":[{"name":"number","in":"path","required":true}],
@@ -102,16 +102,22 @@ fn path_params_follow_the_template_not_the_declaration_order() {
                                  {"name":"X-Trace-Id","in":"header"},
                                  {"name":"Accept","in":"header"}]}}}}"#,
     );
-    assert_eq!(names(&t[0].path_params), ["owner", "repo", "number"]);
+    // The reference runtime's order: path-item parameters, then the operation's, as declared.
+    assert_eq!(names(&t[0].path_params), ["number", "repo", "owner"]);
     assert_eq!(t[0].flags.len(), 1);
     assert_eq!(t[0].flags[0].name, "x-trace-id");
 }
 
 #[test]
 fn undeclared_template_variables_get_a_required_path_param() {
-    let t = tools(r#"{"openapi":"3.0.0","paths":{"/a/{itemId}":{"get":{}}}}"#);
-    assert_eq!(t[0].path_params[0].name, "item-id");
-    assert!(t[0].path_params[0].required);
+    let t = tools(
+        r#"{"openapi":"3.0.0","paths":{"/a/{itemId}/b/{x}/c/{other}":{"get":{
+            "parameters":[{"name":"x","in":"path","required":true}]}}}}"#,
+    );
+    // Declared first, then the undeclared ones in template order.
+    assert_eq!(names(&t[0].path_params), ["x", "itemId", "other"]);
+    assert_eq!(t[0].path_params[1].name, "item-id");
+    assert!(t[0].path_params.iter().all(|p| p.required));
 }
 
 #[test]

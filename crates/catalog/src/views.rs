@@ -17,7 +17,8 @@ use super::model::{EffectiveView, Tool};
 pub fn effective_views(config: &Config, tools: &[Tool]) -> Vec<EffectiveView> {
     let mut views = vec![EffectiveView {
         name: "discover".to_owned(),
-        mode: String::new(),
+        // The reference runtime's `mode` for this view; its client reads it.
+        mode: "discover".to_owned(),
         tools: tools.to_vec(),
     }];
     let profiles = config.agents.as_ref().and_then(|a| a.profiles.as_ref());
@@ -96,7 +97,10 @@ mod tests {
             .iter()
             .map(|v| (v.name.as_str(), v.mode.as_str()))
             .collect();
-        assert_eq!(names, [("discover", ""), ("alpha", "curated"), ("zed", "")]);
+        assert_eq!(
+            names,
+            [("discover", "discover"), ("alpha", "curated"), ("zed", "")]
+        );
         assert_eq!(ids(&views[2]), ["a:x"]);
     }
 

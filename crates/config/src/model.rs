@@ -351,8 +351,9 @@ pub struct McpOAuth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["instance", "memory"]))]
     pub token_storage: Option<String>,
-    /// Client authentication at the token endpoint, `client_secret_basic` (default) or
-    /// `client_secret_post`.
+    /// Client authentication at the token endpoint, `client_secret_basic` or
+    /// `client_secret_post`; when unset, chosen from the discovered
+    /// `token_endpoint_auth_methods_supported` (post if listed, else basic if listed), else post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["client_secret_basic", "client_secret_post"]))]
     pub client_auth_method: Option<String>,
@@ -685,8 +686,9 @@ pub struct Secret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["instance", "memory"]))]
     pub token_storage: Option<String>,
-    /// `oauth2`: client authentication at the token endpoint, `client_secret_basic` (default)
-    /// or `client_secret_post`.
+    /// `oauth2`: client authentication at the token endpoint, `client_secret_basic` or
+    /// `client_secret_post`; when unset, chosen from the discovered
+    /// `token_endpoint_auth_methods_supported` (post if listed, else basic if listed), else post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["client_secret_basic", "client_secret_post"]))]
     pub client_auth_method: Option<String>,

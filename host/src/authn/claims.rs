@@ -77,35 +77,55 @@ pub fn scopes(claims: &Map<String, Value>, claim: ScopeClaim) -> Result<Vec<Stri
 /// kept per principal, audit queries).
 pub const CLIENT_PRINCIPAL_PREFIX: &str = "client:";
 
-/// `sub`, else [`CLIENT_PRINCIPAL_PREFIX`] + `client_id`. A `sub` that itself starts with the
-/// prefix is refused rather than allowed to pass for a client.
+/// What the principal of an introspected token with neither `sub` nor `client_id` starts with
+/// (`oauth2_introspection` only; see `introspection.rs`). Reserved like the client prefix.
+pub const INTROSPECTED_PRINCIPAL_PREFIX: &str = "introspected:";
+
+fn text<'a>(claims: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    claims
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the claims name a subject or a client (a non-empty `sub` or `client_id`).
+pub fn has_identity(claims: &Map<String, Value>) -> bool {
+    text(claims, "sub").is_some() || text(claims, "client_id").is_some()
+}
+
+/// `sub`, else [`CLIENT_PRINCIPAL_PREFIX`] + `client_id`. A `sub` that itself starts with a
+/// reserved prefix ([`CLIENT_PRINCIPAL_PREFIX`], [`INTROSPECTED_PRINCIPAL_PREFIX`]) is refused
+/// rather than allowed to pass for a client or an anonymous token.
 pub fn principal(claims: &Map<String, Value>) -> Result<String, &'static str> {
-    let text = |key: &str| {
-        claims
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    if let Some(sub) = text("sub") {
+    if let Some(sub) = text(claims, "sub") {
         if sub.starts_with(CLIENT_PRINCIPAL_PREFIX) {
             return Err("sub uses the prefix reserved for client principals");
         }
+        if sub.starts_with(INTROSPECTED_PRINCIPAL_PREFIX) {
+            return Err("sub uses the prefix reserved for tokens without identity");
+        }
         return Ok(sub.to_owned());
     }
-    text("client_id")
+    text(claims, "client_id")
         .map(|client| format!("{CLIENT_PRINCIPAL_PREFIX}{client}"))
         .ok_or("token has neither sub nor client_id")
 }
 
-/// Delegation lineage for audit, or `None` when the token carries none.
+/// Delegation lineage for audit, or `None` when the token carries none. Named as the reference
+/// runtime's audit records name it (its consumers read these): claim `act` -> `actor`,
+/// `delegated_by` -> `delegatedBy`, `delegation_id` -> `delegationId`.
 pub fn lineage(claims: &Map<String, Value>) -> Option<Value> {
     let mut out = Map::new();
-    for key in ["act", "delegated_by", "delegation_id"] {
-        match claims.get(key) {
+    for (claim, key) in [
+        ("act", "actor"),
+        ("delegated_by", "delegatedBy"),
+        ("delegation_id", "delegationId"),
+    ] {
+        match claims.get(claim) {
             Some(Value::String(s)) if !s.is_empty() => {
                 out.insert(key.to_owned(), Value::String(s.clone()));
             }
-            Some(Value::Object(o)) if key == "act" && !o.is_empty() => {
+            Some(Value::Object(o)) if claim == "act" && !o.is_empty() => {
                 out.insert(key.to_owned(), Value::Object(bounded(o, 0)));
             }
             _ => {}
@@ -311,7 +331,8 @@ mod tests {
             json!({"act": {"sub": "a", "act": {"sub": "b"}}, "delegation_id": "d"}),
         ))
         .unwrap();
-        assert_eq!(l["act"]["act"]["sub"], "b");
-        assert_eq!(l["delegation_id"], "d");
+        assert_eq!(l["actor"]["act"]["sub"], "b");
+        assert_eq!(l["delegationId"], "d");
+        assert!(l.get("act").is_none() && l.get("delegation_id").is_none());
     }
 }

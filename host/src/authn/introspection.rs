@@ -5,6 +5,13 @@
 //! `active: true`. Introspection does not absolve the token: `exp`, `nbf`, `iat`, `iss` (when an
 //! issuer is configured) and `aud` are still checked, and refresh tokens are refused.
 //!
+//! Principal: `sub`, else `client:<client_id>` (as for JWTs). An active answer with neither
+//! (which the reference runtime accepts with an empty principal) gets
+//! `introspected:<16 hex digits>`, the first 8 bytes of `SHA-256(salt || SHA-256(token))` with a
+//! salt drawn when the profile is built: stable for the token's life until the config reloads, distinct per token
+//! (so two such tokens never share approvals or per-person OAuth tokens), not reversible to the
+//! token, and unable to collide with a real subject (a `sub` with that prefix is refused).
+//!
 //! Cache (keyed by sha256 of the token): an active result is reused for at most
 //! `min(exp - now, introspectionCacheSeconds)` (default 30 s), so a token revoked at the provider
 //! stops working within that window; an inactive result for `negativeCacheSeconds` (default
@@ -93,6 +100,8 @@ pub struct Introspector {
     positive_ttl: Duration,
     negative_ttl: Duration,
     only_active: bool,
+    /// Salt of the principal of a token without identity (see the module rule).
+    anonymous_salt: [u8; 32],
     cache: std::sync::Mutex<HashMap<[u8; 32], Cached>>,
     calls: std::sync::atomic::AtomicU64,
 }
@@ -148,6 +157,12 @@ impl Introspector {
             positive_ttl: Duration::from_secs(positive),
             negative_ttl: Duration::from_secs(settings.negative_cache_seconds.unwrap_or(5)),
             only_active,
+            anonymous_salt: {
+                let mut salt = [0u8; 32];
+                // Fails only without an OS RNG; then no placeholder is safe to hand out.
+                getrandom::fill(&mut salt).expect("OS random number generator");
+                salt
+            },
             cache: std::sync::Mutex::new(HashMap::new()),
             calls: std::sync::atomic::AtomicU64::new(0),
         })
@@ -234,9 +249,24 @@ impl Introspector {
         }
     }
 
+    /// The principal of an active answer with neither `sub` nor `client_id` for the token whose
+    /// SHA-256 is `key` (see the module rule).
+    fn anonymous_principal(&self, key: &[u8; 32]) -> String {
+        let mut digest = sha2::Sha256::new();
+        digest.update(self.anonymous_salt);
+        digest.update(key);
+        let digest = digest.finalize();
+        format!(
+            "{}{}",
+            claims::INTROSPECTED_PRINCIPAL_PREFIX,
+            hex::encode(&digest[..8])
+        )
+    }
+
     fn interpret(
         &self,
         answer: &Map<String, Value>,
+        key: &[u8; 32],
     ) -> Result<(Caller, Option<u64>), &'static str> {
         if answer.get("active") != Some(&Value::Bool(true)) {
             return Err("token is not active");
@@ -265,8 +295,13 @@ impl Introspector {
         }
         claims::check_audience(answer, &self.audience)?;
         let scopes = claims::scopes(answer, claims::ScopeClaim::Scope)?;
+        let principal = if claims::has_identity(answer) {
+            claims::principal(answer)?
+        } else {
+            self.anonymous_principal(key)
+        };
         let caller = Caller {
-            principal: Some(claims::principal(answer)?),
+            principal: Some(principal),
             scopes,
             lineage: claims::lineage(answer),
         };
@@ -284,7 +319,7 @@ impl Introspector {
             None => {}
         }
         let answer = self.ask(token).await?;
-        match self.interpret(&answer) {
+        match self.interpret(&answer, &key) {
             Ok((caller, exp)) => {
                 let mut ttl = self.positive_ttl;
                 if let Some(exp) = exp {

@@ -7,7 +7,9 @@
 //! | `tool_execution` | the upstream answered | queued (HTTP) or durable (MCP) | `audit_unavailable`, the result is withheld |
 //! | `approval_granted` | a grant was issued | durable | the grant is revoked, `audit_unavailable` |
 //!
-//! The decision of a refusal record comes from the refusal's variant, never from its text.
+//! The decision of a refusal record comes from the refusal's variant, never from its text. As in
+//! the reference runtime, an `execution_error` record's `reasonCode` is `execution_error` (the
+//! precise code in `errorCode`) and a denial carries no `statusCode`.
 //! The allowing policy decision (`detail`) is in the intent record and in the record of any
 //! later failure, so the record that answers the call's decision always names it.
 
@@ -101,8 +103,17 @@ impl<'c, 'a> AuditTrail<'c, 'a> {
         let Some((event_type, decision)) = refusal.audit() else {
             return refusal;
         };
-        let mut event = self.event(tool, event_type, decision, refusal.reason());
-        event.status_code = Some((self.admitted.status_of)(&refusal));
+        // The reference runtime's shape: `execution_error` as the reason of every execution
+        // error (the precise one in `errorCode`), and no status on a denial.
+        let mut event = match decision {
+            AuditDecision::Error => {
+                let mut event = self.event(tool, event_type, decision, "execution_error");
+                event.error_code = Some(refusal.reason().to_owned());
+                event.status_code = Some((self.admitted.status_of)(&refusal));
+                event
+            }
+            _ => self.event(tool, event_type, decision, refusal.reason()),
+        };
         // A tool's own error is the outcome of a call that ran; its record has always carried
         // the call's facts (latency, size), not the policy decision of the intent.
         if !matches!(refusal, Refusal::ToolError { .. }) {

@@ -40,8 +40,9 @@ pub(super) async fn execute(
         Err(e) => return Err(trail.refuse(tool, Refusal::Credentials(e)).await),
     };
     let request_size = body.as_ref().map(|b| b.len() as u64);
-    let arguments =
-        crate::audit::redact::arguments(&tool.path, &path_args, &flags, body.as_deref());
+    // Named in the order the arguments bind, so a sensitive one is redacted whatever its place.
+    let names = crate::upstream::path_arg_names(tool);
+    let arguments = crate::audit::redact::arguments(&names, &path_args, &flags, body.as_deref());
     let args = ExecuteArgs {
         path_args,
         flags,

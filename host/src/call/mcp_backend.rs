@@ -84,7 +84,7 @@ pub(super) async fn execute(
         Err(e) => return Err(trail.refuse(tool, Refusal::Mcp(e)).await),
     };
     // Recorded under the same redaction rule as HTTP tool arguments.
-    let recorded = crate::audit::redact::arguments("", &[], &Default::default(), body.as_deref());
+    let recorded = crate::audit::redact::arguments(&[], &[], &Default::default(), body.as_deref());
     trail.intent(tool, request_size, recorded).await?;
     let started = Instant::now();
     let result = match session.call_tool(&binding.tool_name, arguments).await {

@@ -121,7 +121,7 @@ mod tests {
             client_secret: Some(literal("secret")),
             scopes: vec![],
             audience: None,
-            auth_method: crate::oauth::AuthMethod::Basic,
+            auth_method: Some(crate::oauth::AuthMethod::Basic),
             storage: crate::oauth::Storage::Memory,
             redirect_uri: None,
         };

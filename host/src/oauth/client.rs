@@ -1,9 +1,11 @@
 //! One OAuth client's settings and its token-endpoint requests (RFC 6749 sections 4.1.3, 4.4, 6).
 //!
-//! Client authentication is `client_secret_basic` by default (RFC 6749 2.3.1: every server
-//! must support it; id and secret are form-urlencoded before Basic encoding) or
-//! `client_secret_post` (both in the body). A client with no secret sends `client_id` in the
-//! body (public client). Scopes are space-joined; `audience` is sent both as `audience` and
+//! Client authentication ([`AuthMethod::choose`]) is the configured `clientAuthMethod`; else,
+//! when the token endpoint came from discovery, what its metadata lists in
+//! `token_endpoint_auth_methods_supported` (`client_secret_post` when listed, as the reference
+//! runtime sends; else `client_secret_basic` when listed); else `client_secret_post`, the
+//! reference runtime's only method. Basic form-urlencodes id and secret before Basic encoding
+//! (RFC 6749 2.3.1). A client with no secret sends `client_id` in the body (public client). Scopes are space-joined; `audience` is sent both as `audience` and
 //! as the RFC 8707 `resource` indicator. Only the `error` code of a failed response is
 //! reported: the rest of the body may echo what was sent.
 
@@ -26,24 +28,35 @@ pub enum Mode {
 }
 
 /// How the client authenticates at the token endpoint (`clientAuthMethod`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthMethod {
-    /// HTTP Basic (the default).
-    #[default]
+    /// HTTP Basic.
     Basic,
-    /// `client_id` and `client_secret` in the form body.
+    /// `client_id` and `client_secret` in the form body (the reference runtime's method).
     Post,
 }
 
 impl AuthMethod {
-    /// Parse the config value; `None` is the default.
-    pub fn parse(value: Option<&str>) -> Result<Self, String> {
+    /// Parse the config value; `None` (not configured) means [`AuthMethod::choose`] decides.
+    pub fn parse(value: Option<&str>) -> Result<Option<Self>, String> {
         match value {
-            None | Some("client_secret_basic") => Ok(Self::Basic),
-            Some("client_secret_post") => Ok(Self::Post),
+            None => Ok(None),
+            Some("client_secret_basic") => Ok(Some(Self::Basic)),
+            Some("client_secret_post") => Ok(Some(Self::Post)),
             Some(other) => Err(format!(
                 "clientAuthMethod {other:?} must be client_secret_basic or client_secret_post"
             )),
+        }
+    }
+
+    /// The method to use: the configured one, else from the discovered
+    /// `token_endpoint_auth_methods_supported` (`supported`), else `client_secret_post`.
+    pub fn choose(configured: Option<Self>, supported: Option<&[String]>) -> Self {
+        let listed = |m: Self| supported.is_some_and(|s| s.iter().any(|n| n == m.name()));
+        match configured {
+            Some(method) => method,
+            None if !listed(Self::Post) && listed(Self::Basic) => Self::Basic,
+            None => Self::Post,
         }
     }
 
@@ -74,8 +87,8 @@ pub struct ClientSpec {
     pub scopes: Vec<String>,
     /// Audience / resource indicator.
     pub audience: Option<String>,
-    /// Client authentication.
-    pub auth_method: AuthMethod,
+    /// Client authentication as configured (`None`: chosen per [`AuthMethod::choose`]).
+    pub auth_method: Option<AuthMethod>,
     /// Token storage.
     pub storage: Storage,
     /// Redirect URI of the authorization-code flow (else the runtime's callback route).
@@ -104,7 +117,7 @@ impl ClientSpec {
             client_id.to_owned(),
             self.scopes.join(" "),
             self.audience.clone().unwrap_or_default(),
-            self.auth_method.name().to_owned(),
+            self.auth_method.map_or("auto", AuthMethod::name).to_owned(),
             self.redirect_uri.clone().unwrap_or_default(),
             principal.to_owned(),
         ]
@@ -149,10 +162,12 @@ pub enum GrantError {
     Failed(String),
 }
 
-/// Make one token request with `grant` (the `grant_type` and its parameters).
+/// Make one token request with `grant` (the `grant_type` and its parameters), authenticating
+/// the client with `method`.
 pub async fn request(
     http: &reqwest::Client,
     endpoint: &Url,
+    method: AuthMethod,
     spec: &ClientSpec,
     grant: &[(&str, &str)],
 ) -> Result<TokenResponse, GrantError> {
@@ -178,7 +193,7 @@ pub async fn request(
     let mut builder = http
         .post(endpoint.clone())
         .header("accept", "application/json");
-    match (&secret, spec.auth_method) {
+    match (&secret, method) {
         (Some(secret), AuthMethod::Basic) => {
             let encode =
                 |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -316,10 +331,35 @@ mod tests {
             client_secret: None,
             scopes: vec!["read".into()],
             audience: Some("https://api.test".into()),
-            auth_method: AuthMethod::Basic,
+            auth_method: None,
             storage: Storage::Memory,
             redirect_uri: None,
         }
+    }
+
+    #[test]
+    fn the_auth_method_is_configured_else_discovered_else_post() {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let both = list(&["client_secret_basic", "client_secret_post"]);
+        let basic = list(&["client_secret_basic", "private_key_jwt"]);
+        let neither = list(&["private_key_jwt"]);
+        let cases = [
+            (Some(AuthMethod::Basic), Some(&both[..]), AuthMethod::Basic),
+            (Some(AuthMethod::Post), Some(&basic[..]), AuthMethod::Post),
+            (None, Some(&both[..]), AuthMethod::Post),
+            (None, Some(&basic[..]), AuthMethod::Basic),
+            (None, Some(&neither[..]), AuthMethod::Post),
+            (None, None, AuthMethod::Post),
+        ];
+        for (configured, supported, expected) in cases {
+            assert_eq!(
+                AuthMethod::choose(configured, supported),
+                expected,
+                "{configured:?} {supported:?}"
+            );
+        }
+        assert_eq!(AuthMethod::parse(None), Ok(None));
+        assert!(AuthMethod::parse(Some("private_key_jwt")).is_err());
     }
 
     /// O11: a token for one audience, scope set, client or person is never reused for another.

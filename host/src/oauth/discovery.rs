@@ -4,8 +4,11 @@
 //! callers that find it missing or stale wait for the one fetch (single flight per issuer). A
 //! failed fetch is not cached, so the next call tries again. `issuer` may name the document
 //! itself (ending in `/.well-known/openid-configuration`) or the issuer, to which that path is
-//! appended. The document's `issuer` must equal the configured issuer (OIDC Discovery 4.3),
-//! which is also the value a callback's `iss` is checked against (RFC 9207).
+//! appended. Only `token_endpoint` is required (the reference runtime reads nothing else for
+//! client credentials). A document's `issuer`, when present, must equal the configured issuer
+//! (OIDC Discovery 4.3); when absent, the configured issuer stands in. Either way that is the
+//! value a callback's `iss` is checked against (RFC 9207), and the authorization-code flow
+//! still refuses a server that does not list PKCE `S256`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,12 +33,15 @@ pub struct Metadata {
     pub code_challenge_methods_supported: Vec<String>,
     /// RFC 9207: the server sends `iss` in authorization responses.
     pub authorization_response_iss_parameter_supported: bool,
+    /// Client authentication methods the token endpoint accepts (absent: not said).
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
 /// The document as sent.
 #[derive(Deserialize)]
 struct Document {
-    issuer: String,
+    #[serde(default)]
+    issuer: Option<String>,
     token_endpoint: String,
     #[serde(default)]
     authorization_endpoint: Option<String>,
@@ -43,6 +49,8 @@ struct Document {
     code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Metadata>)>>>;
@@ -105,12 +113,15 @@ impl Discovery {
             .json()
             .await
             .map_err(|e| format!("oidc discovery document: {}", e.without_url()))?;
-        if doc.issuer.trim_end_matches('/') != expected {
-            return Err(format!(
-                "oidc discovery document names issuer {:?}, not {expected:?}",
-                doc.issuer
-            ));
-        }
+        let issuer = match doc.issuer {
+            Some(named) if named.trim_end_matches('/') != expected => {
+                return Err(format!(
+                    "oidc discovery document names issuer {named:?}, not {expected:?}"
+                ));
+            }
+            Some(named) => named,
+            None => expected,
+        };
         // Client secrets and codes go there: https, or http to loopback only.
         let url = |field: &str, raw: &str| {
             crate::net::https_or_loopback(raw)
@@ -123,10 +134,11 @@ impl Discovery {
                 .as_deref()
                 .map(|raw| url("authorization_endpoint", raw))
                 .transpose()?,
-            issuer: doc.issuer,
+            issuer,
             code_challenge_methods_supported: doc.code_challenge_methods_supported,
             authorization_response_iss_parameter_supported: doc
                 .authorization_response_iss_parameter_supported,
+            token_endpoint_auth_methods_supported: doc.token_endpoint_auth_methods_supported,
         })
     }
 }

@@ -29,7 +29,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 use url::Url;
 
-use super::client::ClientSpec;
+use super::client::{AuthMethod, ClientSpec};
 
 /// How long a `state` is accepted.
 pub const STATE_TTL: Duration = Duration::from_secs(600);
@@ -54,6 +54,8 @@ pub struct Pending {
     pub redirect_uri: String,
     /// Token endpoint.
     pub token_endpoint: Url,
+    /// Client authentication at the token endpoint (chosen when the flow started).
+    pub token_auth: AuthMethod,
     /// Issuer expected in `iss`, and whether the server promised to send it.
     pub issuer: Option<(String, bool)>,
     /// The authorization URL handed out (handed out again while the flow is live).
@@ -144,6 +146,8 @@ pub struct Endpoints {
     pub authorization: Url,
     /// Token endpoint.
     pub token: Url,
+    /// Client authentication at the token endpoint.
+    pub token_auth: AuthMethod,
     /// Issuer and whether it sends `iss`.
     pub issuer: Option<(String, bool)>,
 }
@@ -218,6 +222,7 @@ impl PendingFlows {
             verifier,
             redirect_uri,
             token_endpoint: endpoints.token,
+            token_auth: endpoints.token_auth,
             issuer: endpoints.issuer,
             url: url.clone(),
             key,
@@ -308,7 +313,7 @@ impl PendingFlows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::client::{AuthMethod, Mode};
+    use crate::oauth::client::Mode;
     use crate::oauth::store::Storage;
 
     fn spec() -> ClientSpec {
@@ -321,7 +326,7 @@ mod tests {
             client_secret: None,
             scopes: vec!["a".into()],
             audience: None,
-            auth_method: AuthMethod::Basic,
+            auth_method: None,
             storage: Storage::Memory,
             redirect_uri: None,
         }
@@ -341,6 +346,7 @@ mod tests {
             Endpoints {
                 authorization: Url::parse("https://as.test/auth").unwrap(),
                 token: Url::parse("https://as.test/token").unwrap(),
+                token_auth: AuthMethod::Basic,
                 issuer,
             },
             "https://rt.test/v1/oauth/callback".into(),

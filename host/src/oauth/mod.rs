@@ -163,12 +163,12 @@ impl OAuthClients {
         }
         let refresh = cell.token.as_ref().and_then(|t| t.refresh_token.clone());
         if let Some(refresh) = refresh {
-            let endpoint = self.token_endpoint(spec).await?;
+            let (endpoint, method) = self.token_endpoint(spec).await?;
             let form = [
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh.as_str()),
             ];
-            return match client::request(&self.http, &endpoint, spec, &form).await {
+            return match client::request(&self.http, &endpoint, method, spec, &form).await {
                 Ok(response) => self.keep(&mut cell, spec, &key, response, Some(refresh)),
                 Err(GrantError::Refused { status, code }) if status < 500 => {
                     tracing::warn!(
@@ -186,10 +186,11 @@ impl OAuthClients {
         }
         match spec.mode {
             Mode::ClientCredentials => {
-                let endpoint = self.token_endpoint(spec).await?;
+                let (endpoint, method) = self.token_endpoint(spec).await?;
                 let response = client::request(
                     &self.http,
                     &endpoint,
+                    method,
                     spec,
                     &[("grant_type", "client_credentials")],
                 )
@@ -241,21 +242,26 @@ impl OAuthClients {
         Ok(access)
     }
 
-    async fn token_endpoint(&self, spec: &ClientSpec) -> Result<Url, OAuthError> {
+    /// The token endpoint and the client authentication to use there ([`AuthMethod::choose`]:
+    /// the discovered metadata counts only when the endpoint itself was discovered).
+    async fn token_endpoint(&self, spec: &ClientSpec) -> Result<(Url, AuthMethod), OAuthError> {
         if let Some(url) = &spec.token_url {
-            return Ok(url.clone());
+            return Ok((url.clone(), AuthMethod::choose(spec.auth_method, None)));
         }
         let issuer = spec
             .issuer
             .as_ref()
             .ok_or_else(|| OAuthError::Unavailable("no tokenURL or issuer".into()))?;
-        Ok(self
+        let metadata = self
             .discovery
             .metadata(issuer)
             .await
-            .map_err(OAuthError::Unavailable)?
-            .token_endpoint
-            .clone())
+            .map_err(OAuthError::Unavailable)?;
+        let method = AuthMethod::choose(
+            spec.auth_method,
+            metadata.token_endpoint_auth_methods_supported.as_deref(),
+        );
+        Ok((metadata.token_endpoint.clone(), method))
     }
 
     /// Start an authorization for `principal` and describe it as the error to return.
@@ -295,11 +301,17 @@ impl OAuthClients {
                     .and_then(|m| m.authorization_endpoint.clone())
             })
             .ok_or_else(|| unavailable("no authorizationURL or issuer"))?;
-        let token = spec
-            .token_url
-            .clone()
-            .or_else(|| metadata.as_ref().map(|m| m.token_endpoint.clone()))
-            .ok_or_else(|| unavailable("no tokenURL or issuer"))?;
+        let (token, token_auth) = match (&spec.token_url, &metadata) {
+            (Some(url), _) => (url.clone(), AuthMethod::choose(spec.auth_method, None)),
+            (None, Some(m)) => (
+                m.token_endpoint.clone(),
+                AuthMethod::choose(
+                    spec.auth_method,
+                    m.token_endpoint_auth_methods_supported.as_deref(),
+                ),
+            ),
+            (None, None) => return Err(unavailable("no tokenURL or issuer")),
+        };
         let redirect_uri = spec
             .redirect_uri
             .clone()
@@ -322,6 +334,7 @@ impl OAuthClients {
                 Endpoints {
                     authorization,
                     token,
+                    token_auth,
                     issuer,
                 },
                 redirect_uri,
@@ -365,9 +378,15 @@ impl OAuthClients {
             ("redirect_uri", pending.redirect_uri.as_str()),
             ("code_verifier", pending.verifier.as_str()),
         ];
-        let response = client::request(&self.http, &pending.token_endpoint, spec, &form)
-            .await
-            .map_err(|e| CallbackFailure::Exchange(e.to_string()))?;
+        let response = client::request(
+            &self.http,
+            &pending.token_endpoint,
+            pending.token_auth,
+            spec,
+            &form,
+        )
+        .await
+        .map_err(|e| CallbackFailure::Exchange(e.to_string()))?;
         let cell = self.cell(&key);
         let mut cell = cell.lock().await;
         cell.failed = false;
@@ -427,7 +446,7 @@ mod tests {
             client_secret: None,
             scopes: vec![],
             audience: None,
-            auth_method: AuthMethod::Basic,
+            auth_method: None,
             storage: Storage::Memory,
             redirect_uri: Some("https://rt.test/v1/oauth/callback".into()),
         };

@@ -14,16 +14,16 @@ use crate::redact::redact_url;
 /// The caller's arguments do not fit the tool (the server maps this to 400).
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    /// Path arguments do not match the placeholders of the path template.
+    /// The number of path arguments is not the number of the tool's path parameters.
     #[error("tool `{tool}` takes {expected} path argument(s) [{params}], got {got}")]
     PathArgCount {
         /// Tool id.
         tool: String,
-        /// Placeholders in the template.
+        /// Path parameters of the tool.
         expected: usize,
         /// Arguments given.
         got: usize,
-        /// Placeholder names in template order.
+        /// Their names, in the order the arguments bind to them.
         params: String,
     },
     /// An empty path argument would collapse a path segment.

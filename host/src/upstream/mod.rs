@@ -2,7 +2,7 @@
 //!
 //! | part | module | rule |
 //! |---|---|---|
-//! | request building | [`request`] | path args in template order and fully percent-encoded; unknown or missing flags refused; credentials applied last |
+//! | request building | [`request`] | path args bound to the declared path parameters in order and fully percent-encoded; unknown or missing flags refused; credentials applied last |
 //! | sending | [`client`] | per-attempt connect and total timeouts, response size cap |
 //! | redirects | [`redirect`] | credentialed requests follow none; others follow same-origin hops, and hops to origins the source allows unless they lead into a private network; https→http never |
 //! | retries | [`retry`] | idempotent tools only, 429/503 (honouring `Retry-After`) and connect failures only |
@@ -24,7 +24,7 @@ pub mod settings;
 
 pub use client::{Upstream, UpstreamResponse};
 pub use error::{RequestError, UpstreamError};
-pub use request::{build_request, UpstreamRequest};
+pub use request::{build_request, path_arg_names, UpstreamRequest};
 // Produced by the secrets stage (step 6), applied here (step 7): upstream imports secrets, never
 // the other way round.
 pub use crate::secrets::AppliedCredentials;

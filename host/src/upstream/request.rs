@@ -3,7 +3,7 @@
 //! | input | rule | failure |
 //! |---|---|---|
 //! | base URL | `servers[0]`, trailing `/` trimmed; must be absolute `http(s)` | `missing_base_url` / `invalid_upstream_url` (deferred to `send`, so they map to 502) |
-//! | path args | matched to `{placeholders}` in **template order**; every byte outside RFC 3986 unreserved is percent-encoded, so `/ ? # %` cannot change the path; empty args and `.`/`..` segments are refused | [`RequestError`] |
+//! | path args | bound by position to the tool's `pathParams` (declaration order, as the reference runtime does; see [`path_arg_names`]), each replacing its `{placeholder}`; a count other than the number of names is refused, naming them (the reference ignores extra arguments); every byte outside RFC 3986 unreserved is percent-encoded, so `/ ? # %` cannot change the path; empty args and `.`/`..` segments are refused | [`RequestError`] |
 //! | flags | key = param `name` or `originalName`; query → `originalName=value`, header → set, cookie → one `Cookie` header; unknown keys and missing required flags are refused | [`RequestError`] |
 //! | body | sent as-is; `Content-Type` = the single declared media type, else `application/json` if declared or none declared, else the first declared | missing required body → [`RequestError`] |
 //! | credentials | applied last: they replace same-named caller headers, query params and cookies | — |
@@ -212,20 +212,17 @@ pub fn build_request(
     })
 }
 
-/// Append the template with placeholders replaced by encoded args, in template order.
+/// Append the template with each placeholder replaced by the encoded arg bound to its name
+/// ([`path_arg_names`]).
 fn push_path(url: &mut String, tool: &Tool, args: &[String]) -> Result<(), RequestError> {
     let template = tool.path.as_str();
-    let expected = placeholders(template).count();
-    if expected != args.len() {
-        let params = placeholders(template)
-            .map(|(_, n, _)| n)
-            .collect::<Vec<_>>()
-            .join(", ");
+    let names = path_arg_names(tool);
+    if names.len() != args.len() {
         return Err(RequestError::PathArgCount {
             tool: tool.id.clone(),
-            expected,
+            expected: names.len(),
             got: args.len(),
-            params,
+            params: names.join(", "),
         });
     }
     let start = url.len();
@@ -233,7 +230,11 @@ fn push_path(url: &mut String, tool: &Tool, args: &[String]) -> Result<(), Reque
         url.push('/');
     }
     let mut rest = 0;
-    for ((open, name, close), arg) in placeholders(template).zip(args) {
+    for (open, name, close) in placeholders(template) {
+        // Every placeholder is in `names` by construction.
+        let Some(arg) = names.iter().position(|n| *n == name).map(|i| &args[i]) else {
+            continue;
+        };
         if arg.is_empty() {
             return Err(RequestError::EmptyPathArg {
                 tool: tool.id.clone(),
@@ -252,6 +253,21 @@ fn push_path(url: &mut String, tool: &Tool, args: &[String]) -> Result<(), Reque
         });
     }
     Ok(())
+}
+
+/// The names positional `pathArgs` bind to, in order: the tool's `pathParams` (the catalog's
+/// order, which is the document's declaration order, as in the reference runtime), then any
+/// template placeholder they do not name. A name repeated in the template takes one argument.
+pub fn path_arg_names(tool: &Tool) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::with_capacity(tool.path_params.len());
+    let declared = tool.path_params.iter().map(|p| p.original_name.as_str());
+    let template = placeholders(&tool.path).map(|(_, name, _)| name);
+    for name in declared.chain(template) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// `(index of '{', name, index of '}')` for each `{name}` in the template.

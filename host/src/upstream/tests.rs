@@ -40,20 +40,36 @@ fn url_of(req: &UpstreamRequest) -> String {
 }
 
 #[test]
-fn path_args_fill_placeholders_in_template_order() {
-    let mut t = tool("/repos/{owner}/{repo}");
-    // Declared in the opposite order: template order must win.
+fn path_args_bind_to_path_params_in_declaration_order() {
+    // `/a/{first}/b/{second}` declared `[second, first]`: the reference runtime (and its client,
+    // which reads `pathParams` from the catalog) binds positional arguments in that order.
+    let mut t = tool("/a/{first}/b/{second}");
     t.path_params = vec![
-        param("repo", "repo", ParamLocation::Path, true),
-        param("owner", "owner", ParamLocation::Path, true),
+        param("second", "second", ParamLocation::Path, true),
+        param("first", "first", ParamLocation::Path, true),
     ];
-    let req = build_request(
-        &t,
-        &args(&["octo", "hello"]),
-        &AppliedCredentials::default(),
-    )
-    .unwrap();
-    assert_eq!(url_of(&req), "https://api.example/v1/repos/octo/hello");
+    let creds = AppliedCredentials::default();
+    let req = build_request(&t, &args(&["two", "one"]), &creds).unwrap();
+    assert_eq!(url_of(&req), "https://api.example/v1/a/one/b/two");
+    // Too many or too few: refused, naming the parameters in binding order.
+    for given in [&["two", "one", "extra"][..], &["two"][..]] {
+        let err = build_request(&t, &args(given), &creds).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, RequestError::PathArgCount { expected: 2, .. })
+                && text.contains("[second, first]")
+                && text.contains(&format!("got {}", given.len())),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn undeclared_and_repeated_placeholders_take_one_argument_each() {
+    let mut t = tool("/a/{id}/b/{undeclared}/c/{id}");
+    t.path_params = vec![param("id", "id", ParamLocation::Path, true)];
+    let req = build_request(&t, &args(&["x", "y"]), &AppliedCredentials::default()).unwrap();
+    assert_eq!(url_of(&req), "https://api.example/v1/a/x/b/y/c/x");
 }
 
 #[test]

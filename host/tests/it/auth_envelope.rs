@@ -42,7 +42,8 @@ impl Fixture {
         let now = now();
         let claims = json!({ "iss": ISS, "aud": [API, "https://other.example"], "sub": "agent-1",
             "exp": now + 600, "iat": now, "scope": scope,
-            "act": { "sub": "orchestrator", "act": { "sub": "human-7" } } });
+            "act": { "sub": "orchestrator", "act": { "sub": "human-7" } },
+            "delegated_by": "github:user-123", "delegation_id": "delegation-9" });
         sign(&h, &claims, &self.keys.rsa)
     }
 }
@@ -227,7 +228,10 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
         .find(|e| e["eventType"] == "catalog_filtered")
         .unwrap();
     assert_eq!(filtered["principal"], "agent-1");
-    assert_eq!(filtered["lineage"]["act"]["act"]["sub"], "human-7");
+    // The reference runtime's lineage names (issue #17): `actor`, `delegatedBy`, `delegationId`.
+    assert_eq!(filtered["lineage"]["actor"]["act"]["sub"], "human-7");
+    assert_eq!(filtered["lineage"]["delegatedBy"], "github:user-123");
+    assert_eq!(filtered["lineage"]["delegationId"], "delegation-9");
     let text = serde_json::to_string(events).unwrap();
     assert!(!text.contains(&token), "the audit log never holds a token");
     // A02: tokens appear only as a short keyed hash, the same for the same token.
@@ -242,10 +246,10 @@ async fn every_endpoint_but_the_handshake_requires_a_token() {
         .iter()
         .any(|e| e["eventType"] == "authn_failure" && e["tokenHash"] == nope.as_str()));
     assert!(
-        events
-            .iter()
-            .any(|e| e["toolId"] == "runtime.audit" && e["reasonCode"] == "insufficient_scope"),
-        "the refused read is audited"
+        events.iter().any(|e| e["toolId"] == "runtime.audit"
+            && e["reasonCode"] == "insufficient_scope"
+            && e.get("statusCode").is_none()),
+        "the refused read is audited, without a status (as the reference runtime's denials)"
     );
 }
 
@@ -322,4 +326,15 @@ async fn a_bundle_grant_covers_tools_added_to_the_service_after_a_refresh() {
         catalog(&f.rt, &token).await.tool_ids(),
         ["svc:archiveItem", "svc:createItem", "svc:getItem"]
     );
+    // The reference runtime's record of an authenticated refresh (issue #17).
+    let records = f.rt.audit_file().await;
+    let refresh = records
+        .iter()
+        .find(|e| e["eventType"] == "token_refresh")
+        .unwrap_or_else(|| panic!("no token_refresh record: {records:?}"));
+    assert_eq!(refresh["toolId"], "runtime.token_refresh");
+    assert_eq!(refresh["reasonCode"], "token_refresh");
+    assert_eq!(refresh["decision"], "allowed");
+    assert_eq!(refresh["principal"], "agent-1");
+    assert_eq!(refresh["statusCode"], 200);
 }

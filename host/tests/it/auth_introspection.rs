@@ -234,3 +234,48 @@ async fn cached_answers_keep_scopes_per_request_and_credentials_stay_out_of_sigh
     assert!(!audit.contains("rs-secret-canary-7f3a"));
     assert!(!audit.contains(token), "the audit log never holds a token");
 }
+
+async fn principal_of(rt: &support::TestRuntime, token: &str) -> String {
+    let info = get(rt, "/v1/runtime/info", Some(&format!("Bearer {token}"))).await;
+    info.json()["auth"]["principal"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no principal: {}", info.body))
+        .to_owned()
+}
+
+/// Issue #17: the reference runtime accepts an active answer with neither `sub` nor
+/// `client_id`. Portcullis does too, under a documented placeholder that is distinct per token,
+/// stable for one token, reveals nothing of it, and cannot be claimed by a real subject.
+#[tokio::test]
+async fn an_active_answer_without_sub_or_client_id_gets_a_per_token_placeholder_principal() {
+    let (ep, upstream, rt) = fixture().await;
+    ep.answer(Answer::Json(active(json!({ "sub": null }))));
+    let first = principal_of(&rt, "opaque-anonymous-1").await;
+    let hex = first
+        .strip_prefix("introspected:")
+        .unwrap_or_else(|| panic!("{first}"));
+    assert!(
+        hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{first}"
+    );
+    assert_eq!(principal_of(&rt, "opaque-anonymous-1").await, first);
+    assert_ne!(principal_of(&rt, "opaque-anonymous-2").await, first);
+
+    let call = execute(&rt, "opaque-anonymous-1", "svc:getItem").await;
+    assert_eq!(call.status, 200, "{}", call.body);
+    assert_eq!(upstream.requests().len(), 1);
+    let audit = rt.audit_file().await;
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["eventType"] == "tool_execution" && r["principal"] == first.as_str()),
+        "the call is audited under the placeholder: {audit:?}"
+    );
+
+    // A real subject cannot take the placeholder's namespace.
+    ep.answer(Answer::Json(active(json!({ "sub": first }))));
+    assert_invalid_token(
+        &catalog(&rt, "opaque-claims-placeholder").await,
+        "sub with the reserved introspected prefix",
+    );
+}

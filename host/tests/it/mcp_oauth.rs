@@ -28,6 +28,7 @@ fn config(idp: &Idp, server: &NodeServer, client_secret: &str) -> Value {
                 "issuer": idp.issuer,
                 "clientId": { "type": "literal", "value": "runtime-client" },
                 "clientSecret": { "type": "literal", "value": client_secret },
+                "clientAuthMethod": "client_secret_basic",
                 "scopes": ["tools:read"],
                 "audience": API,
             },
@@ -54,6 +55,17 @@ async fn a_token_from_the_idp_lets_the_runtime_list_and_call_a_bearer_protected_
         tool_ids(&rt).contains(&"secured:whoami".to_owned()),
         "{:?}",
         rt.runtime.snapshot().source_errors
+    );
+    // `whoami` has no annotations: the reference runtime's POST safety defaults (issue #17).
+    let snapshot = rt.runtime.snapshot();
+    let whoami = snapshot
+        .catalog
+        .tools
+        .iter()
+        .find(|t| t.id == "secured:whoami");
+    assert_eq!(
+        whoami.unwrap().safety,
+        portcullis::catalog::Safety::default()
     );
     let (status, result) = rt
         .execute_json(json!({"toolId": "secured:whoami", "body": {}}))

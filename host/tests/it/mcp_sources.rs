@@ -41,6 +41,13 @@ fn text_of(result: &Value) -> String {
 /// List, call and an `isError` result, the same on every transport.
 async fn lists_calls_and_reports_tool_errors(rt: &TestRuntime) {
     let catalog = catalog(rt).await;
+    // The NTC schema requires `uri` on every source (issue #17), and the discover view says
+    // its mode.
+    for source in catalog["catalog"]["sources"].as_array().unwrap() {
+        assert!(source["uri"].is_string(), "{source}");
+    }
+    assert_eq!(catalog["view"]["name"], "discover");
+    assert_eq!(catalog["view"]["mode"], "discover");
     let echo_tool = tool(&catalog, "everything:echo");
     assert_eq!(echo_tool["method"], "POST");
     assert_eq!(echo_tool["path"], "/_mcp/everything/echo");
@@ -69,7 +76,8 @@ async fn lists_calls_and_reports_tool_errors(rt: &TestRuntime) {
     let events = rt.audit().await;
     let last = events.last().unwrap();
     assert_eq!(last["eventType"], "execution_error", "{last}");
-    assert_eq!(last["reasonCode"], "tool_error", "{last}");
+    assert_eq!(last["reasonCode"], "execution_error", "{last}");
+    assert_eq!(last["errorCode"], "tool_error", "{last}");
     assert!(
         events
             .iter()
@@ -432,7 +440,8 @@ async fn a_slow_mcp_tool_call_is_cut_off_at_the_configured_upstream_timeout() {
     assert!(started.elapsed() < Duration::from_secs(4), "not cut off");
     let last = rt.audit().await.last().cloned().unwrap();
     assert_eq!(last["eventType"], "execution_error", "{last}");
-    assert_eq!(last["reasonCode"], "upstream_timeout", "{last}");
+    assert_eq!(last["reasonCode"], "execution_error", "{last}");
+    assert_eq!(last["errorCode"], "upstream_timeout", "{last}");
     // The session survives a timed-out call.
     assert_eq!(echo(&rt, "still here").await.0, 200);
 }
@@ -464,4 +473,53 @@ async fn mcp_calls_pass_through_the_same_policy_as_http_tools() {
         intents[0]["detail"]["ruleId"],
         "request flag approval: true"
     );
+}
+
+/// `node` from the test's PATH (the stdio child gets only the environment its config grants).
+fn node_bin() -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("node"))
+        .find(|candidate| candidate.is_file())
+        .expect("node is required for the MCP tests")
+}
+
+/// Issue #17: a tool whose input schema is not `type: object` (here `["object", "null"]`, from a
+/// server built with the official SDK) takes `{"input": ...}` and the server receives the
+/// unwrapped value, as with the reference runtime; a tool without annotations gets the
+/// reference's safety. An unwrapped value that is not an object is refused before the server
+/// (MCP `arguments` must be an object).
+#[tokio::test]
+async fn a_non_object_input_schema_is_wrapped_and_unwrapped_on_the_way_to_a_real_server() {
+    let server = support::peer_scripts_dir().join("mcp/wrapped-server.mjs");
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "sources": { "wrapped": { "type": "mcp", "transport": {
+            "type": "stdio", "command": node_bin(), "args": [server] } } },
+    });
+    let rt = start_runtime(config, &[]).await;
+    let catalog = catalog(&rt).await;
+    let echo = tool(&catalog, "wrapped:echo-arguments");
+    assert_eq!(echo["backend"]["inputWrapped"], true, "{echo}");
+    assert_eq!(
+        echo["requestBody"]["contentTypes"][0]["schema"]["required"],
+        json!(["input"])
+    );
+    assert_eq!(
+        echo["safety"],
+        json!({"destructive": false, "readOnly": false, "requiresApproval": false, "idempotent": false})
+    );
+    let (status, result) = rt
+        .execute_json(
+            json!({"toolId": "wrapped:echo-arguments", "body": {"input": {"text": "hi"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(text_of(&result), r#"{"text":"hi"}"#, "{result}");
+    for body in [json!({"text": "hi"}), json!({"input": "hi"}), json!("hi")] {
+        let (status, error) = rt
+            .execute_json(json!({"toolId": "wrapped:echo-arguments", "body": body}))
+            .await;
+        assert_eq!(status, 400, "{body}: {error}");
+    }
 }

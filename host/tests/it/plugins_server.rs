@@ -221,7 +221,7 @@ async fn hostile_secret_plugins_fail_closed_within_limits_while_a_normal_call_su
         let tool = format!("svc:get_{}", scheme(case));
         assert!(
             audit.iter().any(|e| e["toolId"] == tool.as_str()
-                && e["reasonCode"] == "credential_unavailable"
+                && e["errorCode"] == "credential_unavailable"
                 && e["decision"] == "error"),
             "{case}: no audit record"
         );

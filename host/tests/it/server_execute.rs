@@ -54,16 +54,45 @@ async fn runtime_with(extra: serde_json::Value) -> (RecordingUpstream, TestRunti
 }
 
 #[tokio::test]
-async fn path_args_follow_the_url_template_order_and_are_encoded() {
+async fn path_args_follow_the_declared_path_params_and_are_encoded() {
+    // `/items/{owner}/{repo}` declares `[repo, owner]`: the catalog lists them in that order and
+    // positional arguments bind to them in that order, as in the reference runtime (issue #17).
     let (upstream, rt) = runtime_with(json!({})).await;
+    let (_, catalog) = rt.get("/v1/catalog/effective").await;
+    let catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+    let tool = catalog["catalog"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "svc:getItem")
+        .unwrap();
+    let declared: Vec<_> = tool["pathParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["originalName"].as_str().unwrap())
+        .collect();
+    assert_eq!(declared, ["repo", "owner"]);
     let (status, body) = rt
-        .execute_json(json!({ "toolId": "svc:getItem", "pathArgs": ["octo", "a/b?c"], "flags": { "q": "x y" } }))
+        .execute_json(json!({ "toolId": "svc:getItem", "pathArgs": ["a/b?c", "octo"], "flags": { "q": "x y" } }))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["statusCode"], 200);
     let seen = upstream.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path_and_query, "/items/octo/a%2Fb%3Fc?q=x%20y");
+    // More positional arguments than parameters: refused (the reference ignores the extra
+    // ones), naming the tool's parameters in binding order.
+    let (status, body) = rt
+        .execute_json(json!({ "toolId": "svc:getItem", "pathArgs": ["r", "o", "extra"] }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("[repo, owner]") && text.contains("got 3"),
+        "{text}"
+    );
+    assert_eq!(upstream.requests().len(), 1, "nothing sent");
 }
 
 #[tokio::test]
@@ -191,9 +220,10 @@ async fn missing_credentials_fail_closed_naming_each_alternative_and_nothing_is_
         "no request may be sent with a partial or empty credential"
     );
     let audit = rt.audit().await;
+    let last = audit.last().unwrap();
     assert_eq!(
-        audit.last().unwrap()["reasonCode"],
-        "credential_unavailable"
+        (&last["reasonCode"], &last["errorCode"]),
+        (&json!("execution_error"), &json!("credential_unavailable"))
     );
 }
 
@@ -367,7 +397,17 @@ async fn every_decision_type_gives_exactly_one_record_per_request() {
         let record = decisions[0];
         assert_eq!(record["eventType"], event, "{id}");
         assert_eq!(record["decision"], decision, "{id}");
-        assert_eq!(record["reasonCode"], reason, "{id}");
+        // The reference runtime's shape: every execution error's reason is `execution_error`
+        // (ours in `errorCode`), and a denial has no status.
+        if event == "execution_error" {
+            assert_eq!(record["reasonCode"], "execution_error", "{id}");
+            assert_eq!(record["errorCode"], reason, "{id}");
+        } else {
+            assert_eq!(record["reasonCode"], reason, "{id}");
+        }
+        if decision == "denied" {
+            assert!(record.get("statusCode").is_none(), "{id}: {record}");
+        }
         assert!(
             record["toolId"].is_string() && record["timestamp"].is_string(),
             "{id}"

@@ -26,10 +26,18 @@ async fn handshake_reports_contract_version_and_capabilities() {
     assert_eq!(status, 200);
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["contractVersion"], "1.1");
-    assert!(info["capabilities"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("catalog")));
+    // Everything the reference runtime announces, which its client may require.
+    let capabilities = info["capabilities"].as_array().unwrap();
+    for wanted in [
+        "catalog",
+        "execute",
+        "refresh",
+        "audit",
+        "brokered-auth",
+        "authorization-envelope",
+    ] {
+        assert!(capabilities.contains(&json!(wanted)), "{wanted}: {info}");
+    }
     assert_eq!(info["auth"]["required"], false);
     let response = rt
         .client
@@ -251,4 +259,21 @@ async fn catalog_is_gzip_encoded_only_for_clients_that_accept_it() {
         .await
         .unwrap();
     assert!(refused.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
+async fn audit_events_on_an_empty_log_are_an_empty_array() {
+    // Issue #17: this used to be a 500 (a panic in the audit index); the reference runtime's
+    // test asserts the body is exactly `[]`.
+    let rt = start_runtime(
+        config_for("a.json", json!({})),
+        &[("a.json", one_tool("http://127.0.0.1:1", "a"))],
+    )
+    .await;
+    let (status, body) = rt.get("/v1/audit/events").await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    let (status, body) = rt.get("/v1/audit/events?cursor=").await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["events"], json!([]), "{body}");
 }

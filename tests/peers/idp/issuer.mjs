@@ -16,6 +16,9 @@
 //                   consent are the provider's devInteractions forms (POST /interaction/<uid>
 //                   with prompt=login&login=<account>, then prompt=consent), which tests drive
 //                   with plain HTTP requests.
+// AUTH_METHODS (optional, comma-separated): the token endpoint's client authentication methods,
+// as listed in discovery's token_endpoint_auth_methods_supported; clients registered for another
+// method are left out.
 // GET /test/counts returns {"discovery": n, "<grant_type>": n, ...}: how many discovery
 // documents were served and tokens issued per grant type, for single-flight and cache tests.
 // Prints `issuer <url> ready` once listening.
@@ -32,10 +35,12 @@ const RESOURCES = {
   'https://runtime.local/opaque-api': ['opaque', 'RS256'],
   'https://runtime.local/short-api': ['jwt', 'RS256', Number(process.env.SHORT_TTL || 2)],
 };
+const AUTH_METHODS = process.env.AUTH_METHODS ? process.env.AUTH_METHODS.split(',') : null;
 const REDIRECT_URI = process.env.REDIRECT_URI || 'https://portcullis.test/v1/oauth/callback';
 const jwk = (t, o, kid, alg) => ({ ...generateKeyPairSync(t, o).privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' });
 const provider = new Provider(`http://127.0.0.1:${PORT}`, {
   jwks: { keys: [jwk('rsa', { modulusLength: 2048 }, `rsa-${KID}`, 'RS256'), jwk('ec', { namedCurve: 'P-256' }, `ec-${KID}`, 'ES256')] },
+  ...(AUTH_METHODS ? { clientAuthMethods: AUTH_METHODS } : {}),
   clients: [
     { client_id: 'runtime-client', client_secret: 'runtime-secret', grant_types: ['client_credentials'],
       redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
@@ -43,7 +48,7 @@ const provider = new Provider(`http://127.0.0.1:${PORT}`, {
       redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_post' },
     { client_id: 'code-client', client_secret: 'code-secret', grant_types: ['authorization_code', 'refresh_token'],
       redirect_uris: [REDIRECT_URI], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
-  ],
+  ].filter((c) => !AUTH_METHODS || AUTH_METHODS.includes(c.token_endpoint_auth_method)),
   issueRefreshToken: async (ctx, client) => client.clientId === 'code-client',
   rotateRefreshToken: true,
   features: {

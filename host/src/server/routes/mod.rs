@@ -270,7 +270,7 @@ pub async fn info(
     }
     let mut body = serde_json::json!({
         "contractVersion": CONTRACT_VERSION,
-        "capabilities": ["catalog", "execute", "refresh", "audit", "authorization-envelope", "problem-json"],
+        "capabilities": ["catalog", "execute", "refresh", "audit", "brokered-auth", "authorization-envelope", "problem-json"],
         "instanceId": options.instance_id,
         "url": options.url,
         "runtimeMode": "remote",
@@ -444,11 +444,26 @@ pub async fn refresh(
         "refreshing the catalog",
     )
     .await?;
+    let authenticated = snapshot.authenticator.required();
     drop(snapshot);
     let snapshot = runtime.rebuild(true).await.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "config_invalid", e.to_string())
             .with_plain(e.to_string())
     })?;
+    if authenticated {
+        // The reference runtime's event for an authenticated refresh (its name says token, it
+        // is a catalog refresh).
+        let mut event = caller_event(
+            &runtime,
+            &headers,
+            &caller,
+            "token_refresh",
+            "runtime.token_refresh",
+            "token_refresh",
+        );
+        event.status_code = Some(200);
+        record_or_refuse(&runtime, event).await?;
+    }
     let errors: Vec<_> = snapshot
         .source_errors
         .iter()
@@ -565,8 +580,8 @@ async fn require_scope(
         tool_id,
         "insufficient_scope",
     );
+    // No `statusCode` on a denial, as in the reference runtime.
     event.decision = AuditDecision::Denied;
-    event.status_code = Some(403);
     record_or_refuse(runtime, event).await?;
     Err(error)
 }

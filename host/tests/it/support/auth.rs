@@ -20,7 +20,7 @@ pub const OTHER: &str = "https://other.local/api";
 pub const OPAQUE: &str = "https://runtime.local/opaque-api";
 
 fn idp_dir() -> std::path::PathBuf {
-    support::peers_dir().join("../idp")
+    support::peer_scripts_dir().join("idp")
 }
 
 /// The real identity provider, killed on drop.
@@ -29,13 +29,15 @@ pub struct Idp {
     pub port: u16,
     pub issuer: String,
     scopes: String,
+    env: Vec<(String, String)>,
     http: reqwest::Client,
 }
 
 impl Idp {
-    fn spawn(port: u16, scopes: &str, kid: &str) -> Child {
+    fn spawn(port: u16, scopes: &str, kid: &str, env: &[(String, String)]) -> Child {
         Command::new("node")
             .arg(idp_dir().join("issuer.mjs"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("PORT", port.to_string())
             .env("SCOPES", scopes)
             .env("KID", kid)
@@ -49,12 +51,22 @@ impl Idp {
 
     /// Start the IdP granting `scopes`, with key ids suffixed by `kid`; wait for discovery.
     pub async fn start(scopes: &str, kid: &str) -> Self {
+        Self::start_with(scopes, kid, &[]).await
+    }
+
+    /// As [`Idp::start`], with extra environment for issuer.mjs (e.g. `AUTH_METHODS`).
+    pub async fn start_with(scopes: &str, kid: &str, env: &[(&str, &str)]) -> Self {
         let port = free_port();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let mut idp = Self {
-            child: Self::spawn(port, scopes, kid),
+            child: Self::spawn(port, scopes, kid, &env),
             port,
             issuer: format!("http://127.0.0.1:{port}"),
             scopes: scopes.to_owned(),
+            env,
             http: reqwest::Client::new(),
         };
         idp.wait_ready().await;
@@ -82,7 +94,7 @@ impl Idp {
     pub async fn rotate(&mut self, kid: &str) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(self.port, &self.scopes, kid);
+        self.child = Self::spawn(self.port, &self.scopes, kid, &self.env);
         self.wait_ready().await;
     }
 

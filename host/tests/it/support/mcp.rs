@@ -54,7 +54,7 @@ impl NodeServer {
         let issuer = issuer.to_owned();
         Self::start(Box::new(move |port| {
             Command::new("node")
-                .arg(support::peers_dir().join("../mcp/bearer-server.mjs"))
+                .arg(support::peer_scripts_dir().join("mcp/bearer-server.mjs"))
                 .env("PORT", port.to_string())
                 .env("ISSUER", &issuer)
                 .env("NODE_PATH", support::peers_dir())

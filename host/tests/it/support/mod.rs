@@ -47,6 +47,12 @@ where
     false
 }
 
+/// `tests/peers` of this checkout: the peer scripts this repository owns (`idp/`, `mcp/`).
+/// Not `peers_dir().join("..")`: `node_modules` may be a symlink into another checkout.
+pub fn peer_scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers")
+}
+
 /// `tests/peers/node_modules` (installed by `./tests/run`), or `$PORTCULLIS_PEERS_DIR`.
 pub fn peers_dir() -> PathBuf {
     std::env::var_os("PORTCULLIS_PEERS_DIR")
