@@ -571,3 +571,71 @@ impl Writer {
         self.shared.unavailable(&self.options.path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records keep their exact bytes whatever the queue or serialiser does: a fixed pair of
+    /// records (every optional field set, a control character to escape) sealed with a fixed
+    /// key is this text, byte for byte, chain included.
+    #[test]
+    fn a_fixed_batch_is_written_as_these_exact_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = AuditOptions::new(
+            dir.path().join("audit/audit.log"),
+            dir.path().join("audit.key"),
+        );
+        let key = AuditKey::from_bytes(&[7; 32]);
+        let mut writer = Writer::open(options.clone(), key, Arc::new(Shared::default())).unwrap();
+        let mut intent = AuditEvent::new(
+            "tool_execution_intent",
+            "tickets:getTicket",
+            AuditDecision::Allowed,
+            "allowed",
+        );
+        intent.timestamp = "2026-12-03T15:00:00.123456789Z".into();
+        intent.principal = Some("alice".into());
+        intent.lineage = Some(serde_json::json!({"actor": "agent-1"}));
+        intent.agent_profile = Some("support".into());
+        intent.service_id = Some("tickets".into());
+        intent.target_base_url = Some("http://127.0.0.1:9000".into());
+        intent.method = Some("GET".into());
+        intent.path = Some("/tickets/{id}".into());
+        intent.request_size = Some(0);
+        intent.token_hash = Some("0123456789abcdef".into());
+        intent.arguments = Some(serde_json::json!({"pathArgs": ["1\u{85}"], "flags": {}}));
+        intent.request_id = Some("req-1".into());
+        intent.detail = Some(serde_json::json!({
+            "ruleId": null,
+            "steps": [{"rule": "policy_deny", "outcome": "pass", "detail": "no deny pattern matches"}],
+        }));
+        let mut outcome = AuditEvent::new(
+            "tool_execution",
+            "tickets:getTicket",
+            AuditDecision::Allowed,
+            "allowed",
+        );
+        outcome.timestamp = "2026-12-03T15:00:00.223456789Z".into();
+        outcome.final_origin = Some("http://127.0.0.1:9000".into());
+        outcome.status_code = Some(200);
+        outcome.latency_ms = Some(3);
+        outcome.retry_count = Some(1);
+        outcome.request_id = Some("req-1".into());
+        let receipts = writer.commit_events(vec![intent, outcome]).unwrap();
+        let text = std::fs::read_to_string(&options.path).unwrap();
+        assert_eq!(text, GOLDEN, "the record bytes changed");
+        assert_eq!(receipts.len(), 2);
+        assert_eq!((receipts[0].seq, receipts[1].seq), (1, 2));
+        assert!(text.lines().nth(1).unwrap().contains(&receipts[1].chain));
+    }
+
+    /// Written by the writer as of issue #16's baseline (`6bb08e3`); change it only together with
+    /// a deliberate, documented change of the record format.
+    const GOLDEN: &str = concat!(
+        r#"{"seq":1,"timestamp":"2026-12-03T15:00:00.123456789Z","eventType":"tool_execution_intent","principal":"alice","lineage":{"actor":"agent-1"},"agentProfile":"support","toolId":"tickets:getTicket","serviceId":"tickets","targetBaseUrl":"http://127.0.0.1:9000","decision":"allowed","reasonCode":"allowed","method":"GET","path":"/tickets/{id}","requestSize":0,"tokenHash":"0123456789abcdef","arguments":{"pathArgs":["1\u0085"],"flags":{}},"requestId":"req-1","detail":{"ruleId":null,"steps":[{"rule":"policy_deny","outcome":"pass","detail":"no deny pattern matches"}]},"chain":"0aa35992dabd8927227d94b754b3a0b673cdcc404d7ee3f89bdacf4cdc9227a7"}"#,
+        "\n",
+        r#"{"seq":2,"timestamp":"2026-12-03T15:00:00.223456789Z","eventType":"tool_execution","toolId":"tickets:getTicket","finalOrigin":"http://127.0.0.1:9000","decision":"allowed","reasonCode":"allowed","statusCode":200,"latencyMs":3,"retryCount":1,"requestId":"req-1","chain":"a3122d738a4d6d70a5ba95b5e6b66ed1eb73addfb44ee83b89f24a0a33739dcb"}"#,
+        "\n",
+    );
+}
