@@ -16,9 +16,10 @@
 
 use std::sync::Arc;
 
+use portcullis::app::runtime::{Runtime, RuntimeOptions};
 use portcullis::audit::AuditOptions;
 use portcullis::config::ScopePaths;
-use portcullis::server::{self, Runtime, RuntimeOptions};
+use portcullis::server;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 // Counts every thread's allocations (around the system allocator: the figure is a count, not a

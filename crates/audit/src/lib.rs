@@ -388,6 +388,22 @@ impl AuditLog {
         done.await.map_err(|_| AuditError::Closed)?
     }
 
+    /// Append several records of one request; resolves once the last is durable, and so every
+    /// one is: the writer handles the queue in order, and a batch that fails to write puts the
+    /// log in the failed state, which fails every record queued after it. One wait for the disk
+    /// instead of one per record, for a request that writes more than one decision record
+    /// before it answers (an authenticated catalog read writes two).
+    pub async fn record_all(&self, events: Vec<AuditEvent>) -> Result<(), AuditError> {
+        let mut last = None;
+        for event in events {
+            last = Some(self.enqueue(Some(event)).await?);
+        }
+        match last {
+            Some(done) => done.await.map_err(|_| AuditError::Closed)?.map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// Resolve once every record queued before this call is durable (readers call it so they
     /// see every outcome already answered); the receipt names the last durable record.
     pub async fn sync(&self) -> Result<Receipt, AuditError> {

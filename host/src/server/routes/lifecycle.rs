@@ -21,9 +21,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::{admit, caller_event, record_or_refuse, require_scope, GetParams};
+use crate::app::runtime::Runtime;
 use crate::server::error::ApiError;
 use crate::server::lifecycle::{Lifecycle, StopReason};
-use crate::app::runtime::Runtime;
 
 /// The scope that lets a caller stop the runtime when runtime auth is on.
 pub const STOP_SCOPE: &str = "runtime:stop";

@@ -174,17 +174,25 @@ async fn reject(runtime: &Runtime, headers: &HeaderMap, failure: &AuthnFailure) 
 
 /// Record an audit event (with the request's id unless it names one); if it cannot be
 /// recorded, the request is refused (503).
-async fn record_or_refuse(runtime: &Runtime, mut event: AuditEvent) -> Result<(), ApiError> {
-    if event.request_id.is_none() {
-        event.request_id = crate::server::request_id::current();
-    }
-    match runtime.audit.record(event).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::debug!("refusing request: {e}");
-            Err(Refusal::AuditUnavailable(e).into())
+async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), ApiError> {
+    record_all_or_refuse(runtime, vec![event]).await
+}
+
+/// [`record_or_refuse`] for several records of one request, acknowledged together.
+async fn record_all_or_refuse(
+    runtime: &Runtime,
+    mut events: Vec<AuditEvent>,
+) -> Result<(), ApiError> {
+    let request_id = crate::server::request_id::current();
+    for event in &mut events {
+        if event.request_id.is_none() {
+            event.request_id.clone_from(&request_id);
         }
     }
+    runtime.audit.record_all(events).await.map_err(|e| {
+        tracing::debug!("refusing request: {e}");
+        Refusal::AuditUnavailable(e).into()
+    })
 }
 
 /// The keyed hash of the request's bearer token for audit records (never the token itself).
@@ -311,7 +319,6 @@ pub async fn catalog(
         );
         let mut event = connect;
         event.status_code = Some(200);
-        record_or_refuse(&runtime, event).await?;
         let filtered_event = caller_event(
             &runtime,
             &headers,
@@ -320,7 +327,8 @@ pub async fn catalog(
             "catalog.effective",
             "catalog_filtered",
         );
-        record_or_refuse(&runtime, filtered_event).await?;
+        // Both are durable before the answer, through one wait for the disk.
+        record_all_or_refuse(&runtime, vec![event, filtered_event]).await?;
         #[derive(serde::Serialize)]
         struct Body<'a> {
             catalog: &'a crate::catalog::Catalog,

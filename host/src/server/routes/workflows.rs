@@ -18,11 +18,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{admit, admitted, json_response, parse_mode, refused};
+use crate::app::runtime::Runtime;
 use crate::call::{Refusal, RunRefusal, RunRequest};
 use crate::policy::strict_json::{self, StrictJsonError};
 use crate::server::error::ApiError;
 use crate::server::request_id::RequestId;
-use crate::app::runtime::Runtime;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
