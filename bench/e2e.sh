@@ -27,6 +27,9 @@
 #   ROW_KEY=1            also run the credential-injection row (0 to skip)
 #   ROW_INFO=1 ROW_REAL=1 ROW_REGO=1   the rows 5-7 above (0 to skip; ROW_REGO needs
 #                        ${PORTCULLIS_PLUGIN_DIR:-target/plugins}/rego_policy.wasm: plugins/build)
+#   ROW_MCP=1            also run bench/mcp.sh (MCP `echo` through the runtime's pooled stdio and
+#                        streamable-HTTP sessions vs the official SDK client) with this binary,
+#                        after the rows above, and append its table (0 to skip; needs node)
 #   ROW_NOSYNC=1         also run a second runtime with `--audit-no-sync` (durable audit off) in
 #                        the same run, to measure what durability costs (0 to skip)
 #   SKIP_BUILD=1         reuse target/release/portcullis
@@ -50,6 +53,7 @@ ROW_NOSYNC=${ROW_NOSYNC:-1}
 ROW_INFO=${ROW_INFO:-1}
 ROW_REAL=${ROW_REAL:-1}
 ROW_REGO=${ROW_REGO:-1}
+ROW_MCP=${ROW_MCP:-1}
 PLUGIN_DIR=${PORTCULLIS_PLUGIN_DIR:-}
 CLK_TCK=$(getconf CLK_TCK)
 KEY=bench-key-0123456789
@@ -479,4 +483,13 @@ cp "$TMP/report.md" "$OUT"
     echo "</details>"
 } >>"$OUT"
 cat "$TMP/report.md"
+if [ "$ROW_MCP" = 1 ]; then
+    log "MCP rows: bench/mcp.sh"
+    {
+        echo
+        echo "### MCP tool calls"
+        echo
+        PORTCULLIS_BIN=$BIN DURATION=${DURATION%s} WARMUP=${WARMUP%s} OUT=$TMP/mcp.md "$ROOT/bench/mcp.sh"
+    } | tee -a "$OUT"
+fi
 log "written to $OUT"
