@@ -187,10 +187,11 @@ async fn call(
 }
 
 #[tokio::test]
-async fn path_args_follow_template_order_and_are_percent_encoded() {
+async fn path_args_follow_declared_order_and_are_percent_encoded() {
     let up = Upstream_::start().await;
     let mut t = tool("GET", &up.base(), "/items/{outer}/x/{inner}");
-    // Declared in the reverse of template order: template order must win.
+    // Declared in the reverse of template order: positional arguments bind to the parameters in
+    // the order the tool's `pathParams` lists them, as the reference runtime and its client do.
     t.path_params = vec![
         param("inner", "inner", ParamLocation::Path, true),
         param("outer", "outer", ParamLocation::Path, true),
@@ -203,7 +204,7 @@ async fn path_args_follow_template_order_and_are_percent_encoded() {
     assert_eq!(resp.status, 200);
     assert_eq!(
         up.seen()[0].target,
-        "/items/first/x/a%2Fb%3Fc%23d%2F..%2F.."
+        "/items/a%2Fb%3Fc%23d%2F..%2F../x/first"
     );
 }
 
