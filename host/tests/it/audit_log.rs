@@ -349,3 +349,26 @@ async fn a_full_queue_makes_callers_wait_and_drops_nothing() {
     assert_eq!(seqs(&f.options.path), (1..=300).collect::<Vec<u64>>());
     assert_eq!(f.verify(), Ok(300));
 }
+
+#[tokio::test]
+async fn record_all_returns_once_every_record_of_the_request_is_on_disk_in_order() {
+    let f = fixture();
+    let log = AuditLog::open_with(f.options.clone()).unwrap();
+    log.record_all(vec![]).await.unwrap();
+    log.record_all(vec![event(0), event(1), event(2)])
+        .await
+        .unwrap();
+    // No sync, no close: what `record_all` returned for is already in the file.
+    let ids: Vec<String> = std::fs::read_to_string(&f.options.path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).unwrap();
+            record["requestId"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["req-0", "req-1", "req-2"]);
+    assert_eq!(seqs(&f.options.path), [1, 2, 3]);
+    log.close();
+    assert_eq!(f.verify().unwrap(), 3);
+}
