@@ -37,6 +37,9 @@ pub struct RunRequest {
     pub approval: bool,
     /// The workflow's inputs.
     pub inputs: Map<String, Value>,
+    /// Caller-supplied fields of the run request that look like approval (security case P06),
+    /// named in every step's audit record as `execute` names its own.
+    pub approval_claims: Vec<String>,
 }
 
 /// What one step answered.
@@ -149,9 +152,11 @@ pub async fn run(admitted: &Admitted<'_>, request: RunRequest) -> Result<RunOutc
             steps: &done,
             answer: None,
         };
-        let args = scope
+        let mut args = scope
             .arguments(step, tool)
             .map_err(|why| stop(&done, Refusal::InvalidRequest(why)))?;
+        args.approval_claims
+            .extend(request.approval_claims.iter().cloned());
         let call = CallRequest {
             tool_id: step.tool_id.clone(),
             mode: request.mode,

@@ -418,3 +418,40 @@ async fn runs_need_a_token_their_own_config_and_a_scope_for_every_step() {
         "only the authorised run created one"
     );
 }
+
+#[tokio::test]
+async fn approval_looking_headers_and_inputs_grant_nothing_and_every_step_names_them() {
+    let upstream = demo_upstream().await;
+    let rt = runtime(&upstream, &["tickets.arazzo.yaml"], &[], json!({})).await;
+    let response = rt
+        .client
+        .post(format!("{}/v1/workflows/run", rt.url))
+        .header("x-approval", "granted")
+        .header("accept", "application/json")
+        .json(&json!({ "workflowId": "openAndDelete", "inputs": { "approved": true } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        403,
+        "a header is not an approval"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "approval_required");
+    assert_eq!(body["stepId"], "remove");
+    let records = rt.audit_file().await;
+    let named = |step: &str| {
+        records.iter().any(|r| {
+            r["workflow"]["workflowId"] == "openAndDelete"
+                && r["workflow"]["stepId"] == step
+                && r["detail"]["ignoredApprovalClaims"]
+                    == json!(["header:x-approval", "input:approved"])
+        })
+    };
+    assert!(named("open"), "the allowed step's record names the claims");
+    assert!(
+        named("remove"),
+        "the refused step's record names the claims"
+    );
+}

@@ -162,6 +162,31 @@ fn looks_like_approval(name: &str) -> bool {
     name.to_ascii_lowercase().contains("approv")
 }
 
+/// The request's headers that look like approval, as `header:<name>` (see [`approval_claims`]).
+pub(super) fn header_approval_claims(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .keys()
+        .filter(|name| looks_like_approval(name.as_str()))
+        .map(|name| format!("header:{name}"))
+        .collect()
+}
+
+/// A workflow run's approval-looking fields: its headers and the names of its `inputs`
+/// (`input:<name>`); the steps' own arguments come from the workflow document, not the caller.
+pub(super) fn run_approval_claims(
+    headers: &HeaderMap,
+    inputs: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut claims = header_approval_claims(headers);
+    claims.extend(
+        inputs
+            .keys()
+            .filter(|k| looks_like_approval(k))
+            .map(|k| format!("input:{k}")),
+    );
+    claims
+}
+
 /// Names of caller-supplied fields that look like approval (security case P06): headers, flags,
 /// top-level body keys and `_meta` keys containing "approv". Approval only ever comes from the
 /// request's contract flag (flag mode) or the runtime's grants (grant mode); these are listed
@@ -171,11 +196,7 @@ fn approval_claims(
     flags: &BTreeMap<String, String>,
     canonical: &serde_json::Value,
 ) -> Vec<String> {
-    let mut claims: Vec<String> = headers
-        .keys()
-        .filter(|name| looks_like_approval(name.as_str()))
-        .map(|name| format!("header:{name}"))
-        .collect();
+    let mut claims = header_approval_claims(headers);
     claims.extend(
         flags
             .keys()

@@ -76,6 +76,7 @@ pub async fn run_workflow(
         workflow_id: request.workflow_id.clone(),
         mode,
         approval: request.approval,
+        approval_claims: super::request::run_approval_claims(&headers, &request.inputs),
         inputs: request.inputs,
     };
     let outcome = crate::call::run_workflow(&admitted, run)
