@@ -38,9 +38,11 @@
 #   STATE_ROOT=dir       runtime --state-dir (audit log lives there; default: the run's temp dir
 #                        on disk). STATE_ROOT=/dev/shm/... isolates the cost of the audit fsync.
 #   PERF=1               also `perf record --call-graph dwarf` the runtime during its measured run
-#                        (target/bench/perf-<date>.data; read with `perf report -i ...`)
-# When `perf` is installed, every row also counts the serving process's context switches
-# (`perf stat -e context-switches -p <pid>` over the measured run), reported per request.
+#                        (target/bench/perf-<date>.data; read with `perf report -i ...`);
+#                        PERF_ROW=<row name> (runtime-info, runtime-real, ...) profiles that row instead
+# When `perf` is installed, every row also counts the serving process's context switches and
+# `fdatasync` calls (`perf stat -e context-switches -e syscalls:sys_enter_fdatasync -p <pid>` over
+# the measured run), reported per request.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -361,15 +363,15 @@ run_target() { # name url lua server-pid
     sleep 1
     log "measure $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
     local perf_pid=
-    if [ -n "${PERF:-}" ] && [ "$name" = runtime ] && command -v perf >/dev/null; then
+    if [ -n "${PERF:-}" ] && [ "$name" = "${PERF_ROW:-runtime}" ] && command -v perf >/dev/null; then
         mkdir -p "$ROOT/target/bench"
-        perf record -q -F 499 --call-graph dwarf,16384 -p "$RT_PID" -o "$ROOT/target/bench/perf-$STAMP.data" >/dev/null 2>&1 &
+        perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$ROOT/target/bench/perf-$STAMP.data" >/dev/null 2>&1 &
         perf_pid=$!
         PIDS+=($perf_pid)
     fi
     local s0 u0 s1 u1 stat_pid=
     if command -v perf >/dev/null; then
-        perf stat -e context-switches -x, -o "$TMP/cs-$name.txt" -p "$pid" >/dev/null 2>&1 &
+        perf stat -e context-switches -e syscalls:sys_enter_fdatasync -x, -o "$TMP/cs-$name.txt" -p "$pid" >/dev/null 2>&1 &
         stat_pid=$!
         PIDS+=($stat_pid)
     fi
@@ -388,15 +390,16 @@ run_target() { # name url lua server-pid
     printf '%s\n' "$out" >"$TMP/wrk-$name.txt"
     # shellcheck disable=SC2046
     set -- $(printf '%s\n' "$out" | parse_wrk)
-    local cpu up cs=-
+    local cpu up cs=- syncs=-
     cpu=$(per_req "$s0" "$s1" "$6")
     up=$(per_req "$u0" "$u1" "$6")
     [ "$pid" = "$UP_PID" ] && up=-
     if [ -s "$TMP/cs-$name.txt" ]; then
         cs=$(awk -F, -v n="$6" '$3 == "context-switches" && n > 0 { printf "%.2f", $1 / n }' "$TMP/cs-$name.txt")
+        syncs=$(awk -F, -v n="$6" '$3 == "syscalls:sys_enter_fdatasync" && n > 0 { printf "%.3f", $1 / n }' "$TMP/cs-$name.txt")
     fi
-    RESULTS+=("$name|$1|$2|$3|$4|$5|$cpu|$up|${cs:--}")
-    log "$name: $1 req/s, p50 ${2}us, p99 ${3}us, CPU ${cpu}µs/req (upstream $up), ctx switches/req $cs, non-2xx $4, socket errors $5"
+    RESULTS+=("$name|$1|$2|$3|$4|$5|$cpu|$up|${cs:--}|${syncs:--}")
+    log "$name: $1 req/s, p50 ${2}us, p99 ${3}us, CPU ${cpu}µs/req (upstream $up), ctx switches/req $cs, fdatasync/req $syncs, non-2xx $4, socket errors $5"
     sleep 1
 }
 
@@ -447,13 +450,13 @@ describe() {
     echo "Machine: $(nproc) cores, $(uname -r); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $("$NGINX" -v 2>&1 | sed 's/.*: //')"
     echo "wrk \`-t$THREADS -c$CONNECTIONS -d$DURATION --latency\` (warm-up $WARMUP per target); nginx worker_processes $NGINX_WORKERS; all processes share the same cores; runtime state dir on $(df --output=fstype "$STATE" | tail -1); load average before/after: $LOAD_BEFORE / $LOAD_AFTER (other work on the machine skews absolute figures, not the in-run ratios as much)."
     echo
-    echo "| target | req/s | p50 | p99 | req/s ÷ nginx | p99 ÷ nginx | CPU µs/req (server) | CPU µs/req (upstream) | ctx switches/req (server) | non-2xx | socket errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| target | req/s | p50 | p99 | req/s ÷ nginx | p99 ÷ nginx | CPU µs/req (server) | CPU µs/req (upstream) | ctx switches/req (server) | fdatasync/req (server) | non-2xx | socket errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for r in "${RESULTS[@]}"; do
-        IFS='|' read -r name rps p50 p99 non2xx errs cpu up cs <<<"$r"
-        printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(describe "$name")" "$rps" \
+        IFS='|' read -r name rps p50 p99 non2xx errs cpu up cs syncs <<<"$r"
+        printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(describe "$name")" "$rps" \
             "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(ratio "$rps" "$(field nginx 1)")" \
-            "$(ratio "$p99" "$(field nginx 3)")" "$cpu" "$up" "$cs" "$non2xx" "$errs"
+            "$(ratio "$p99" "$(field nginx 3)")" "$cpu" "$up" "$cs" "$syncs" "$non2xx" "$errs"
     done
     echo
     echo "**runtime / nginx throughput: $(ratio "$(field runtime 1)" "$(field nginx 1)")** (goal ≥ 0.70×); runtime CPU per call: **$(field runtime 6) µs** (goal ≤ 75); nginx / direct: $(ratio "$(field nginx 1)" "$(field direct 1)")"

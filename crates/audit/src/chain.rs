@@ -137,14 +137,21 @@ impl AuditKey {
 
     /// Seal a serialised record (`{...}` without a chain) into a line ending in `\n`.
     pub fn seal(&self, prev_chain: &str, body: &[u8]) -> (Vec<u8>, String) {
+        let mut line = Vec::with_capacity(body.len() + SUFFIX_LEN + 1);
+        let chain = self.seal_into(prev_chain, body, &mut line);
+        (line, chain)
+    }
+
+    /// [`Self::seal`], appending the line to `out` (a batch being built); returns the chain.
+    pub fn seal_into(&self, prev_chain: &str, body: &[u8], out: &mut Vec<u8>) -> String {
         let chain = self.mac_hex(&[prev_chain.as_bytes(), body]);
         let open = body.strip_suffix(b"}").unwrap_or(body);
-        let mut line = Vec::with_capacity(open.len() + SUFFIX_LEN + 1);
-        line.extend_from_slice(open);
-        line.extend_from_slice(SUFFIX_HEAD);
-        line.extend_from_slice(chain.as_bytes());
-        line.extend_from_slice(b"\"}\n");
-        (line, chain)
+        out.reserve(open.len() + SUFFIX_LEN + 1);
+        out.extend_from_slice(open);
+        out.extend_from_slice(SUFFIX_HEAD);
+        out.extend_from_slice(chain.as_bytes());
+        out.extend_from_slice(b"\"}\n");
+        chain
     }
 }
 

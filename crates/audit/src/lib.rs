@@ -123,9 +123,10 @@ pub struct AuditEvent {
     /// The workflow run a step's records belong to (`POST /v1/workflows/run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<AuditWorkflow>,
-    /// Event-specific facts (`audit_gap` window, `recovery` bytes cut).
+    /// Event-specific facts (`audit_gap` window, `recovery` bytes cut, a call's policy
+    /// decision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
+    pub detail: Option<Detail>,
     /// `hex(HMAC(key, previous chain || this record without chain))` (set by the writer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<String>,
@@ -166,6 +167,64 @@ impl AuditEvent {
             detail: None,
             chain: None,
         }
+    }
+}
+
+/// A record's `detail`, held as the JSON text it is written as. A call's policy decision is
+/// serialised once and shared (not deep-copied) by every record of that call; the bytes
+/// written are those of the value it was made from.
+#[derive(Clone)]
+pub struct Detail(Arc<serde_json::value::RawValue>);
+
+impl Detail {
+    /// Serialise `value` (the types recorded here always serialise; a type that cannot, such
+    /// as a map with non-string keys, is recorded as `null` rather than failing the record).
+    pub fn new(value: &impl Serialize) -> Self {
+        let raw = serde_json::value::to_raw_value(value).unwrap_or_else(|_| {
+            serde_json::value::RawValue::from_string("null".to_owned()).expect("null is valid JSON")
+        });
+        Self(Arc::from(raw))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The detail as a JSON value (for readers).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl From<serde_json::Value> for Detail {
+    fn from(value: serde_json::Value) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl std::fmt::Debug for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl PartialEq for Detail {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for Detail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Detail {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(deserializer)
+            .map(|raw| Self(Arc::from(raw)))
     }
 }
 

@@ -143,7 +143,7 @@ impl Writer {
                 AuditDecision::Allowed,
                 "torn_tail_truncated",
             );
-            event.detail = Some(serde_json::json!({ "truncatedBytes": torn }));
+            event.detail = Some(serde_json::json!({ "truncatedBytes": torn }).into());
             writer.commit_events(vec![event])?;
         }
         Ok(writer)
@@ -238,24 +238,29 @@ impl Writer {
         let mut line_lens = Vec::with_capacity(events.len());
         let first_seq = self.next_seq;
         let mut seq = self.next_seq;
-        let mut chain = self.prev_chain.clone();
         let count = events.len() as u64;
+        // One scratch buffer for every record's text; each line is sealed straight into the
+        // batch, chained to the receipt before it.
+        let mut body = Vec::with_capacity(1024);
         for mut event in events {
             event.seq = Some(seq);
             event.chain = None;
-            let body = serde_json::to_vec(&event)
+            body.clear();
+            serde_json::to_writer(&mut body, &event)
                 .map_err(|e| io_error(&self.options, std::io::Error::other(e)))?;
-            let body = super::sanitize::escape_controls(&body);
-            let (line, sealed) = self.key.seal(&chain, &body);
-            buffer.extend_from_slice(&line);
-            line_lens.push(line.len() as u64);
-            chain = sealed;
-            receipts.push(Receipt {
-                seq,
-                chain: chain.clone(),
-            });
+            let escaped = super::sanitize::escape_controls(&body);
+            let prev = receipts
+                .last()
+                .map_or(&self.prev_chain, |r: &Receipt| &r.chain);
+            let start = buffer.len();
+            let chain = self.key.seal_into(prev, &escaped, &mut buffer);
+            line_lens.push((buffer.len() - start) as u64);
+            receipts.push(Receipt { seq, chain });
             seq += 1;
         }
+        let chain = receipts
+            .last()
+            .map_or_else(|| self.prev_chain.clone(), |r| r.chain.clone());
         let file = self.file.as_mut().ok_or_else(|| {
             io_error(
                 &self.options,
@@ -287,11 +292,14 @@ impl Writer {
             AuditDecision::Allowed,
             "rotation",
         );
-        event.detail = Some(serde_json::json!({
-            "previousFile": previous_file,
-            "previousLastSeq": self.next_seq - 1,
-            "previousChain": self.prev_chain,
-        }));
+        event.detail = Some(
+            serde_json::json!({
+                "previousFile": previous_file,
+                "previousLastSeq": self.next_seq - 1,
+                "previousChain": self.prev_chain,
+            })
+            .into(),
+        );
         event
     }
 
@@ -417,27 +425,28 @@ impl Writer {
             return;
         }
         self.last_retry = Instant::now();
-        let attempt = self.reopen().and_then(|_| {
-            let mut gap = AuditEvent::new(
-                "audit_gap",
-                "runtime.audit",
-                AuditDecision::Error,
-                "audit_unavailable",
-            );
-            gap.detail = Some(serde_json::json!({
+        let attempt =
+            self.reopen().and_then(|_| {
+                let mut gap = AuditEvent::new(
+                    "audit_gap",
+                    "runtime.audit",
+                    AuditDecision::Error,
+                    "audit_unavailable",
+                );
+                gap.detail = Some(serde_json::json!({
                 "from": since,
                 "to": now_rfc3339(),
                 "durationMs": began.elapsed().as_millis() as u64,
                 "refusedRecords": self.shared.refused.load(Ordering::SeqCst),
                 "error": self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            }));
-            if self.durable_len == 0 && self.next_seq > 1 {
-                let rotation = self.rotation_record(None);
-                self.commit_events(vec![rotation, gap])
-            } else {
-                self.commit_events(vec![gap])
-            }
-        });
+            }).into());
+                if self.durable_len == 0 && self.next_seq > 1 {
+                    let rotation = self.rotation_record(None);
+                    self.commit_events(vec![rotation, gap])
+                } else {
+                    self.commit_events(vec![gap])
+                }
+            });
         match attempt {
             Ok(_) => {
                 tracing::warn!(since = %since, "audit log recovered; an audit_gap record covers the outage");
@@ -609,7 +618,7 @@ mod tests {
         intent.detail = Some(serde_json::json!({
             "ruleId": null,
             "steps": [{"rule": "policy_deny", "outcome": "pass", "detail": "no deny pattern matches"}],
-        }));
+        }).into());
         let mut outcome = AuditEvent::new(
             "tool_execution",
             "tickets:getTicket",

@@ -59,7 +59,7 @@ pub async fn approve(
     let grant = match stages.approvals.issue(settings, approver, key.clone()) {
         Ok(grant) => grant,
         Err(e) => {
-            let detail = serde_json::json!({ "for": key.principal });
+            let detail = serde_json::json!({ "for": key.principal }).into();
             return Err(trail
                 .refuse_with(tool, Refusal::Grant(e), Some(detail), |_| {})
                 .await);
@@ -83,7 +83,7 @@ pub async fn approve(
         "approval_granted",
     );
     event.status_code = Some(201);
-    event.detail = Some(body.clone());
+    event.detail = Some(crate::audit::Detail::new(&body));
     if let Err(refusal) = trail.durable(event).await {
         // An approval nobody can trace must not be usable.
         stages.approvals.revoke(&key, &grant.id);

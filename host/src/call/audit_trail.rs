@@ -14,14 +14,14 @@
 //! later failure, so the record that answers the call's decision always names it.
 
 use super::{Admitted, Refusal};
-use crate::audit::{AuditDecision, AuditError, AuditEvent};
+use crate::audit::{AuditDecision, AuditError, AuditEvent, Detail};
 use crate::catalog::Tool;
 
 /// The audit records of one admitted call.
 pub(super) struct AuditTrail<'c, 'a> {
     admitted: &'c Admitted<'a>,
     /// The allowing policy decision, once there is one.
-    policy: Option<serde_json::Value>,
+    policy: Option<Detail>,
 }
 
 impl<'c, 'a> AuditTrail<'c, 'a> {
@@ -38,7 +38,7 @@ impl<'c, 'a> AuditTrail<'c, 'a> {
     }
 
     /// Remember the allowing policy decision for the records that follow.
-    pub(super) fn allowed(&mut self, detail: serde_json::Value) {
+    pub(super) fn allowed(&mut self, detail: Detail) {
         self.policy = Some(detail);
     }
 
@@ -97,7 +97,7 @@ impl<'c, 'a> AuditTrail<'c, 'a> {
         &self,
         tool: &Tool,
         refusal: Refusal,
-        detail: Option<serde_json::Value>,
+        detail: Option<Detail>,
         facts: impl FnOnce(&mut AuditEvent),
     ) -> Refusal {
         let Some((event_type, decision)) = refusal.audit() else {

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::audit_trail::AuditTrail;
 use super::{http_backend, mcp_backend, Admitted, CallRequest, Refusal};
+use crate::audit::Detail;
 use crate::catalog::{Backend, Tool};
 use crate::policy::{Call, Decision, Explanation};
 
@@ -62,27 +63,35 @@ pub(super) async fn decide(
     .await
 }
 
-/// The audit `detail` of a policy decision.
-fn policy_detail(
-    explanation: &Explanation,
-    request: &CallRequest,
-    grant_mode: bool,
-) -> serde_json::Value {
-    let mut detail = serde_json::json!({
-        "ruleId": explanation.rule(),
-        "steps": explanation.steps,
-    });
-    if let Some(grant) = &explanation.grant {
-        detail["grantId"] = grant.id.clone().into();
+/// The audit `detail` of a policy decision: `{"ruleId", "steps", "grantId"?,
+/// "ignoredApprovalClaims"?}`, serialised once for every record of the call.
+fn policy_detail(explanation: &Explanation, request: &CallRequest, grant_mode: bool) -> Detail {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PolicyDetail<'a> {
+        rule_id: Option<String>,
+        steps: &'a [crate::policy::Step],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        grant_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        ignored_approval_claims: &'a [String],
     }
-    let mut ignored = request.args.approval_claims.clone();
-    if grant_mode && request.approval {
-        ignored.insert(0, "request:approval".into());
-    }
-    if !ignored.is_empty() {
-        detail["ignoredApprovalClaims"] = ignored.into();
-    }
-    detail
+    let flagged = grant_mode && request.approval;
+    let claims = &request.args.approval_claims;
+    let ignored: std::borrow::Cow<'_, [String]> = if flagged {
+        let mut all = Vec::with_capacity(claims.len() + 1);
+        all.push("request:approval".to_owned());
+        all.extend(claims.iter().cloned());
+        all.into()
+    } else {
+        claims.as_slice().into()
+    };
+    Detail::new(&PolicyDetail {
+        rule_id: explanation.rule(),
+        steps: &explanation.steps,
+        grant_id: explanation.grant.as_ref().map(|g| g.id.as_str()),
+        ignored_approval_claims: &ignored,
+    })
 }
 
 /// Execute one call; the answer is the response body (`{"statusCode", ...}`).

@@ -371,7 +371,7 @@ impl Lifecycle {
             AuditDecision::Allowed,
             "session_expiry",
         );
-        event.detail = Some(serde_json::json!({ "sessionId": session }));
+        event.detail = Some(serde_json::json!({ "sessionId": session }).into());
         self.record(event).await;
         if left == 0 && self.options.shutdown() == ShutdownMode::WhenOwnerExits {
             self.request_stop(StopReason::LeaseExpiry);

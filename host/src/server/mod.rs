@@ -86,7 +86,17 @@ pub enum ServeError {
 }
 
 /// The router with every route and middleware, for a runtime behind `edge`.
-pub fn router(runtime: Arc<Runtime>, edge: Arc<edge::Edge>) -> Router {
+///
+/// The middleware wraps the whole router once (outermost first: request id, error
+/// negotiation, panic → 500, header size, edge guard, failed-auth limiter, body limit), not
+/// each route: `Router::layer` would box the stack into every route, and each request would
+/// then clone it box by box (about thirty allocations per request, issue #16). Unmatched paths
+/// and methods go through the same stack.
+pub fn router(
+    runtime: Arc<Runtime>,
+    edge: Arc<edge::Edge>,
+    lifecycle: Arc<lifecycle::Lifecycle>,
+) -> Router {
     let panic_to_500 = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
         error::ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,7 +105,7 @@ pub fn router(runtime: Arc<Runtime>, edge: Arc<edge::Edge>) -> Router {
         )
         .into_response()
     });
-    Router::new()
+    let routes = Router::new()
         .route("/v1/runtime/info", get(routes::info))
         .route("/v1/runtime/heartbeat", post(routes::heartbeat))
         .route("/v1/runtime/session-close", post(routes::session_close))
@@ -116,20 +126,21 @@ pub fn router(runtime: Arc<Runtime>, edge: Arc<edge::Edge>) -> Router {
         )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .with_state(runtime.clone());
+    let stack = tower::ServiceBuilder::new()
+        .layer(axum::Extension(lifecycle))
+        .layer(axum::middleware::from_fn(request_id::assign))
+        .layer(axum::middleware::from_fn(error::negotiate))
+        .layer(panic_to_500)
+        .layer(axum::middleware::from_fn(limits::header_size))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::guard))
         .layer(axum::middleware::from_fn_with_state(
-            (
-                runtime.clone(),
-                Arc::new(limits::FailedAuthLimiter::default()),
-            ),
+            (runtime, Arc::new(limits::FailedAuthLimiter::default())),
             limits::failed_auth,
         ))
-        .layer(axum::middleware::from_fn_with_state(edge, edge::guard))
-        .layer(axum::middleware::from_fn(limits::header_size))
-        .layer(panic_to_500)
-        .layer(axum::middleware::from_fn(error::negotiate))
-        .layer(axum::middleware::from_fn(request_id::assign))
-        .with_state(runtime)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .service(routes);
+    Router::new().fallback_service(stack)
 }
 
 /// [`serve_with`] with default options (a runtime without auth serves on loopback only).
@@ -175,7 +186,7 @@ pub async fn serve_with(
     listen::fit_open_file_limit(&settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let lifecycle = lifecycle::Lifecycle::new(options.lifecycle, Arc::downgrade(&runtime));
-    let app = router(runtime.clone(), edge).layer(axum::Extension(lifecycle.clone()));
+    let app = router(runtime.clone(), edge, lifecycle.clone());
     let mut serving = Box::pin(listen::serve(listener, app, settings, stopped));
     let watcher = tokio::spawn(runtime.clone().watch_sources());
     let mcp_follower = tokio::spawn(runtime.clone().follow_mcp_changes());

@@ -98,6 +98,7 @@ impl std::fmt::Debug for Upstream {
 }
 
 /// The parts of a request every hop is rebuilt from.
+#[derive(Clone)]
 struct Hop {
     method: Method,
     url: Url,
@@ -234,12 +235,9 @@ impl Upstream {
         let mut first_class: Option<AddressClass> = None;
         // A client pinned to the checked addresses of a cross-origin hop.
         let mut pinned: Option<reqwest::Client> = None;
-        let mut hop = Hop {
-            method: first.method.clone(),
-            url: first.url.clone(),
-            headers: first.headers.clone(),
-            body: first.body.clone(),
-        };
+        // Borrowed until a redirect is followed: the usual call copies its parts once, into
+        // the request below.
+        let mut hop = std::borrow::Cow::Borrowed(first);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -262,6 +260,7 @@ impl Upstream {
             let Some(next) = redirect_target(&resp, &hop.url) else {
                 return Ok(resp);
             };
+            let hop = hop.to_mut();
             chain.push(hop.url.clone());
             let blocked = |why: String| UpstreamError::RedirectBlocked {
                 url: redact_url(&next),

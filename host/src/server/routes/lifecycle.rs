@@ -102,7 +102,7 @@ pub async fn session_close(
         "session_close",
     );
     event.status_code = Some(200);
-    event.detail = session.map(|s| serde_json::json!({ "sessionId": s }));
+    event.detail = session.map(|s| serde_json::json!({ "sessionId": s }).into());
     record_or_refuse(&runtime, event).await?;
     let active = lifecycle.close(session);
     Ok(Json(serde_json::json!({ "closed": true, "activeSessions": active })).into_response())

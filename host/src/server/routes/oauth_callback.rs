@@ -62,7 +62,7 @@ pub async fn oauth_callback(
                 "callback_received",
             );
             event.status_code = Some(200);
-            event.detail = Some(serde_json::json!({ "for": principal }));
+            event.detail = Some(serde_json::json!({ "for": principal }).into());
             super::record_or_refuse(&runtime, event).await?;
             let who = principal.as_deref().unwrap_or("(runtime auth off)");
             let page = format!(
@@ -80,7 +80,7 @@ pub async fn oauth_callback(
                 .with_plain(format!("invalid_callback: {e}"));
             let mut event = event("oauth_callback", AuditDecision::Denied, "invalid_callback");
             event.status_code = Some(400);
-            event.detail = Some(serde_json::json!({ "why": e.to_string() }));
+            event.detail = Some(serde_json::json!({ "why": e.to_string() }).into());
             super::record_or_refuse(&runtime, event).await?;
             Err(error)
         }
