@@ -68,8 +68,9 @@ pub(crate) struct RpcError {
     pub(crate) code: i64,
     /// What is wrong, for the client.
     pub(crate) message: String,
-    /// Structured facts (the supported versions of an unsupported-version error).
-    pub(crate) data: Option<Value>,
+    /// Structured facts (the supported versions of an unsupported-version error); boxed, as
+    /// it is rare and the error travels in every `Result`.
+    pub(crate) data: Option<Box<Value>>,
 }
 
 impl RpcError {
@@ -85,7 +86,7 @@ impl RpcError {
 
     /// The same error with `data`.
     pub(crate) fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 
@@ -93,7 +94,7 @@ impl RpcError {
     pub(crate) fn to_json(&self) -> Value {
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });
         if let Some(data) = &self.data {
-            error["data"] = data.clone();
+            error["data"] = (**data).clone();
         }
         serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "error": error })
     }

@@ -18,11 +18,15 @@
 //! | `GET /mcp` | 405: the door sends no server-initiated messages (no stream to open) |
 //! | `GET /.well-known/oauth-protected-resource/mcp` | RFC 9728 metadata of the `/mcp` resource (404 when runtime auth is off) |
 //!
+//! [`stdio`] is the same door for clients that only launch processes (`portcullis mcp stdio`):
+//! a relay onto a running runtime's `/mcp`.
+//!
 //! A call's refusal, in MCP terms:
 //!
 //! | refusal | answer |
 //! |---|---|
-//! | outside the caller's envelope | HTTP 403, `WWW-Authenticate: Bearer error="insufficient_scope", scope="<tool scope>"` naming this resource's metadata (the client may step up) |
+//! | denied by `policy.deny` or a managed deny (outside every envelope) | a tool result with `isError: true` saying so |
+//! | outside the caller's envelope otherwise | HTTP 403, `WWW-Authenticate: Bearer error="insufficient_scope", scope="<tool scope>"` naming this resource's metadata (the client may step up) |
 //! | policy (approval required included), credentials, bad arguments, upstream failures, the MCP tool's own error | a tool result with `isError: true` and text saying what happened and what to do (how to get approval, which URL to open) |
 //! | the audit log cannot be written | -32603; nothing ran |
 //!
@@ -35,6 +39,7 @@
 mod jsonrpc;
 mod revision;
 mod sessions;
+pub mod stdio;
 mod tools;
 
 use std::sync::{Arc, Mutex, Weak};
@@ -57,7 +62,7 @@ use crate::app::runtime::Runtime;
 use crate::app::snapshot::Snapshot;
 use crate::audit::AuditMcp;
 use crate::authn::Caller;
-use crate::authz::Envelope;
+use crate::authz::{Envelope, ToolRules};
 use crate::call::Refusal;
 use crate::oauth::OAuthError;
 use crate::policy::Decision;
@@ -185,7 +190,7 @@ pub async fn post(
         Message::Notification { .. } | Message::Response => {
             return match exchange.session(&Value::Null, &routing) {
                 Ok(()) => StatusCode::ACCEPTED.into_response(),
-                Err(response) => response,
+                Err(error) => rpc_error(&error, false),
             };
         }
     };
@@ -196,8 +201,8 @@ pub async fn post(
         }
     } else if method == "initialize" {
         return exchange.initialize(&id, &params);
-    } else if let Err(response) = exchange.session(&id, &routing) {
-        return response;
+    } else if let Err(error) = exchange.session(&id, &routing) {
+        return rpc_error(&error, false);
     }
     let answer = exchange.dispatch(&id, &method, params).await;
     match answer {
@@ -295,28 +300,27 @@ impl Exchange<'_> {
     }
 
     /// A handshake-revision request's session: present, the caller's, and a served revision.
-    fn session(&mut self, id: &Value, routing: &RoutingHeaders<'_>) -> Result<(), Response> {
+    fn session(&mut self, id: &Value, routing: &RoutingHeaders<'_>) -> Result<(), RpcError> {
         let Some(session_id) = session_header(self.headers) else {
-            return Err(rpc_error(&missing_session(), false));
+            return Err(missing_session());
         };
         if let Some(version) = routing
             .protocol_version
             .filter(|v| !revision::is_handshake(v))
         {
-            let error = RpcError::new(
+            return Err(RpcError::new(
                 id.clone(),
                 jsonrpc::INVALID_REQUEST,
                 format!("Bad Request: unsupported MCP-Protocol-Version {version:?}"),
             )
-            .with_data(revision::unsupported(version));
-            return Err(rpc_error(&error, false));
+            .with_data(revision::unsupported(version)));
         }
         let Some(session) = self
             .door
             .sessions
             .touch(session_id, self.caller.principal.as_deref())
         else {
-            return Err(rpc_error(&unknown_session(id), false));
+            return Err(unknown_session(id));
         };
         self.mcp.session_id = Some(session_id.to_owned());
         self.mcp.protocol_version = session.protocol_version.into();
@@ -421,6 +425,11 @@ impl Exchange<'_> {
     fn refused(&self, id: &Value, tool_id: &str, refusal: Refusal, canonical: Value) -> Answer {
         let tool_error = |text: String| Answer::Result(text_result(&text, true));
         match refusal {
+            // A tool that `policy.deny` or a managed deny removes is outside every envelope:
+            // no scope would help, so the client is told it is denied, not asked to step up.
+            Refusal::OutsideEnvelope if ToolRules::denies(&self.snapshot.policy, tool_id) => {
+                tool_error(format!("tool {tool_id} is denied by policy (policy.deny)"))
+            }
             Refusal::OutsideEnvelope => {
                 let [_, _, tool_prefix] = self.snapshot.authenticator.prefixes();
                 let scope = format!("{tool_prefix}{tool_id}");
