@@ -681,17 +681,25 @@ async fn malformed_messages_and_session_misuse_get_precise_errors() {
         stolen.status, 404,
         "another principal cannot use alice's session"
     );
-    let old = post(
-        &d.rt,
-        Some(&alice),
-        &[
-            ("mcp-session-id", &session),
-            ("mcp-protocol-version", "2024-11-05"),
-        ],
-        ping,
-    )
-    .await;
-    assert_eq!(old.status, 400);
+    let version = |v: &'static str| {
+        let (rt, alice, session) = (&d.rt, alice.clone(), session.clone());
+        async move {
+            let headers = [
+                ("mcp-session-id", session.as_str()),
+                ("mcp-protocol-version", v),
+            ];
+            post(rt, Some(&alice), &headers, ping).await
+        }
+    };
+    // Older SDKs name their own handshake revision in a session; an unknown revision is refused.
+    assert_eq!(version("2025-03-26").await.status, 200);
+    let unknown_version = version("1999-01-01").await;
+    assert_eq!(unknown_version.status, 400);
+    assert_eq!(unknown_version.body["error"]["code"], -32022);
+    assert_eq!(
+        unknown_version.body["error"]["data"]["requested"],
+        "1999-01-01"
+    );
     let delete = |token: String| {
         let (rt, session) = (&d.rt, session.clone());
         async move {

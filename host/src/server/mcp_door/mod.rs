@@ -188,20 +188,32 @@ pub async fn post(
             return StatusCode::ACCEPTED.into_response();
         }
         Message::Notification { .. } | Message::Response => {
-            return match exchange.session(&Value::Null, &routing) {
+            return match exchange.session(&Value::Null) {
                 Ok(()) => StatusCode::ACCEPTED.into_response(),
                 Err(error) => rpc_error(&error, false),
             };
         }
     };
     if stateless {
+        // A request that names a revision this door does not know, and is not shaped as a
+        // stateless one, is told which revisions are served (not that its envelope is missing).
+        let version = routing.protocol_version.unwrap_or_default();
+        if version != STATELESS && !params.contains_key("_meta") {
+            let error = RpcError::new(
+                id,
+                jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
+                "Unsupported protocol version",
+            )
+            .with_data(revision::unsupported(version));
+            return rpc_error(&error, true);
+        }
         match revision::check_stateless(&id, &method, &params, &routing) {
             Ok(client) => exchange.client(client),
             Err(error) => return rpc_error(&error, true),
         }
     } else if method == "initialize" {
         return exchange.initialize(&id, &params);
-    } else if let Err(error) = exchange.session(&id, &routing) {
+    } else if let Err(error) = exchange.session(&id) {
         return rpc_error(&error, false);
     }
     let answer = exchange.dispatch(&id, &method, params).await;
@@ -299,22 +311,11 @@ impl Exchange<'_> {
         response
     }
 
-    /// A handshake-revision request's session: present, the caller's, and a served revision.
-    fn session(&mut self, id: &Value, routing: &RoutingHeaders<'_>) -> Result<(), RpcError> {
+    /// A handshake-revision request's session: present and the caller's.
+    fn session(&mut self, id: &Value) -> Result<(), RpcError> {
         let Some(session_id) = session_header(self.headers) else {
             return Err(missing_session());
         };
-        if let Some(version) = routing
-            .protocol_version
-            .filter(|v| !revision::is_handshake(v))
-        {
-            return Err(RpcError::new(
-                id.clone(),
-                jsonrpc::INVALID_REQUEST,
-                format!("Bad Request: unsupported MCP-Protocol-Version {version:?}"),
-            )
-            .with_data(revision::unsupported(version)));
-        }
         let Some(session) = self
             .door
             .sessions

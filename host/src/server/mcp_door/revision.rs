@@ -2,7 +2,7 @@
 //!
 //! | revision | how a client speaks it | session |
 //! |---|---|---|
-//! | 2025-06-18, 2025-11-25 | `initialize` (the answer names the revision: the client's when served here, else [`LATEST_HANDSHAKE`]), then `MCP-Protocol-Version` on every request | `Mcp-Session-Id` from `initialize` |
+//! | 2025-06-18, 2025-11-25 | `initialize` (the answer names the revision: the client's when served here, else [`LATEST_HANDSHAKE`]), then `MCP-Protocol-Version` on every request (any handshake-era revision is accepted there: older SDKs send theirs, and the session's negotiated revision governs) | `Mcp-Session-Id` from `initialize` |
 //! | 2026-07-28 ([`STATELESS`]) | every request stands alone: `MCP-Protocol-Version: 2026-07-28`, `Mcp-Method` (and `Mcp-Name` for `tools/call`) headers that repeat the body, and `params._meta` carrying the revision and the client's capabilities; `server/discover` instead of `initialize` | none |
 //!
 //! The stateless ladder ([`check_stateless`]), first failure wins (the order of the
@@ -27,6 +27,9 @@ pub(crate) const HANDSHAKE: [&str; 2] = ["2025-06-18", "2025-11-25"];
 pub(crate) const LATEST_HANDSHAKE: &str = "2025-11-25";
 /// The stateless revision.
 pub(crate) const STATELESS: &str = "2026-07-28";
+/// Every handshake revision a client may name in `MCP-Protocol-Version` once a session is open
+/// (older SDKs send the revision they were built for; the session's negotiated one governs).
+const KNOWN_HANDSHAKE: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 /// Every revision served, oldest first (`server/discover`'s `supportedVersions`).
 pub(crate) const SUPPORTED: [&str; 3] = ["2025-06-18", "2025-11-25", STATELESS];
 
@@ -48,9 +51,9 @@ pub(crate) fn negotiate(requested: Option<&str>) -> &'static str {
         .unwrap_or(LATEST_HANDSHAKE)
 }
 
-/// Whether `version` is a handshake revision served here.
+/// Whether `version` is a handshake-era revision (the request then needs a session).
 pub(crate) fn is_handshake(version: &str) -> bool {
-    HANDSHAKE.contains(&version)
+    KNOWN_HANDSHAKE.contains(&version)
 }
 
 /// What a client says it is (`clientInfo`), bounded, for the audit record.
