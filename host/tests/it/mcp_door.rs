@@ -807,3 +807,92 @@ async fn the_stdio_relay_serves_the_sdk_stdio_client_the_same_filtered_door() {
     );
     assert_eq!(d.upstream.requests().len(), 1);
 }
+
+/// An MCP source's tools are served alike (runtime auth off, loopback): listed with their own
+/// input schema, called on the source's pooled session, the server's result passed through.
+#[tokio::test]
+async fn an_mcp_sources_tools_are_served_and_called_through_the_door() {
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "mcpServers": { "everything": {
+            "type": "stdio", "command": support::mcp::everything_bin().to_str().unwrap() } }
+    });
+    let rt = support::start_runtime(config, &[]).await;
+    let calls =
+        json!([{ "name": "everything.echo", "arguments": { "message": "through the door" } }]);
+    let out = sdk(
+        "http",
+        &format!("{}/mcp", rt.url),
+        &[("CALLS", &calls.to_string())],
+    )
+    .await;
+    assert!(out.get("error").is_none(), "{out}");
+    let echo = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "everything.echo")
+        .unwrap_or_else(|| panic!("no everything.echo in {}", out["tools"]));
+    assert_eq!(
+        echo["inputSchema"]["properties"]["message"]["type"],
+        "string"
+    );
+    let result = &out["results"][0]["result"];
+    assert_eq!(
+        result["isError"].as_bool().unwrap_or(false),
+        false,
+        "{result}"
+    );
+    assert!(text(result).contains("through the door"), "{result}");
+    let audit = rt.audit().await;
+    let record = audit
+        .iter()
+        .find(|r| r["toolId"] == "everything:echo" && r["eventType"] == "tool_execution")
+        .unwrap();
+    assert_eq!(record["mcp"]["clientName"], "door-test");
+}
+
+/// The official Python client (PyPI `mcp` 2.3) probes `server/discover`, settles on the
+/// stateless 2026-07-28 revision, and lists and calls through the door with a bearer token.
+#[tokio::test]
+async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
+    let python_peers = support::peer_scripts_dir().join("python");
+    assert!(
+        python_peers.join("mcp").exists(),
+        "{} is missing: run `python3 -m pip install --target tests/peers/python -r tests/peers/requirements.txt` (tests/run does)",
+        python_peers.display()
+    );
+    let d = door().await;
+    let calls = json!([{ "name": "svc.getItem", "arguments": { "id": "py" } }]);
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .arg(support::peer_scripts_dir().join("mcp/door-client.py"))
+        .arg(d.mcp())
+        .env("PYTHONPATH", &python_peers)
+        .env("TOKEN", d.token("alice", "bundle:svc"))
+        .env("CALLS", calls.to_string())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the Python client finished within 60 s")
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let out: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(out["protocolVersion"], "2026-07-28");
+    assert_eq!(out["serverInfo"]["name"], "portcullis");
+    assert_eq!(
+        names(&out["tools"]),
+        ["svc.createItem", "svc.getItem", "svc.getStatus"]
+    );
+    let result = &out["results"][0];
+    assert_eq!(result["isError"], false, "{result}");
+    assert_eq!(result["structuredContent"]["body"]["path"], "/items/py");
+    let audit = d.rt.audit_file().await;
+    let record = audit
+        .iter()
+        .find(|r| r["eventType"] == "tool_execution")
+        .unwrap();
+    assert_eq!(record["mcp"]["protocolVersion"], "2026-07-28");
+}
