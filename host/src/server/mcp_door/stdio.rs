@@ -6,7 +6,7 @@
 //! | rule | default | failure |
 //! |---|---|---|
 //! | one JSON-RPC message per line in, one per line out (the stdio transport) | - | a line over [`MAX_LINE`] ends the relay with an error |
-//! | the token: `PORTCULLIS_MCP_TOKEN`, else the file `PORTCULLIS_MCP_TOKEN_FILE` names, read again for every message (a rotated file takes effect at once) | no token: the runtime must have auth off | the runtime's 401 comes back as a JSON-RPC error naming the status |
+//! | the token: `PORTCULLIS_MCP_TOKEN`, else the file `PORTCULLIS_MCP_TOKEN_FILE` names, read again for every message (a rotated file takes effect at once) | no token: the runtime must have auth off | the runtime's 401 comes back as a JSON-RPC error naming the status; a token file that cannot be read stops the relay with an error naming the file |
 //! | `Mcp-Session-Id` and `MCP-Protocol-Version` from the runtime's `initialize` answer are sent with every later message; the session is ended (`DELETE`) when stdin closes | - | - |
 //! | an HTTP answer without a JSON-RPC body (401, 403, 5xx) | - | a JSON-RPC error for the request's id: `-32000`, the status and the challenge |
 //! | requests run concurrently; answers are written as they come, whole lines | - | - |
