@@ -36,11 +36,12 @@
 //! `resource_metadata`. The caller's token never leaves the runtime: upstream credentials come
 //! from `secrets`, as for every call.
 
-mod jsonrpc;
-mod revision;
+// `pub(crate)` for the fuzz target (`crate::fuzzing::mcp_message`).
+pub(crate) mod jsonrpc;
+pub(crate) mod revision;
 mod sessions;
 pub mod stdio;
-mod tools;
+pub(crate) mod tools;
 
 use std::sync::{Arc, Mutex, Weak};
 
