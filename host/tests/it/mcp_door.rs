@@ -369,7 +369,8 @@ async fn a_tool_outside_the_envelope_is_403_insufficient_scope_naming_the_scope(
 
 /// 401 -> `resource_metadata` -> RFC 9728 metadata for `/mcp`, read by the SDK's own discovery
 /// code; then the SDK's OAuth client-credentials flow gets a token from the real identity
-/// provider for the `/mcp` resource and lists tools. A token for another audience is refused.
+/// provider for the `/mcp` resource and lists tools; a call outside its scopes gets the 403
+/// challenge the SDK steps up on. A token for another audience is refused.
 #[tokio::test]
 async fn sdk_oauth_discovers_the_resource_metadata_and_gets_a_token_for_mcp() {
     let idp = Idp::start_with("bundle:svc", "m", &[("MCP_RESOURCE_AUDIENCE", API)]).await;
@@ -393,6 +394,7 @@ async fn sdk_oauth_discovers_the_resource_metadata_and_gets_a_token_for_mcp() {
         json!([idp.issuer])
     );
 
+    let calls = json!([{ "name": "other.getOther", "arguments": {} }]);
     let out = sdk(
         "http",
         &mcp,
@@ -400,6 +402,7 @@ async fn sdk_oauth_discovers_the_resource_metadata_and_gets_a_token_for_mcp() {
             ("CLIENT_ID", "runtime-client"),
             ("CLIENT_SECRET", "runtime-secret"),
             ("SCOPE", "bundle:svc"),
+            ("CALLS", &calls.to_string()),
         ],
     )
     .await;
@@ -408,6 +411,19 @@ async fn sdk_oauth_discovers_the_resource_metadata_and_gets_a_token_for_mcp() {
         names(&out["tools"]),
         ["svc.createItem", "svc.getItem", "svc.getStatus"]
     );
+    // other.getOther is not listed; its 403 names `insufficient_scope`, which the SDK reads as
+    // a step-up challenge: it fetches a token again and retries once. (SDK 1.32's
+    // client-credentials provider always asks for its configured scope, so the retry is
+    // refused again and nothing runs; an authorization-code client asks for the named scope.)
+    let refused = out["results"][0]["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        refused.contains("after trying upscoping"),
+        "{}",
+        out["results"]
+    );
+    assert!(upstream.requests().is_empty());
 
     // A token the same provider issued for another API is not for this resource.
     let other = idp.token("bundle:svc", auth::OTHER).await;
@@ -758,6 +774,9 @@ async fn malformed_messages_and_session_misuse_get_precise_errors() {
     )
     .await;
     assert_eq!(cross.status, 403);
+    // DNS rebinding: a Host that does not name this runtime never reaches the door.
+    let rebound = post(&d.rt, Some(&alice), &[("host", "evil.example")], ping).await;
+    assert_eq!(rebound.status, 421);
     let get =
         d.rt.client
             .get(d.mcp())
