@@ -6,7 +6,7 @@
 //! |---|---|
 //! | id `service:operation` | `name`: `:` becomes `.`, every character outside `[A-Za-z0-9_.-]` becomes `_`; a name changed that way (or longer than 128) gets `-` and 8 hex digits of sha256(id), cut to 128; so a name is a function of the id alone (stable across rebuilds) |
 //! | two ids with the same name | both left out of the MCP door (logged); the HTTP API still has them |
-//! | `summary` / `description` | `title` / `description` (the summary when there is no description) |
+//! | `summary` / `description` | `title` / `description` (the summary when there is no description, else `<METHOD> <path> (<id>)`) |
 //! | `safety` | `annotations.{readOnlyHint, destructiveHint, idempotentHint}` |
 //! | OpenAPI path parameters, flags, JSON request body | `inputSchema` properties named as the CLI names them (required when the document says so); the body under `body` (`requestBody` if a parameter is already named `body`), its schema as written; `additionalProperties: false` |
 //! | an MCP source's tool | its own input schema (the catalog's request body schema) |
@@ -138,14 +138,14 @@ fn entry(tool: &Tool, name: String) -> Entry {
     if !tool.summary.is_empty() {
         definition["title"] = tool.summary.clone().into();
     }
-    let description = if tool.description.is_empty() {
-        &tool.summary
-    } else {
-        &tool.description
+    // Clients and the conformance suite expect a description on every tool; an operation the
+    // document leaves undescribed is described by what it calls.
+    let description = match (&tool.description, &tool.summary) {
+        (d, _) if !d.is_empty() => d.clone(),
+        (_, s) if !s.is_empty() => s.clone(),
+        _ => format!("{} {} ({})", tool.method, tool.path, tool.id),
     };
-    if !description.is_empty() {
-        definition["description"] = description.clone().into();
-    }
+    definition["description"] = description.into();
     definition["annotations"] = json!({
         "readOnlyHint": tool.safety.read_only,
         "destructiveHint": tool.safety.destructive,
@@ -418,6 +418,7 @@ mod tests {
         let entry = table.get("t.update").unwrap();
         let d = &entry.definition;
         assert_eq!(d["title"], "Update a ticket");
+        assert_eq!(d["description"], "Update a ticket");
         assert_eq!(d["annotations"]["destructiveHint"], true);
         assert_eq!(d["annotations"]["readOnlyHint"], false);
         assert_eq!(d["inputSchema"]["required"], json!(["ticket", "body"]));
@@ -439,6 +440,19 @@ mod tests {
         assert!(args(json!({"ticket": [1], "body": {}}))
             .unwrap_err()
             .contains("string, number or boolean"));
+    }
+
+    #[test]
+    fn an_undescribed_operation_is_described_by_what_it_calls() {
+        let mut tool = http_tool("t:bare");
+        tool.summary.clear();
+        let table = ToolTable::build(&Catalog {
+            tools: vec![tool],
+            ..Catalog::default()
+        });
+        let d = &table.get("t.bare").unwrap().definition;
+        assert_eq!(d["description"], "POST /t/{ticket} (t:bare)");
+        assert!(d.get("title").is_none());
     }
 
     #[test]
