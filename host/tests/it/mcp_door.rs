@@ -911,3 +911,65 @@ async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
         .unwrap();
     assert_eq!(record["mcp"]["protocolVersion"], "2026-07-28");
 }
+
+/// At 2026-07-28 an argument the tool's schema marks with `x-mcp-header` must be repeated in
+/// its `Mcp-Param-*` header (verbatim or base64-wrapped); a missing, extra or different header
+/// is 400 -32020 and the call never reaches the MCP server.
+#[tokio::test]
+async fn stateless_calls_must_mirror_marked_arguments_in_mcp_param_headers() {
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "mcpServers": { "hdr": {
+            "type": "stdio", "command": "node",
+            "args": [support::peer_scripts_dir().join("mcp/header-server.mjs").to_str().unwrap()] } }
+    });
+    let rt = support::start_runtime(config, &[]).await;
+    let call = |region: Value| {
+        json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "hdr.route", "arguments": { "region": region, "text": "hi" },
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            } } })
+        .to_string()
+    };
+    let send = |body: String, param: Option<&'static str>| {
+        let rt = &rt;
+        async move {
+            let mut headers = vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "hdr.route"),
+            ];
+            if let Some(value) = param {
+                headers.push(("mcp-param-region", value));
+            }
+            post(rt, None, &headers, &body).await
+        }
+    };
+    let ok = send(call(json!("eu-west")), Some("eu-west")).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(
+        text(&ok.body["result"]).contains("\"region\":\"eu-west\""),
+        "{}",
+        ok.body
+    );
+    let wrapped = send(call(json!("eu-west")), Some("=?base64?ZXUtd2VzdA==?=")).await;
+    assert_eq!(wrapped.status, 200, "{}", wrapped.body);
+    for (body, param) in [
+        (call(json!("eu-west")), Some("us-east")),
+        (call(json!("eu-west")), None),
+        (call(Value::Null), Some("eu-west")),
+    ] {
+        let refused = send(body, param).await;
+        assert_eq!(refused.status, 400, "{param:?}: {}", refused.body);
+        assert_eq!(refused.body["error"]["code"], -32020);
+    }
+    let audit = rt.audit().await;
+    let ran = audit
+        .iter()
+        .filter(|r| r["toolId"] == "hdr:route" && r["eventType"] == "tool_execution")
+        .count();
+    assert_eq!(ran, 2, "only the two matching calls ran");
+}

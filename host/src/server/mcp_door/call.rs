@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::jsonrpc::{self, RpcError};
+use super::params;
 use super::tools::text_result;
 use super::{audit_unavailable, routes, Answer, Exchange, METADATA_PATH};
 use crate::authz::ToolRules;
@@ -31,6 +32,19 @@ impl Exchange<'_> {
         let Some(entry) = table.get(&name) else {
             return invalid(&format!("Unknown tool: {name}"));
         };
+        if self.stateless {
+            let headers = |name: &str| {
+                self.headers
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                    .collect()
+            };
+            let schema = &entry.definition["inputSchema"];
+            if let Err(error) = params::check(id, schema, &arguments, &headers) {
+                return Answer::Error(error);
+            }
+        }
         let (path_args, flags, body) = match entry.arguments(arguments) {
             Ok(a) => (a.path_args, a.flags, Ok(a.body)),
             Err(message) => (Vec::new(), Default::default(), Err(message)),

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `POST /mcp` `initialize` (2025-06-18, 2025-11-25; [`revision`]) | the negotiated revision, `capabilities.tools`, `serverInfo`; a new `Mcp-Session-Id` ([`sessions`]) |
 //! | `POST /mcp` any other request of a handshake revision | needs `Mcp-Session-Id` (400 without, 404 unknown or another caller's); `MCP-Protocol-Version`, when sent, must be a handshake revision (400) |
-//! | `POST /mcp` with `MCP-Protocol-Version: 2026-07-28` | stateless: the ladder of [`revision`] (400 on a header mismatch), no session; `server/discover` |
+//! | `POST /mcp` with `MCP-Protocol-Version: 2026-07-28` | stateless: the ladder of [`revision`] (400 on a header mismatch), no session; `server/discover`; a `tools/call`'s `Mcp-Param-*` headers must mirror the arguments its tool's schema marks ([`params`]) |
 //! | `tools/list` | the caller's tools: the catalog filtered by the caller's scope envelope and managed denies, as `GET /v1/catalog/effective` filters it (OpenAPI and MCP tools alike) |
 //! | `tools/call` | [`crate::call::execute`]: envelope, policy, approval, credentials, audit (every record names the MCP session and client), upstream; see the refusal table below |
 //! | `ping` | `{}` |
@@ -39,6 +39,7 @@
 mod call;
 // `pub(crate)` for the fuzz target (`crate::fuzzing::mcp_message`).
 pub(crate) mod jsonrpc;
+mod params;
 pub(crate) mod revision;
 mod sessions;
 pub mod stdio;

@@ -170,7 +170,7 @@ pub(crate) fn unsupported(requested: &str) -> Value {
 
 /// A header value as the client meant it: verbatim, or the payload of `=?base64?…?=`
 /// (canonical base64 of UTF-8 only; anything else matches nothing).
-fn decode_header_value(value: &str) -> Option<String> {
+pub(crate) fn decode_header_value(value: &str) -> Option<String> {
     let Some(payload) = value
         .strip_prefix("=?base64?")
         .and_then(|v| v.strip_suffix("?="))
