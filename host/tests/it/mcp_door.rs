@@ -294,6 +294,13 @@ async fn sdk_client_lists_the_filtered_catalog_and_calls_through_the_pipeline() 
         assert_eq!(record["mcp"]["clientVersion"], "1.2.3");
         assert_eq!(record["mcp"]["protocolVersion"], "2025-11-25");
     }
+    let connect = audit
+        .iter()
+        .find(|r| r["toolId"] == "mcp.initialize")
+        .expect("the session's opening is recorded");
+    assert_eq!(connect["eventType"], "authenticated_connect");
+    assert_eq!(connect["principal"], "alice");
+    assert_eq!(connect["mcp"]["sessionId"], session);
     let denial = audit
         .iter()
         .find(|r| r["toolId"] == "svc:createItem")

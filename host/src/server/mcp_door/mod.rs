@@ -5,7 +5,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /mcp` `initialize` (2025-06-18, 2025-11-25; [`revision`]) | the negotiated revision, `capabilities.tools`, `serverInfo`; a new `Mcp-Session-Id` ([`sessions`]) |
+//! | `POST /mcp` `initialize` (2025-06-18, 2025-11-25; [`revision`]) | the negotiated revision, `capabilities.tools`, `serverInfo`; a new `Mcp-Session-Id` ([`sessions`]), recorded (`authenticated_connect` on `mcp.initialize`) when runtime auth is on |
 //! | `POST /mcp` any other request of a handshake revision | needs `Mcp-Session-Id` (400 without, 404 unknown or another caller's); `MCP-Protocol-Version`, when sent, must be a handshake revision (400) |
 //! | `POST /mcp` with `MCP-Protocol-Version: 2026-07-28` | stateless: the ladder of [`revision`] (400 on a header mismatch), no session; `server/discover`; a `tools/call`'s `Mcp-Param-*` headers must mirror the arguments its tool's schema marks ([`params`]) |
 //! | `tools/list` | the caller's tools: the catalog filtered by the caller's scope envelope and managed denies, as `GET /v1/catalog/effective` filters it (OpenAPI and MCP tools alike) |
@@ -212,7 +212,7 @@ pub async fn post(
             Err(error) => return rpc_error(&error, true),
         }
     } else if method == "initialize" {
-        return exchange.initialize(&id, &params);
+        return exchange.initialize(&id, &params).await;
     } else if let Err(error) = exchange.session(&id) {
         return rpc_error(&error, false);
     }
@@ -283,7 +283,9 @@ impl Exchange<'_> {
     }
 
     /// `initialize`: negotiate, open a session.
-    fn initialize(&mut self, id: &Value, params: &Map<String, Value>) -> Response {
+    /// With runtime auth on, the new session is recorded (`authenticated_connect` on
+    /// `mcp.initialize`, naming the session and client), durably before it is answered.
+    async fn initialize(&mut self, id: &Value, params: &Map<String, Value>) -> Response {
         let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
             let error = RpcError::new(
                 id.clone(),
@@ -294,10 +296,33 @@ impl Exchange<'_> {
         };
         let version = revision::negotiate(Some(requested));
         let client = ClientInfo::from_value(params.get("clientInfo"));
-        let session = self
-            .door
-            .sessions
-            .open(self.caller.principal.as_deref(), version, client);
+        let session =
+            self.door
+                .sessions
+                .open(self.caller.principal.as_deref(), version, client.clone());
+        if self.snapshot.authenticator.required() {
+            self.mcp.session_id = Some(session.clone());
+            self.mcp.protocol_version = version.into();
+            self.client(client);
+            let mut event = routes::caller_event(
+                self.runtime,
+                self.headers,
+                self.caller,
+                "authenticated_connect",
+                "mcp.initialize",
+                "authenticated_connect",
+            );
+            event.mcp = Some(self.mcp.clone());
+            if routes::record_all_or_refuse(self.runtime, vec![event])
+                .await
+                .is_err()
+            {
+                self.door
+                    .sessions
+                    .end(&session, self.caller.principal.as_deref());
+                return rpc_error(&audit_unavailable(id), false);
+            }
+        }
         let result = json!({
             "protocolVersion": version,
             "capabilities": capabilities(),
