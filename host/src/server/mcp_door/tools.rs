@@ -8,7 +8,7 @@
 //! | two ids with the same name | both left out of the MCP door (logged); the HTTP API still has them |
 //! | `summary` / `description` | `title` / `description` (the summary when there is no description, else `<METHOD> <path> (<id>)`) |
 //! | `safety` | `annotations.{readOnlyHint, destructiveHint, idempotentHint}` |
-//! | OpenAPI path parameters, flags, JSON request body | `inputSchema` properties named as the CLI names them (required when the document says so); the body under `body` (`requestBody` if a parameter is already named `body`), its schema as written; `additionalProperties: false` |
+//! | OpenAPI path parameters, flags, JSON request body | `inputSchema` properties named as the CLI names them (required when the document says so); the body under `body` (`requestBody` if a parameter is already named `body`), its schema as written but for `$ref`s into the document, each replaced by an open schema naming it; `additionalProperties: false` |
 //! | an MCP source's tool | its own input schema (the catalog's request body schema) |
 //!
 //! Arguments: path parameters and flags are declared as strings (the catalog keeps no parameter
@@ -210,6 +210,7 @@ fn http_schema(tool: &Tool) -> (Value, Shape) {
             .or(body.content_types.first())
             .and_then(|c| c.schema.clone());
         let mut schema = json_schema.unwrap_or_else(|| json!({}));
+        detach_refs(&mut schema);
         if let Value::Object(map) = &mut schema {
             let media: Vec<&str> = body
                 .content_types
@@ -242,6 +243,28 @@ fn http_schema(tool: &Tool) -> (Value, Shape) {
             body,
         },
     )
+}
+
+/// Replace every `$ref` of an OpenAPI body schema by an open schema that names it: the
+/// catalog keeps body schemas as written, and their references point into the API document
+/// (`#/components/schemas/...`), which an MCP client resolving against `inputSchema` cannot
+/// reach; a dangling reference can make a client or model API refuse the whole tool list.
+fn detach_refs(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                let described = map.get("description").and_then(Value::as_str).map_or_else(
+                    || format!("{reference} of the API document"),
+                    |d| format!("{d} ({reference} of the API document)"),
+                );
+                *schema = json!({ "description": described });
+                return;
+            }
+            map.values_mut().for_each(detach_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(detach_refs),
+        _ => {}
+    }
 }
 
 impl Entry {
@@ -440,6 +463,36 @@ mod tests {
         assert!(args(json!({"ticket": [1], "body": {}}))
             .unwrap_err()
             .contains("string, number or boolean"));
+    }
+
+    #[test]
+    fn references_into_the_api_document_become_open_schemas_naming_them() {
+        let mut tool = http_tool("t:refs");
+        tool.request_body = Some(RequestBody {
+            required: false,
+            content_types: vec![ContentType {
+                media_type: "application/json".into(),
+                schema: Some(json!({ "type": "object", "properties": {
+                    "owner": { "$ref": "#/components/schemas/User" },
+                    "tags": { "type": "array", "items": { "$ref": "#/components/schemas/Tag", "description": "a tag" } }
+                } })),
+            }],
+        });
+        let table = ToolTable::build(&Catalog {
+            tools: vec![tool],
+            ..Catalog::default()
+        });
+        let body = &table.get("t.refs").unwrap().definition["inputSchema"]["properties"]["body"];
+        assert!(!body.to_string().contains("$ref"), "{body}");
+        assert_eq!(
+            body["properties"]["owner"]["description"],
+            "#/components/schemas/User of the API document"
+        );
+        assert_eq!(
+            body["properties"]["tags"]["items"]["description"],
+            "a tag (#/components/schemas/Tag of the API document)"
+        );
+        assert_eq!(body["properties"]["tags"]["type"], "array");
     }
 
     #[test]
