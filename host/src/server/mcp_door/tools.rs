@@ -4,8 +4,8 @@
 //!
 //! | catalog | MCP |
 //! |---|---|
-//! | id `service:operation` | `name`: `:` becomes `.`, every character outside `[A-Za-z0-9_.-]` becomes `_`; a name changed that way (or longer than 128) gets `-` and 8 hex digits of sha256(id), cut to 128; so a name is a function of the id alone (stable across rebuilds) |
-//! | two ids with the same name | both left out of the MCP door (logged); the HTTP API still has them |
+//! | id `service:operation` | `name`: the first `:` and every `/` become `.`, every other character outside `[A-Za-z0-9_.-]` becomes `_`; a name longer than 128 is cut and ends in `-` and 8 hex digits of sha256(id). A name is a function of the id alone, so it is stable across rebuilds and never depends on which other tools exist |
+//! | two ids with the same name (`a/b` and `a.b` of one service) | both left out of the MCP door (logged, naming both ids); the HTTP API still has them |
 //! | `summary` / `description` | `title` / `description` (the summary when there is no description, else `<METHOD> <path> (<id>)`) |
 //! | `safety` | `annotations.{readOnlyHint, destructiveHint, idempotentHint}` |
 //! | OpenAPI path parameters, flags, JSON request body | `inputSchema` properties named as the CLI names them (required when the document says so); the body under `body` (`requestBody` if a parameter is already named `body`), its schema as written but for `$ref`s into the document, each replaced by an open schema naming it; `additionalProperties: false` |
@@ -108,20 +108,18 @@ impl ToolTable {
 
 /// The MCP name of a tool id (module header).
 pub(crate) fn mcp_name(id: &str) -> String {
-    let mut lossy = false;
     let first_colon = id.find(':');
     let mut name: String = id
         .char_indices()
         .map(|(i, c)| match c {
             'A'..='Z' | 'a'..='z' | '0'..='9' | '_' | '-' | '.' => c,
             ':' if Some(i) == first_colon => '.',
-            _ => {
-                lossy = true;
-                '_'
-            }
+            '/' => '.',
+            _ => '_',
         })
         .collect();
-    if lossy || name.len() > MAX_NAME_LEN || name.is_empty() {
+    // A cut name would collide with its neighbours; the digest keeps it a function of the id.
+    if name.len() > MAX_NAME_LEN || name.is_empty() {
         let digest = hex::encode(&Sha256::digest(id.as_bytes())[..4]);
         name.truncate(MAX_NAME_LEN - digest.len() - 1);
         name = format!("{name}-{digest}");
@@ -403,6 +401,8 @@ mod tests {
                     .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         };
         assert_eq!(mcp_name("tickets:getHealth"), "tickets.getHealth");
+        assert_eq!(mcp_name("github:repos/get"), "github.repos.get");
+        assert_eq!(mcp_name("svc:get:/repos/{owner}"), "svc.get_.repos._owner_");
         for id in [
             "tickets:getHealth",
             "a:b:c",
@@ -415,19 +415,27 @@ mod tests {
             assert!(valid(&name), "{id} -> {name}");
             assert_eq!(name, mcp_name(id), "stable");
         }
-        // Lossy names differ from each other even when the replacement characters agree.
-        assert_ne!(mcp_name("svc:a/b"), mcp_name("svc:a b"));
-        assert_ne!(mcp_name("a:b:c"), mcp_name("a:b_c"));
+        // Long ids are cut with a digest, so two long ids sharing a prefix stay apart.
+        let long = |tail: &str| mcp_name(&format!("svc:{}{tail}", "x".repeat(200)));
+        assert_eq!(long("a").len(), MAX_NAME_LEN);
+        assert_ne!(long("a"), long("b"));
     }
 
     #[test]
     fn colliding_names_are_left_out() {
         let catalog = Catalog {
-            tools: vec![http_tool("a.b:c"), http_tool("a:b.c"), http_tool("t:ok")],
+            tools: vec![
+                http_tool("a.b:c"),
+                http_tool("a:b.c"),
+                http_tool("t:x/y"),
+                http_tool("t:x.y"),
+                http_tool("t:ok"),
+            ],
             ..Catalog::default()
         };
         let table = ToolTable::build(&catalog);
         assert!(table.get("a.b.c").is_none());
+        assert!(table.get("t.x.y").is_none());
         assert_eq!(table.get("t.ok").unwrap().id, "t:ok");
         assert_eq!(table.list(|_| true).count(), 1);
     }
