@@ -6,10 +6,10 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST /mcp` `initialize` (2025-06-18, 2025-11-25; [`revision`]) | the negotiated revision, `capabilities.tools`, `serverInfo`; a new `Mcp-Session-Id` ([`sessions`]), recorded (`authenticated_connect` on `mcp.initialize`) when runtime auth is on |
-//! | `POST /mcp` any other request of a handshake revision | needs `Mcp-Session-Id` (400 without, 404 unknown or another caller's); `MCP-Protocol-Version`, when sent, must be a handshake revision (400) |
+//! | `POST /mcp` any other request of a handshake revision | needs `Mcp-Session-Id` (400 without, 404 unknown or another caller's); `MCP-Protocol-Version`, when sent, may name any handshake-era revision (an unknown one is 400 -32022) |
 //! | `POST /mcp` with `MCP-Protocol-Version: 2026-07-28` | stateless: the ladder of [`revision`] (400 on a header mismatch), no session; `server/discover`; a `tools/call`'s `Mcp-Param-*` headers must mirror the arguments its tool's schema marks ([`params`]) |
-//! | `tools/list` | the caller's tools: the catalog filtered by the caller's scope envelope and managed denies, as `GET /v1/catalog/effective` filters it (OpenAPI and MCP tools alike) |
-//! | `tools/call` | [`crate::call::execute`]: envelope, policy, approval, credentials, audit (every record names the MCP session and client), upstream; see the refusal table below |
+//! | `tools/list` | the caller's tools: the catalog filtered by the caller's scope envelope, `policy.deny` and managed denies, as `GET /v1/catalog/effective` filters it (OpenAPI and MCP tools alike) |
+//! | `tools/call` ([`call`]) | [`crate::call::execute`]: envelope, policy, approval, credentials, audit (every record names the MCP session and client), upstream; see the refusal table below |
 //! | `ping` | `{}` |
 //! | a notification or a response | 202, no body |
 //! | another method | -32601 (HTTP 404 at 2026-07-28, 200 before, as the SDKs answer) |
