@@ -50,6 +50,7 @@ async fn sdk_client_lists_the_filtered_catalog_and_calls_through_the_pipeline() 
         .find(|t| t["name"] == "svc.getItem")
         .unwrap();
     assert_eq!(get_item["title"], "Read an item");
+    assert_eq!(get_item["_meta"]["dev.portcullis/toolId"], "svc:getItem");
     assert_eq!(get_item["annotations"]["readOnlyHint"], true);
     assert_eq!(get_item["annotations"]["destructiveHint"], false);
     assert_eq!(get_item["inputSchema"]["required"], json!(["id"]));

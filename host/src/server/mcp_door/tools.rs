@@ -8,6 +8,7 @@
 //! | two ids with the same name (`a/b` and `a.b` of one service) | both left out of the MCP door (logged, naming both ids); the HTTP API still has them |
 //! | `summary` / `description` | `title` / `description` (the summary when there is no description, else `<METHOD> <path> (<id>)`) |
 //! | `safety` | `annotations.{readOnlyHint, destructiveHint, idempotentHint}` |
+//! | `id` | `_meta["dev.portcullis/toolId"]` (what grants, scopes, policy and audit name) |
 //! | OpenAPI path parameters, flags, JSON request body | `inputSchema` properties named as the CLI names them (required when the document says so); the body under `body` (`requestBody` if a parameter is already named `body`), its schema as written but for `$ref`s into the document, each replaced by an open schema naming it; `additionalProperties: false` |
 //! | an MCP source's tool | its own input schema (the catalog's request body schema) |
 //!
@@ -26,6 +27,9 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Backend, Catalog, ParamLocation, Tool};
+
+/// The `_meta` key of a tool's catalog id.
+pub(crate) const TOOL_ID_META: &str = "dev.portcullis/toolId";
 
 /// Longest tool name MCP clients accept.
 pub(crate) const MAX_NAME_LEN: usize = 128;
@@ -132,7 +136,13 @@ fn entry(tool: &Tool, name: String) -> Entry {
         Backend::Mcp(_) => (mcp_schema(tool), Shape::Mcp),
         Backend::Http => http_schema(tool),
     };
-    let mut definition = json!({ "name": name, "inputSchema": schema });
+    // The catalog id travels along: approval grants, policy patterns, scopes and audit records
+    // name tools by id, not by their MCP name.
+    let mut definition = json!({
+        "name": name,
+        "inputSchema": schema,
+        "_meta": { TOOL_ID_META: tool.id },
+    });
     if !tool.summary.is_empty() {
         definition["title"] = tool.summary.clone().into();
     }
@@ -449,6 +459,7 @@ mod tests {
         let entry = table.get("t.update").unwrap();
         let d = &entry.definition;
         assert_eq!(d["title"], "Update a ticket");
+        assert_eq!(d["_meta"][TOOL_ID_META], "t:update");
         assert_eq!(d["description"], "Update a ticket");
         assert_eq!(d["annotations"]["destructiveHint"], true);
         assert_eq!(d["annotations"]["readOnlyHint"], false);
