@@ -40,6 +40,31 @@ enum Command {
     /// WebAssembly plugin utilities.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// MCP utilities.
+    #[command(subcommand)]
+    Mcp(McpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum McpCommand {
+    /// Serve MCP on stdin/stdout, relaying every message to a running runtime's /mcp (the
+    /// runtime authenticates, filters and runs everything). The token comes from
+    /// PORTCULLIS_MCP_TOKEN or the file --token-file names.
+    Stdio(McpStdioArgs),
+}
+
+#[derive(Debug, Args)]
+struct McpStdioArgs {
+    /// The runtime's URL (its base or its /mcp URL).
+    #[arg(
+        long,
+        env = "PORTCULLIS_MCP_URL",
+        default_value = "http://127.0.0.1:8765"
+    )]
+    url: String,
+    /// A file holding the bearer token, read again for every message.
+    #[arg(long, env = "PORTCULLIS_MCP_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +301,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Audit(AuditCommand::Tail(args)) => audit_tail(&args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
         Command::Policy(command) => policy::run(command).await,
+        Command::Mcp(McpCommand::Stdio(args)) => {
+            let options = server::mcp_door::stdio::RelayOptions {
+                url: args.url,
+                token: std::env::var("PORTCULLIS_MCP_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty()),
+                token_file: args.token_file,
+            };
+            server::mcp_door::stdio::run(options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(

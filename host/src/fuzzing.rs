@@ -12,6 +12,7 @@
 //! | [`openapi`] | the OpenAPI loader, JSON or YAML ([`crate::catalog::openapi::parse`]), and normalisation, local and remote | every tool id is valid and unique |
 //! | [`audit_verify`] | audit verification ([`crate::audit::verify`]) of fuzzed log and checkpoint bytes, and of a valid log with one flipped byte | a log with a flipped byte never verifies (the one benign change, the checkpoint file's final newline turned into other JSON whitespace, is allowed) |
 //! | [`approvals`] | strict JSON ([`crate::policy::strict_json`]) and approval canonicalisation ([`crate::policy::approvals`]) | canonical JSON is the same under key reorder and is a fixed point (canonicalising it again changes nothing) |
+//! | [`mcp_message`] | the MCP door's message rules ([`crate::server::mcp_door`]): JSON-RPC parsing, the stateless 2026-07-28 ladder against fuzzed routing headers, tool naming, argument decoding for a fixed OpenAPI tool | an error carries a JSON-RPC code the door defines and the request's id; a request id is a string or an integer; an MCP tool name is 1-128 characters of `[A-Za-z0-9_.-]` and a function of the id; decoded path arguments are exactly the tool's path parameters |
 //! | [`url_build`] | server-variable resolution ([`crate::catalog::servers`]) and upstream URL building ([`crate::upstream::request`]) | the caller's path arguments never change the URL's scheme, host, port or number of path segments, nor its query or fragment unless the document's path template itself has a `?` or `#` |
 
 use std::collections::BTreeMap;
@@ -485,6 +486,106 @@ pub fn url_build(data: &[u8]) {
                 b.path().matches('/').count(),
                 "{a} vs {b}"
             );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (7) MCP door messages
+
+/// The fixed tool whose arguments fuzzed `tools/call` requests are decoded for.
+fn mcp_tool_table() -> &'static crate::server::mcp_door::tools::ToolTable {
+    use crate::catalog::{Catalog, ContentType, ParamLocation, Parameter, RequestBody, Tool};
+    static TABLE: OnceLock<crate::server::mcp_door::tools::ToolTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let param = |name: &str, location| Parameter {
+            name: name.into(),
+            original_name: name.into(),
+            location,
+            required: location == ParamLocation::Path,
+        };
+        let tool = Tool {
+            id: "svc:update".into(),
+            service_id: "svc".into(),
+            method: "PUT".into(),
+            path: "/a/{a}/b/{b}".into(),
+            path_params: vec![
+                param("a", ParamLocation::Path),
+                param("b", ParamLocation::Path),
+            ],
+            flags: vec![
+                param("q", ParamLocation::Query),
+                param("body", ParamLocation::Header),
+            ],
+            request_body: Some(RequestBody {
+                required: false,
+                content_types: vec![ContentType {
+                    media_type: "application/json".into(),
+                    schema: None,
+                }],
+            }),
+            ..Tool::default()
+        };
+        crate::server::mcp_door::tools::ToolTable::build(&Catalog {
+            tools: vec![tool],
+            ..Catalog::default()
+        })
+    })
+}
+
+/// Target (7): the MCP door's message rules.
+///
+/// The input is a POST body; after a NUL come the routing headers, one per line:
+/// `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`.
+pub fn mcp_message(data: &[u8]) {
+    use crate::server::mcp_door::{jsonrpc, revision, tools};
+    const CODES: [i64; 8] = [
+        jsonrpc::PARSE_ERROR,
+        jsonrpc::INVALID_REQUEST,
+        jsonrpc::METHOD_NOT_FOUND,
+        jsonrpc::INVALID_PARAMS,
+        jsonrpc::INTERNAL_ERROR,
+        jsonrpc::SESSION_NOT_FOUND,
+        jsonrpc::HEADER_MISMATCH,
+        jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
+    ];
+    let (body, headers) = split_nul(data);
+    let (id, method, params) = match jsonrpc::parse(body) {
+        Err(error) => {
+            assert!(CODES.contains(&error.code), "code {}", error.code);
+            assert_eq!(error.to_json()["jsonrpc"], "2.0");
+            return;
+        }
+        Ok(jsonrpc::Message::Request { id, method, params }) => (id, method, params),
+        Ok(_) => return,
+    };
+    assert!(id.is_string() || id.is_i64() || id.is_u64(), "id {id}");
+    let text = headers.map(String::from_utf8_lossy).unwrap_or_default();
+    let mut lines = text.split('\n');
+    let routing = revision::RoutingHeaders {
+        protocol_version: lines.next(),
+        method: lines.next(),
+        name: lines.next(),
+        unreadable: None,
+    };
+    if let Err(error) = revision::check_stateless(&id, &method, &params, &routing) {
+        assert!(CODES.contains(&error.code), "code {}", error.code);
+        assert_eq!(error.id, id);
+    }
+    let name = tools::mcp_name(&method);
+    assert!(
+        !name.is_empty()
+            && name.len() <= tools::MAX_NAME_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
+        "name {name:?}"
+    );
+    assert_eq!(name, tools::mcp_name(&method), "not a function of the id");
+    if let Some(Value::Object(arguments)) = params.get("arguments") {
+        let entry = mcp_tool_table().get("svc.update");
+        if let Some(Ok(decoded)) = entry.map(|e| e.arguments(arguments.clone())) {
+            assert_eq!(decoded.path_args.len(), 2, "path arguments");
         }
     }
 }

@@ -123,6 +123,9 @@ pub struct AuditEvent {
     /// The workflow run a step's records belong to (`POST /v1/workflows/run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<AuditWorkflow>,
+    /// The MCP session and client a call arrived through (`/mcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<AuditMcp>,
     /// Event-specific facts (`audit_gap` window, `recovery` bytes cut, a call's policy
     /// decision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +167,7 @@ impl AuditEvent {
             arguments: None,
             request_id: None,
             workflow: None,
+            mcp: None,
             detail: None,
             chain: None,
         }
@@ -239,6 +243,25 @@ pub struct AuditWorkflow {
     pub run_id: String,
     /// The step's id.
     pub step_id: String,
+}
+
+/// The MCP door a call arrived through: its session (absent at the stateless revision), the
+/// negotiated protocol revision and what the client said it is (`clientInfo`, bounded by the
+/// door). Audit-only: nothing decides on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditMcp {
+    /// `Mcp-Session-Id`, when the revision has sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The protocol revision of the exchange.
+    pub protocol_version: String,
+    /// `clientInfo.name`, as the client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// `clientInfo.version`, as the client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_version: Option<String>,
 }
 
 /// Current UTC time in RFC 3339 with nanoseconds.

@@ -172,6 +172,7 @@ async fn explain_in(
         token_hash: None,
         agent_profile: call.agent_profile.as_deref(),
         workflow: None,
+        mcp: None,
         // No transport answers offline; the scratch records carry no status.
         status_of: |_| 0,
     };

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::Refusal;
-use crate::audit::{AuditLog, AuditWorkflow};
+use crate::audit::{AuditLog, AuditMcp, AuditWorkflow};
 use crate::authn::{Authenticator, Caller};
 use crate::catalog::{Catalog, Tool};
 use crate::config::Mode;
@@ -65,6 +65,9 @@ pub struct Admitted<'a> {
     pub status_of: fn(&Refusal) -> u16,
     /// The workflow run and step this call is part of (every record names it).
     pub workflow: Option<AuditWorkflow>,
+    /// The MCP session and client the call arrived through (the `/mcp` door; every record
+    /// names it).
+    pub mcp: Option<AuditMcp>,
 }
 
 /// One parsed request of execute, explain or approve.

@@ -62,6 +62,7 @@ impl<'c, 'a> AuditTrail<'c, 'a> {
         event.request_id = Some(admitted.request_id.to_owned());
         event.token_hash = admitted.token_hash.clone();
         event.workflow = admitted.workflow.clone();
+        event.mcp = admitted.mcp.clone();
         event
     }
 

@@ -245,6 +245,7 @@ fn for_step<'a>(
             run_id: run_id.to_owned(),
             step_id: step.step_id.clone(),
         }),
+        mcp: admitted.mcp.clone(),
     }
 }
 

@@ -9,7 +9,7 @@
 //! | `Origin` | absent, an origin of this runtime itself, or exactly one of `runtime.server.cors.allowedOrigins`; `null` never matches | 403 `cross_origin_refused` |
 //! | `Sec-Fetch-Site` | `cross-site` and `same-site` (another port on localhost is "same site") only from an allowed CORS origin; the one exception is the browser's top-level `GET /v1/oauth/callback`, whose single-use `state` is its credential | 403 `cross_origin_refused` |
 //! | preflight | `OPTIONS` with `Access-Control-Request-Method` from an allowed origin is answered here (204) and never reaches a handler; the real request is authenticated as usual | 403 for other origins |
-//! | body type | every method but `GET`, `HEAD` and `OPTIONS` needs `Content-Type: application/json` (parameters such as `charset` allowed), also with an empty body | 415 `unsupported_media_type` |
+//! | body type | every method but `GET`, `HEAD`, `OPTIONS` and `DELETE` (which carries no body: MCP clients end a session with a bare `DELETE /mcp`) needs `Content-Type: application/json` (parameters such as `charset` allowed), also with an empty body | 415 `unsupported_media_type` |
 //!
 //! An allowed origin gets `Access-Control-Allow-Origin` with its own value (never `*`, never a
 //! reflected unknown origin), `Vary: Origin`, and the headers a client reads exposed. No
@@ -196,7 +196,7 @@ fn admit(edge: &Edge, request: &Request, local: SocketAddr) -> Result<Admit, Api
     }
     if !matches!(
         *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE
     ) && !is_json(headers)
     {
         return Err(ApiError::new(
@@ -309,7 +309,9 @@ fn allow_origin(headers: &mut HeaderMap, origin: HeaderValue) {
     headers.append(header::VARY, HeaderValue::from_static("origin"));
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("x-request-id, x-next-cursor, www-authenticate, retry-after"),
+        HeaderValue::from_static(
+            "x-request-id, x-next-cursor, www-authenticate, retry-after, mcp-session-id",
+        ),
     );
 }
 
@@ -319,11 +321,14 @@ fn preflight(origin: HeaderValue) -> Response {
     allow_origin(headers, origin);
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST"),
+        HeaderValue::from_static("GET, POST, DELETE"),
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("authorization, content-type, accept, x-request-id"),
+        HeaderValue::from_static(
+            "authorization, content-type, accept, x-request-id, mcp-session-id, \
+             mcp-protocol-version, mcp-method, mcp-name, last-event-id",
+        ),
     );
     headers.insert(
         header::ACCESS_CONTROL_MAX_AGE,

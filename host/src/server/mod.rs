@@ -16,6 +16,8 @@
 //! | `GET /v1/oauth/callback` | [`routes::oauth_callback`] |
 //! | `POST /v1/oauth/confirm` | [`routes::oauth_confirm`] |
 //! | `GET /.well-known/oauth-protected-resource` | [`routes::protected_resource`] |
+//! | `POST`, `DELETE`, `GET /mcp` | [`mcp_door`]: the MCP door onto the same call pipeline |
+//! | `GET /.well-known/oauth-protected-resource/mcp` | [`mcp_door::protected_resource`] |
 //!
 //! Before any route: the browser boundary (`Host`, `Origin`, `Sec-Fetch-Site`, CORS, JSON bodies;
 //! [`edge`]) and the connection limits (header-read and idle timeouts, connection caps;
@@ -35,6 +37,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod limits;
 pub mod listen;
+pub mod mcp_door;
 pub mod refusal;
 pub mod request_id;
 pub mod routes;
@@ -124,6 +127,14 @@ pub fn router(
             "/.well-known/oauth-protected-resource",
             get(routes::protected_resource),
         )
+        .route(
+            mcp_door::PATH,
+            post(mcp_door::post)
+                .delete(mcp_door::delete)
+                .get(mcp_door::get),
+        )
+        .route(mcp_door::METADATA_PATH, get(mcp_door::protected_resource))
+        .layer(axum::Extension(Arc::new(mcp_door::McpDoor::default())))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(runtime.clone());

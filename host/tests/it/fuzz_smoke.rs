@@ -179,6 +179,11 @@ fn url_building_survives_the_corpus_and_mutations() {
 }
 
 #[test]
+fn mcp_door_messages_survive_the_corpus_and_mutations() {
+    smoke("mcp_message", fuzzing::mcp_message);
+}
+
+#[test]
 fn every_byte_of_the_reference_audit_log_flipped_fails_verification() {
     // Positions wrap modulo the log + checkpoints length (about 1 KiB), so this covers
     // every byte, with one mask: cheap and deterministic.

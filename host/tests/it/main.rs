@@ -23,6 +23,8 @@ mod cli;
 mod config_load;
 mod config_rules;
 mod fuzz_smoke;
+mod mcp_door;
+mod mcp_door_protocol;
 mod mcp_oauth;
 mod mcp_sources;
 mod module_graph;

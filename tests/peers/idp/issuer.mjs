@@ -19,6 +19,9 @@
 // AUTH_METHODS (optional, comma-separated): the token endpoint's client authentication methods,
 // as listed in discovery's token_endpoint_auth_methods_supported; clients registered for another
 // method are left out.
+// MCP_RESOURCE_AUDIENCE (optional): an indicator naming a loopback `/mcp` resource (the RFC 9728
+// `resource` of a runtime's MCP door, whose port is chosen at test time) gets RS256 JWT access
+// tokens for this audience, as an authorization server maps a resource indicator to its API.
 // GET /test/counts returns {"discovery": n, "<grant_type>": n, ...}: how many discovery
 // documents were served and tokens issued per grant type, for single-flight and cache tests.
 // Prints `issuer <url> ready` once listening.
@@ -35,6 +38,7 @@ const RESOURCES = {
   'https://runtime.local/opaque-api': ['opaque', 'RS256'],
   'https://runtime.local/short-api': ['jwt', 'RS256', Number(process.env.SHORT_TTL || 2)],
 };
+const MCP_AUDIENCE = process.env.MCP_RESOURCE_AUDIENCE;
 const AUTH_METHODS = process.env.AUTH_METHODS ? process.env.AUTH_METHODS.split(',') : null;
 const REDIRECT_URI = process.env.REDIRECT_URI || 'https://portcullis.test/v1/oauth/callback';
 const jwk = (t, o, kid, alg) => ({ ...generateKeyPairSync(t, o).privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' });
@@ -61,6 +65,10 @@ const provider = new Provider(`http://127.0.0.1:${PORT}`, {
       defaultResource: () => 'https://runtime.local/api',
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, indicator) => {
+        if (MCP_AUDIENCE && /^http:\/\/127\.0\.0\.1:\d+\/mcp$/.test(indicator)) {
+          return { scope: SCOPES, audience: MCP_AUDIENCE, accessTokenTTL: 600,
+            accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+        }
         const found = RESOURCES[indicator];
         if (!found) throw new errors.InvalidTarget();
         return { scope: SCOPES, audience: indicator, accessTokenTTL: found[2] || 600,

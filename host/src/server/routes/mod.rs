@@ -22,6 +22,8 @@ pub use oauth_callback::{oauth_callback, oauth_confirm};
 pub use policy::{approve, explain};
 pub use workflows::run_workflow;
 
+pub(super) use request::decoded_call;
+
 use super::binding;
 use super::error::ApiError;
 use super::request_id::RequestId;
@@ -63,14 +65,29 @@ async fn admit(
 ) -> Result<(Arc<Snapshot>, Caller), ApiError> {
     let snapshot = runtime.snapshot();
     binding::check(selector, &snapshot.loaded.project_path)?;
+    let caller = authenticate(runtime, &snapshot, headers, PROTECTED_RESOURCE_METADATA).await?;
+    Ok((snapshot, caller))
+}
+
+/// The well-known path of the API's RFC 9728 metadata.
+pub(super) const PROTECTED_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
+
+/// Authenticate against `snapshot`; a failure is audited and challenged with the metadata at
+/// `metadata_path` (each protected resource names its own, RFC 9728 section 5.1).
+pub(super) async fn authenticate(
+    runtime: &Runtime,
+    snapshot: &Snapshot,
+    headers: &HeaderMap,
+    metadata_path: &str,
+) -> Result<Caller, ApiError> {
     match snapshot.authenticator.authenticate(headers).await {
-        Ok(caller) => Ok((snapshot, caller)),
-        Err(failure) => Err(reject(runtime, headers, &failure).await),
+        Ok(caller) => Ok(caller),
+        Err(failure) => Err(reject(runtime, headers, &failure, metadata_path).await),
     }
 }
 
 /// The admitted call of one request: the snapshot's stages, the caller and the request.
-fn admitted<'a>(
+pub(super) fn admitted<'a>(
     runtime: &'a Runtime,
     snapshot: &'a Snapshot,
     caller: &'a Caller,
@@ -96,6 +113,7 @@ fn admitted<'a>(
         agent_profile,
         status_of: super::refusal::status_of,
         workflow: None,
+        mcp: None,
     }
 }
 
@@ -117,8 +135,13 @@ fn refused(runtime: &Runtime, refusal: Refusal) -> ApiError {
 
 /// `WWW-Authenticate` for this runtime (RFC 6750 section 3, RFC 9728 section 5.1).
 pub(super) fn challenge(runtime: &Runtime, error: Option<&str>) -> String {
+    challenge_at(runtime, PROTECTED_RESOURCE_METADATA, error)
+}
+
+/// [`challenge`] naming the metadata at `metadata_path`.
+pub(super) fn challenge_at(runtime: &Runtime, metadata_path: &str, error: Option<&str>) -> String {
     let metadata = format!(
-        "{}/.well-known/oauth-protected-resource",
+        "{}{metadata_path}",
         runtime.options.url.trim_end_matches('/')
     );
     match error {
@@ -131,26 +154,32 @@ pub(super) fn challenge(runtime: &Runtime, error: Option<&str>) -> String {
 
 /// The response to a failed authentication, after auditing it. The client sees only a generic
 /// code; the reason is in the audit record and the log (with a token hash, never the token).
-async fn reject(runtime: &Runtime, headers: &HeaderMap, failure: &AuthnFailure) -> ApiError {
+async fn reject(
+    runtime: &Runtime,
+    headers: &HeaderMap,
+    failure: &AuthnFailure,
+    metadata_path: &str,
+) -> ApiError {
+    let challenge = |error| challenge_at(runtime, metadata_path, error);
     let error = match failure {
         AuthnFailure::NoCredentials => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authn_failed",
             "a bearer token is required",
         )
-        .with_challenge(challenge(runtime, None)),
+        .with_challenge(challenge(None)),
         AuthnFailure::InvalidToken { .. } => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authn_failed",
             "the bearer token is not valid",
         )
-        .with_challenge(challenge(runtime, Some("invalid_token"))),
+        .with_challenge(challenge(Some("invalid_token"))),
         AuthnFailure::InvalidRequest => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "send exactly one Authorization header",
         )
-        .with_challenge(challenge(runtime, Some("invalid_request"))),
+        .with_challenge(challenge(Some("invalid_request"))),
         AuthnFailure::Unavailable { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "authn_unavailable",
@@ -179,7 +208,7 @@ async fn record_or_refuse(runtime: &Runtime, event: AuditEvent) -> Result<(), Ap
 }
 
 /// [`record_or_refuse`] for several records of one request, acknowledged together.
-async fn record_all_or_refuse(
+pub(super) async fn record_all_or_refuse(
     runtime: &Runtime,
     mut events: Vec<AuditEvent>,
 ) -> Result<(), ApiError> {
@@ -203,7 +232,7 @@ pub(super) fn token_hash(runtime: &Runtime, headers: &HeaderMap) -> Option<Strin
     }
 }
 
-fn caller_event(
+pub(super) fn caller_event(
     runtime: &Runtime,
     headers: &HeaderMap,
     caller: &Caller,

@@ -143,18 +143,47 @@ impl ExecuteRequest {
             .into_iter()
             .map(|(k, v)| (k, v.into_string()))
             .collect();
-        let body = decode_body(self.body.take());
-        let body_bytes = body.as_ref().ok().and_then(|b| b.as_deref());
-        let canonical =
-            crate::policy::approvals::canonical_arguments(&path_args, &flags, body_bytes);
-        let approval_claims = approval_claims(headers, &flags, &canonical);
-        CallArgs {
-            path_args,
-            flags,
-            body,
-            canonical,
-            approval_claims,
-        }
+        call_args(path_args, flags, decode_body(self.body.take()), headers)
+    }
+}
+
+/// The arguments as the call sees them: canonical for policy and grants, approval-looking
+/// fields named.
+fn call_args(
+    path_args: Vec<String>,
+    flags: BTreeMap<String, String>,
+    body: Result<Option<Bytes>, String>,
+    headers: &HeaderMap,
+) -> CallArgs {
+    let body_bytes = body.as_ref().ok().and_then(|b| b.as_deref());
+    let canonical = crate::policy::approvals::canonical_arguments(&path_args, &flags, body_bytes);
+    let approval_claims = approval_claims(headers, &flags, &canonical);
+    CallArgs {
+        path_args,
+        flags,
+        body,
+        canonical,
+        approval_claims,
+    }
+}
+
+/// A call another door decoded itself (the MCP door's `tools/call`), held to the same argument
+/// rules as an execute request: the same canonical arguments, the same approval-looking fields
+/// named in the audit. `body` is strict JSON already (the door checked the whole message), or
+/// why the arguments could not be decoded (reported after policy, as a bad execute body is).
+pub(in crate::server) fn decoded_call(
+    tool_id: String,
+    path_args: Vec<String>,
+    flags: BTreeMap<String, String>,
+    body: Result<Option<Bytes>, String>,
+    headers: &HeaderMap,
+) -> CallRequest {
+    CallRequest {
+        tool_id,
+        mode: None,
+        approval: false,
+        principal: None,
+        args: call_args(path_args, flags, body, headers),
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `auth` | the real identity provider (npm `oidc-provider`), test keys, a JWKS server, authenticated calls |
 //! | `mcp` | MCP peers (`server-everything` over its three transports, the bearer-token server) |
 //! | `catalog` | catalog builds from one OpenAPI file and the corpora in `tests/peers` |
+//! | `door` | the MCP door's fixture: a runtime behind auth, tokens, the SDK client, raw JSON-RPC |
 //!
 //! Peers are real processes on free loopback ports, waited for with bounded timeouts and killed
 //! by their own process id when dropped; a missing peer fails the test with the command to fix it.
@@ -15,6 +16,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod door;
 pub mod mcp;
 pub mod server;
 

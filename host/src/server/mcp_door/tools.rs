@@ -1,0 +1,575 @@
+//! Catalog tools as MCP tools: names, input schemas, annotations, arguments and results.
+//! Built once per catalog ([`ToolTable::build`]) and shared by every caller of that snapshot;
+//! each `tools/list` only filters it by the caller's envelope.
+//!
+//! | catalog | MCP |
+//! |---|---|
+//! | id `service:operation` | `name`: the first `:` and every `/` become `.`, every other character outside `[A-Za-z0-9_.-]` becomes `_`; a name longer than 128 is cut and ends in `-` and 8 hex digits of sha256(id). A name is a function of the id alone, so it is stable across rebuilds and never depends on which other tools exist |
+//! | two ids with the same name (`a/b` and `a.b` of one service) | both left out of the MCP door (logged, naming both ids); the HTTP API still has them |
+//! | `summary` / `description` | `title` / `description` (the summary when there is no description, else `<METHOD> <path> (<id>)`) |
+//! | `safety` | `annotations.{readOnlyHint, destructiveHint, idempotentHint}` |
+//! | `id` | `_meta["dev.portcullis/toolId"]` (what grants, scopes, policy and audit name) |
+//! | OpenAPI path parameters, flags, JSON request body | `inputSchema` properties named as the CLI names them (required when the document says so); the body under `body` (`requestBody` if a parameter is already named `body`), its schema as written but for `$ref`s into the document, each replaced by an open schema naming it; `additionalProperties: false` |
+//! | an MCP source's tool | its own input schema (the catalog's request body schema) |
+//!
+//! Arguments: path parameters and flags are declared as strings (the catalog keeps no parameter
+//! types) and also take numbers and booleans (sent as text, as the HTTP API does); the body any JSON value. An unknown argument or a missing required one is a
+//! tool error (`isError: true`) the model can correct, never a protocol error.
+//!
+//! Results: an HTTP tool's answer (`{"statusCode", "body"|"text"|"bodyBase64", "contentType"}`)
+//! is `structuredContent` and, serialized, the text content; `isError` when the upstream
+//! answered 4xx or 5xx. An MCP tool's result is passed through as its server sent it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{Backend, Catalog, ParamLocation, Tool};
+
+/// The `_meta` key of a tool's catalog id.
+pub(crate) const TOOL_ID_META: &str = "dev.portcullis/toolId";
+
+/// Longest tool name MCP clients accept.
+pub(crate) const MAX_NAME_LEN: usize = 128;
+
+/// How a tool's MCP arguments become a call.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// An OpenAPI operation: path parameters in order, flags, the body's argument name.
+    Http {
+        path: Vec<String>,
+        flags: Vec<String>,
+        required: Vec<String>,
+        body: Option<String>,
+    },
+    /// An MCP tool: the arguments are the body.
+    Mcp,
+}
+
+/// One tool as the MCP door serves it.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The catalog id.
+    pub(crate) id: String,
+    /// The `tools/list` entry (without revision-specific fields).
+    pub(crate) definition: Value,
+    shape: Shape,
+}
+
+/// The decoded arguments of one call.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Arguments {
+    pub(crate) path_args: Vec<String>,
+    pub(crate) flags: BTreeMap<String, String>,
+    pub(crate) body: Option<Bytes>,
+}
+
+/// Every tool of one catalog, named for MCP.
+#[derive(Debug, Default)]
+pub(crate) struct ToolTable {
+    entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+}
+
+impl ToolTable {
+    /// Name and describe every tool of `catalog`; colliding names are left out (logged).
+    pub(crate) fn build(catalog: &Catalog) -> Self {
+        let mut named: BTreeMap<String, Vec<&Tool>> = BTreeMap::new();
+        for tool in &catalog.tools {
+            named.entry(mcp_name(&tool.id)).or_default().push(tool);
+        }
+        let mut table = Self::default();
+        for (name, tools) in named {
+            if let [tool] = tools.as_slice() {
+                table.by_name.insert(name.clone(), table.entries.len());
+                table.entries.push(entry(tool, name));
+            } else {
+                let ids: Vec<&str> = tools.iter().map(|t| t.id.as_str()).collect();
+                tracing::warn!(name, ?ids, "tools share one MCP name; the MCP door leaves them out (rename one with an overlay)");
+            }
+        }
+        table
+    }
+
+    /// The entry named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Entry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// The definitions of the tools `permits` lets through, in catalog-name order.
+    pub(crate) fn list<'t>(
+        &'t self,
+        permits: impl Fn(&str) -> bool + 't,
+    ) -> impl Iterator<Item = &'t Value> + 't {
+        self.entries
+            .iter()
+            .filter(move |e| permits(&e.id))
+            .map(|e| &e.definition)
+    }
+}
+
+/// The MCP name of a tool id (module header).
+pub(crate) fn mcp_name(id: &str) -> String {
+    let first_colon = id.find(':');
+    let mut name: String = id
+        .char_indices()
+        .map(|(i, c)| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '_' | '-' | '.' => c,
+            ':' if Some(i) == first_colon => '.',
+            '/' => '.',
+            _ => '_',
+        })
+        .collect();
+    // A cut name would collide with its neighbours; the digest keeps it a function of the id.
+    if name.len() > MAX_NAME_LEN || name.is_empty() {
+        let digest = hex::encode(&Sha256::digest(id.as_bytes())[..4]);
+        name.truncate(MAX_NAME_LEN - digest.len() - 1);
+        name = format!("{name}-{digest}");
+    }
+    name
+}
+
+fn entry(tool: &Tool, name: String) -> Entry {
+    let (schema, shape) = match &tool.backend {
+        Backend::Mcp(_) => (mcp_schema(tool), Shape::Mcp),
+        Backend::Http => http_schema(tool),
+    };
+    // The catalog id travels along: approval grants, policy patterns, scopes and audit records
+    // name tools by id, not by their MCP name.
+    let mut definition = json!({
+        "name": name,
+        "inputSchema": schema,
+        "_meta": { TOOL_ID_META: tool.id },
+    });
+    if !tool.summary.is_empty() {
+        definition["title"] = tool.summary.clone().into();
+    }
+    // Clients and the conformance suite expect a description on every tool; an operation the
+    // document leaves undescribed is described by what it calls.
+    let description = match (&tool.description, &tool.summary) {
+        (d, _) if !d.is_empty() => d.clone(),
+        (_, s) if !s.is_empty() => s.clone(),
+        _ => format!("{} {} ({})", tool.method, tool.path, tool.id),
+    };
+    definition["description"] = description.into();
+    definition["annotations"] = json!({
+        "readOnlyHint": tool.safety.read_only,
+        "destructiveHint": tool.safety.destructive,
+        "idempotentHint": tool.safety.idempotent,
+    });
+    Entry {
+        id: tool.id.clone(),
+        definition,
+        shape,
+    }
+}
+
+/// An MCP tool's own schema, kept in the catalog as its request body schema.
+fn mcp_schema(tool: &Tool) -> Value {
+    tool.request_body
+        .as_ref()
+        .and_then(|b| b.content_types.first())
+        .and_then(|c| c.schema.clone())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({"type": "object"}))
+}
+
+fn http_schema(tool: &Tool) -> (Value, Shape) {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    let mut path = Vec::new();
+    let mut flags = Vec::new();
+    for param in tool.path_params.iter().chain(&tool.flags) {
+        let place = match param.location {
+            ParamLocation::Path => "path",
+            ParamLocation::Query => "query",
+            ParamLocation::Header => "header",
+            ParamLocation::Cookie => "cookie",
+        };
+        properties.insert(
+            param.name.clone(),
+            json!({
+                // The catalog keeps no parameter types; numbers and booleans are accepted too.
+                "type": "string",
+                "description": format!("{place} parameter {:?}", param.original_name),
+            }),
+        );
+        if param.required || param.location == ParamLocation::Path {
+            required.push(param.name.clone());
+        }
+        if param.location == ParamLocation::Path {
+            path.push(param.name.clone());
+        } else {
+            flags.push(param.name.clone());
+        }
+    }
+    let body = tool.request_body.as_ref().map(|body| {
+        let key = ["body", "requestBody", "_body"]
+            .into_iter()
+            .find(|k| !properties.contains_key(*k))
+            .unwrap_or("_body")
+            .to_owned();
+        let json_schema = body
+            .content_types
+            .iter()
+            .find(|c| c.media_type.contains("json"))
+            .or(body.content_types.first())
+            .and_then(|c| c.schema.clone());
+        let mut schema = json_schema.unwrap_or_else(|| json!({}));
+        detach_refs(&mut schema);
+        if let Value::Object(map) = &mut schema {
+            let media: Vec<&str> = body
+                .content_types
+                .iter()
+                .map(|c| c.media_type.as_str())
+                .collect();
+            map.entry("description")
+                .or_insert_with(|| format!("request body ({})", media.join(", ")).into());
+        }
+        properties.insert(key.clone(), schema);
+        if body.required {
+            required.push(key.clone());
+        }
+        key
+    });
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        schema["required"] = required.clone().into();
+    }
+    (
+        schema,
+        Shape::Http {
+            path,
+            flags,
+            required,
+            body,
+        },
+    )
+}
+
+/// Replace every `$ref` of an OpenAPI body schema by an open schema that names it: the
+/// catalog keeps body schemas as written, and their references point into the API document
+/// (`#/components/schemas/...`), which an MCP client resolving against `inputSchema` cannot
+/// reach; a dangling reference can make a client or model API refuse the whole tool list.
+fn detach_refs(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                let described = map.get("description").and_then(Value::as_str).map_or_else(
+                    || format!("{reference} of the API document"),
+                    |d| format!("{d} ({reference} of the API document)"),
+                );
+                *schema = json!({ "description": described });
+                return;
+            }
+            map.values_mut().for_each(detach_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(detach_refs),
+        _ => {}
+    }
+}
+
+impl Entry {
+    /// Decode `arguments` into the call's path arguments, flags and body; the message says
+    /// what to fix.
+    pub(crate) fn arguments(&self, arguments: Map<String, Value>) -> Result<Arguments, String> {
+        let Shape::Http {
+            path,
+            flags,
+            required,
+            body,
+        } = &self.shape
+        else {
+            return Ok(Arguments {
+                body: Some(Bytes::from(
+                    serde_json::to_vec(&arguments).unwrap_or_default(),
+                )),
+                ..Arguments::default()
+            });
+        };
+        if let Some(unknown) = arguments
+            .keys()
+            .find(|k| !path.contains(k) && !flags.contains(k) && body.as_ref() != Some(*k))
+        {
+            return Err(format!(
+                "unknown argument {unknown:?}; see the tool's inputSchema"
+            ));
+        }
+        if let Some(missing) = required
+            .iter()
+            .find(|r| arguments.get(*r).is_none_or(Value::is_null))
+        {
+            return Err(format!("missing required argument {missing:?}"));
+        }
+        let scalar = |name: &str, value: &Value| match value {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(format!(
+                "argument {name:?} must be a string, number or boolean"
+            )),
+        };
+        let mut out = Arguments::default();
+        for name in path {
+            out.path_args.push(scalar(name, &arguments[name])?);
+        }
+        for name in flags {
+            if let Some(value) = arguments.get(name).filter(|v| !v.is_null()) {
+                out.flags.insert(name.clone(), scalar(name, value)?);
+            }
+        }
+        if let Some(value) = body
+            .as_ref()
+            .and_then(|k| arguments.get(k))
+            .filter(|v| !v.is_null())
+        {
+            out.body = Some(Bytes::from(serde_json::to_vec(value).unwrap_or_default()));
+        }
+        Ok(out)
+    }
+
+    /// The `tools/call` result of the call's answer (module header).
+    pub(crate) fn result(&self, answer: &[u8]) -> Value {
+        let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+        if self.shape == Shape::Mcp {
+            return match answer.get("body") {
+                Some(result @ Value::Object(_)) => result.clone(),
+                _ => text_result("the MCP tool returned no result", true),
+            };
+        }
+        let failed = answer
+            .get("statusCode")
+            .and_then(Value::as_u64)
+            .is_none_or(|status| status >= 400);
+        json!({
+            "content": [{"type": "text", "text": answer.to_string()}],
+            "structuredContent": answer,
+            "isError": failed,
+        })
+    }
+}
+
+/// A result carrying only `text`.
+pub(crate) fn text_result(text: &str, is_error: bool) -> Value {
+    json!({ "content": [{"type": "text", "text": text}], "isError": is_error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ContentType, McpBinding, Parameter, RequestBody, Safety};
+
+    fn param(name: &str, location: ParamLocation, required: bool) -> Parameter {
+        Parameter {
+            name: name.into(),
+            original_name: name.into(),
+            location,
+            required,
+        }
+    }
+
+    fn http_tool(id: &str) -> Tool {
+        Tool {
+            id: id.into(),
+            service_id: id.split(':').next().unwrap_or_default().into(),
+            method: "POST".into(),
+            path: "/t/{ticket}".into(),
+            summary: "Update a ticket".into(),
+            path_params: vec![param("ticket", ParamLocation::Path, true)],
+            flags: vec![param("notify", ParamLocation::Query, false)],
+            request_body: Some(RequestBody {
+                required: true,
+                content_types: vec![ContentType {
+                    media_type: "application/json".into(),
+                    schema: Some(
+                        json!({"type": "object", "properties": {"title": {"type": "string"}}}),
+                    ),
+                }],
+            }),
+            safety: Safety {
+                destructive: true,
+                read_only: false,
+                requires_approval: false,
+                idempotent: true,
+            },
+            ..Tool::default()
+        }
+    }
+
+    #[test]
+    fn names_are_valid_stable_and_functions_of_the_id() {
+        let valid = |n: &str| {
+            !n.is_empty()
+                && n.len() <= MAX_NAME_LEN
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        };
+        assert_eq!(mcp_name("tickets:getHealth"), "tickets.getHealth");
+        assert_eq!(mcp_name("github:repos/get"), "github.repos.get");
+        assert_eq!(mcp_name("svc:get:/repos/{owner}"), "svc.get_.repos._owner_");
+        for id in [
+            "tickets:getHealth",
+            "a:b:c",
+            "github:repos/get",
+            "svc:naïve",
+            "svc:get:/repos/{owner}",
+            &format!("svc:{}", "x".repeat(300)),
+        ] {
+            let name = mcp_name(id);
+            assert!(valid(&name), "{id} -> {name}");
+            assert_eq!(name, mcp_name(id), "stable");
+        }
+        // Long ids are cut with a digest, so two long ids sharing a prefix stay apart.
+        let long = |tail: &str| mcp_name(&format!("svc:{}{tail}", "x".repeat(200)));
+        assert_eq!(long("a").len(), MAX_NAME_LEN);
+        assert_ne!(long("a"), long("b"));
+    }
+
+    #[test]
+    fn colliding_names_are_left_out() {
+        let catalog = Catalog {
+            tools: vec![
+                http_tool("a.b:c"),
+                http_tool("a:b.c"),
+                http_tool("t:x/y"),
+                http_tool("t:x.y"),
+                http_tool("t:ok"),
+            ],
+            ..Catalog::default()
+        };
+        let table = ToolTable::build(&catalog);
+        assert!(table.get("a.b.c").is_none());
+        assert!(table.get("t.x.y").is_none());
+        assert_eq!(table.get("t.ok").unwrap().id, "t:ok");
+        assert_eq!(table.list(|_| true).count(), 1);
+    }
+
+    #[test]
+    fn http_tools_get_a_schema_annotations_and_argument_decoding() {
+        let table = ToolTable::build(&Catalog {
+            tools: vec![http_tool("t:update")],
+            ..Catalog::default()
+        });
+        let entry = table.get("t.update").unwrap();
+        let d = &entry.definition;
+        assert_eq!(d["title"], "Update a ticket");
+        assert_eq!(d["_meta"][TOOL_ID_META], "t:update");
+        assert_eq!(d["description"], "Update a ticket");
+        assert_eq!(d["annotations"]["destructiveHint"], true);
+        assert_eq!(d["annotations"]["readOnlyHint"], false);
+        assert_eq!(d["inputSchema"]["required"], json!(["ticket", "body"]));
+        assert_eq!(
+            d["inputSchema"]["properties"]["body"]["properties"]["title"]["type"],
+            "string"
+        );
+        let args = |v: Value| entry.arguments(v.as_object().cloned().unwrap());
+        let decoded = args(json!({"ticket": 7, "notify": true, "body": {"title": "x"}})).unwrap();
+        assert_eq!(decoded.path_args, ["7"]);
+        assert_eq!(decoded.flags["notify"], "true");
+        assert_eq!(&decoded.body.unwrap()[..], br#"{"title":"x"}"#);
+        assert!(args(json!({"ticket": 7, "body": {}, "extra": 1}))
+            .unwrap_err()
+            .contains("unknown argument"));
+        assert!(args(json!({"body": {}}))
+            .unwrap_err()
+            .contains("missing required argument \"ticket\""));
+        assert!(args(json!({"ticket": [1], "body": {}}))
+            .unwrap_err()
+            .contains("string, number or boolean"));
+    }
+
+    #[test]
+    fn references_into_the_api_document_become_open_schemas_naming_them() {
+        let mut tool = http_tool("t:refs");
+        tool.request_body = Some(RequestBody {
+            required: false,
+            content_types: vec![ContentType {
+                media_type: "application/json".into(),
+                schema: Some(json!({ "type": "object", "properties": {
+                    "owner": { "$ref": "#/components/schemas/User" },
+                    "tags": { "type": "array", "items": { "$ref": "#/components/schemas/Tag", "description": "a tag" } }
+                } })),
+            }],
+        });
+        let table = ToolTable::build(&Catalog {
+            tools: vec![tool],
+            ..Catalog::default()
+        });
+        let body = &table.get("t.refs").unwrap().definition["inputSchema"]["properties"]["body"];
+        assert!(!body.to_string().contains("$ref"), "{body}");
+        assert_eq!(
+            body["properties"]["owner"]["description"],
+            "#/components/schemas/User of the API document"
+        );
+        assert_eq!(
+            body["properties"]["tags"]["items"]["description"],
+            "a tag (#/components/schemas/Tag of the API document)"
+        );
+        assert_eq!(body["properties"]["tags"]["type"], "array");
+    }
+
+    #[test]
+    fn an_undescribed_operation_is_described_by_what_it_calls() {
+        let mut tool = http_tool("t:bare");
+        tool.summary.clear();
+        let table = ToolTable::build(&Catalog {
+            tools: vec![tool],
+            ..Catalog::default()
+        });
+        let d = &table.get("t.bare").unwrap().definition;
+        assert_eq!(d["description"], "POST /t/{ticket} (t:bare)");
+        assert!(d.get("title").is_none());
+    }
+
+    #[test]
+    fn results_carry_structured_content_and_upstream_errors_are_tool_errors() {
+        let table = ToolTable::build(&Catalog {
+            tools: vec![http_tool("t:update")],
+            ..Catalog::default()
+        });
+        let entry = table.get("t.update").unwrap();
+        let ok = entry.result(br#"{"statusCode":200,"body":{"id":1}}"#);
+        assert_eq!(ok["isError"], false);
+        assert_eq!(ok["structuredContent"]["body"]["id"], 1);
+        assert_eq!(
+            entry.result(br#"{"statusCode":404,"text":"no"}"#)["isError"],
+            true
+        );
+        assert_eq!(entry.result(br#"{"statusCode":503}"#)["isError"], true);
+    }
+
+    #[test]
+    fn mcp_tools_keep_their_schema_and_pass_results_through() {
+        let mut tool = http_tool("m:echo");
+        tool.path_params.clear();
+        tool.flags.clear();
+        tool.backend = Backend::Mcp(McpBinding {
+            source_id: "m".into(),
+            tool_name: "echo".into(),
+            transport: "stdio".into(),
+            input_wrapped: false,
+        });
+        let table = ToolTable::build(&Catalog {
+            tools: vec![tool],
+            ..Catalog::default()
+        });
+        let entry = table.get("m.echo").unwrap();
+        assert_eq!(
+            entry.definition["inputSchema"]["properties"]["title"]["type"],
+            "string"
+        );
+        let decoded = entry
+            .arguments(json!({"message": "hi"}).as_object().cloned().unwrap())
+            .unwrap();
+        assert_eq!(&decoded.body.unwrap()[..], br#"{"message":"hi"}"#);
+        let result =
+            entry.result(br#"{"statusCode":200,"body":{"content":[{"type":"text","text":"hi"}]}}"#);
+        assert_eq!(result["content"][0]["text"], "hi");
+    }
+}
