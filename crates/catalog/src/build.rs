@@ -23,8 +23,11 @@ use url::Url;
 
 use super::cache::Cache;
 use super::fetch::{self, Location};
-use super::lister::{McpLister, McpSource, NO_LISTER};
-use super::model::{Catalog, CatalogService, CatalogSource, Provenance, Workflow, CATALOG_VERSION};
+use super::lister::{McpListing, McpLister, McpSource, NO_LISTER};
+use super::model::{
+    Backend, Catalog, CatalogService, CatalogSource, Provenance, Tool, WithheldTool, Workflow,
+    CATALOG_VERSION,
+};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
 use super::overlay;
@@ -335,6 +338,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             servers: tools.servers,
         });
         catalog.tools.extend(tools.tools);
+        catalog.withheld.extend(tools.withheld);
         catalog.workflows.extend(workflows);
     }
     catalog.services.sort_by(|a, b| a.id.cmp(&b.id));
@@ -499,7 +503,10 @@ async fn build_mcp(
     mut digest: Sha256,
 ) -> Result<Built, String> {
     let (source_id, settings, service_id) = (mcp.source_id, mcp.settings, mcp.service_id);
-    let listed = lister
+    let McpListing {
+        tools: listed,
+        withheld,
+    } = lister
         .ok_or_else(|| NO_LISTER.to_owned())?
         .list_tools(source_id)
         .await?;
@@ -527,6 +534,27 @@ async fn build_mcp(
     )?;
     let unmatched = super::mcp_overlay::apply(service_id, &mut tools.tools, mcp.overlays)?;
     tools.warnings.extend(unmatched);
+    // Withheld tools are mapped with the rest (so they keep the id they will have once
+    // accepted) and then set aside.
+    if !withheld.is_empty() {
+        let (kept, held): (Vec<Tool>, Vec<Tool>) =
+            tools.tools.drain(..).partition(|tool| match &tool.backend {
+                Backend::Mcp(binding) => !withheld.contains_key(&binding.tool_name),
+                Backend::Http => true,
+            });
+        tools.tools = kept;
+        for tool in held {
+            let Backend::Mcp(binding) = &tool.backend else {
+                continue;
+            };
+            let why = withheld.get(&binding.tool_name).cloned().unwrap_or_default();
+            tools.warnings.push(format!(
+                "tool {:?} is withheld from the catalog: {why}",
+                tool.id
+            ));
+            tools.withheld.push(WithheldTool { tool, why });
+        }
+    }
     Ok((service_id.to_owned(), tools, digest.finalize()))
 }
 

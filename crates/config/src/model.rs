@@ -308,6 +308,11 @@ pub struct Source {
     /// Cross-origin redirects calls of this source may follow (OpenAPI sources only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirects: Option<SourceRedirects>,
+    /// MCP sources only: accepted tool definitions, tool name -> `sha256:<64 lowercase hex>`
+    /// (the digest `portcullis mcp accept` prints). A pin here overrides the one the runtime
+    /// recorded: a listed definition with another digest is withheld from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_pins: Option<BTreeMap<String, String>>,
 }
 
 /// `sources.<id>.redirects`: which upstream redirects calls of this source may follow.
@@ -742,6 +747,7 @@ impl std::fmt::Debug for Source {
             .field("disabled_tools", &self.disabled_tools)
             .field("oauth_keys", &object_keys_only(&self.oauth))
             .field("redirects", &self.redirects)
+            .field("tool_pins", &self.tool_pins)
             .finish()
     }
 }

@@ -243,6 +243,15 @@ impl Snapshot {
             .cloned()
             .collect();
         watch_paths.extend(outcome.watched_files.iter().cloned());
+        // `portcullis mcp accept` writes a pin file: watching them makes an accept take effect.
+        watch_paths.extend(
+            outcome
+                .catalog
+                .sources
+                .iter()
+                .filter(|s| s.kind == "mcp")
+                .filter_map(|s| mcp.pins().file(&s.id)),
+        );
         watch_paths.sort();
         watch_paths.dedup();
         let watched = watch_paths.into_iter().map(|p| {
@@ -356,5 +365,9 @@ impl Snapshot {
 impl crate::call::ToolIndex for Snapshot {
     fn tool(&self, id: &str) -> Option<&Tool> {
         Snapshot::tool(self, id)
+    }
+
+    fn withheld(&self, id: &str) -> Option<&crate::catalog::WithheldTool> {
+        self.catalog.withheld.iter().find(|w| w.tool.id == id)
     }
 }

@@ -9,6 +9,7 @@
 //! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
 //! | [`outbox`] | which requests may have reached the server (decides whether a resend is safe) |
 //! | [`oauth`] | transport OAuth: client credentials, single-flight refresh, fail closed |
+//! | [`pins`] | tool-definition pinning: a changed definition is withheld until accepted |
 //! | [`sse`] | the `text/event-stream` decoder both HTTP transports use |
 //! | [`stdio`] | supervised stdio children: spawn, restart after a crash, stop on close |
 //!
@@ -20,6 +21,7 @@
 mod lister;
 pub mod oauth;
 pub mod outbox;
+pub mod pins;
 pub mod remote;
 pub mod session;
 pub mod settings;
@@ -80,6 +82,7 @@ pub struct McpPool {
     changes_tx: mpsc::UnboundedSender<String>,
     changes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
     oauth: Arc<OAuthClients>,
+    pins: pins::Pins,
 }
 
 impl std::fmt::Debug for McpPool {
@@ -108,7 +111,19 @@ impl McpPool {
             changes_tx,
             changes_rx: tokio::sync::Mutex::new(changes_rx),
             oauth,
+            pins: pins::Pins::default(),
         })
+    }
+
+    /// Keep tool pins in files under `dir` (normally `<stateDir>/mcp-pins`) instead of memory.
+    pub fn with_pin_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.pins = pins::Pins::new(Some(dir));
+        self
+    }
+
+    /// The instance's tool-definition pins.
+    pub fn pins(&self) -> &pins::Pins {
+        &self.pins
     }
 
     /// Make the pool match `sources`: unchanged sources keep their live session, changed ones
