@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the commands themselves.
 
+mod mcp;
 mod policy;
 
 use std::net::SocketAddr;
@@ -40,6 +41,9 @@ enum Command {
     /// WebAssembly plugin utilities.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// MCP source utilities.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +280,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Audit(AuditCommand::Tail(args)) => audit_tail(&args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
         Command::Policy(command) => policy::run(command).await,
+        Command::Mcp(command) => mcp::run(command),
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(

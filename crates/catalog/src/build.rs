@@ -23,7 +23,7 @@ use url::Url;
 
 use super::cache::Cache;
 use super::fetch::{self, Location};
-use super::lister::{McpListing, McpLister, McpSource, NO_LISTER};
+use super::lister::{McpLister, McpListing, McpSource, NO_LISTER};
 use super::model::{
     Backend, Catalog, CatalogService, CatalogSource, Provenance, Tool, WithheldTool, Workflow,
     CATALOG_VERSION,
@@ -547,7 +547,10 @@ async fn build_mcp(
             let Backend::Mcp(binding) = &tool.backend else {
                 continue;
             };
-            let why = withheld.get(&binding.tool_name).cloned().unwrap_or_default();
+            let why = withheld
+                .get(&binding.tool_name)
+                .cloned()
+                .unwrap_or_default();
             tools.warnings.push(format!(
                 "tool {:?} is withheld from the catalog: {why}",
                 tool.id

@@ -46,5 +46,5 @@ pub mod workflows;
 pub use build::{
     build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch, SourceWarning,
 };
-pub use lister::{McpListing, McpLister, McpSource};
+pub use lister::{McpLister, McpListing, McpSource};
 pub use model::*;

@@ -18,7 +18,10 @@ use portcullis_net::parse_origin;
 /// A tool pin as written in config: `sha256:` and 64 lowercase hex digits.
 fn valid_pin(pin: &str) -> bool {
     pin.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 

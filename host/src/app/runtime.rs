@@ -233,7 +233,9 @@ impl Runtime {
                     .iter()
                     .chain(catalog.withheld.iter().map(|w| &w.tool))
                     .find(|tool| match &tool.backend {
-                        Backend::Mcp(b) => b.source_id == pin.source_id && b.tool_name == pin.tool_name,
+                        Backend::Mcp(b) => {
+                            b.source_id == pin.source_id && b.tool_name == pin.tool_name
+                        }
                         Backend::Http => false,
                     });
                 let tool_id = known.map_or_else(

@@ -17,15 +17,17 @@ use crate::policy::{Call, Decision, Explanation};
 /// definition is refused as such, not as unknown.
 pub(super) fn lookup<'a>(admitted: &Admitted<'a>, tool_id: &str) -> Result<&'a Tool, Refusal> {
     let tools = admitted.stages.tools;
-    tools.tool(tool_id).ok_or_else(|| match tools.withheld(tool_id) {
-        Some(held) => Refusal::DefinitionChanged {
-            tool_id: tool_id.to_owned(),
-            why: held.why.clone(),
-        },
-        None => Refusal::ToolNotFound {
-            tool_id: tool_id.to_owned(),
-        },
-    })
+    tools
+        .tool(tool_id)
+        .ok_or_else(|| match tools.withheld(tool_id) {
+            Some(held) => Refusal::DefinitionChanged {
+                tool_id: tool_id.to_owned(),
+                why: held.why.clone(),
+            },
+            None => Refusal::ToolNotFound {
+                tool_id: tool_id.to_owned(),
+            },
+        })
 }
 
 /// The scope envelope: refused (audited) when the caller's scopes do not grant `tool`.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use futures_util::future::BoxFuture;
 
 use super::{McpPool, SourceSettings};
-use crate::catalog::{McpListing, McpLister, McpSource};
+use crate::catalog::{McpLister, McpListing, McpSource};
 use crate::config::{Config, Source};
 
 impl McpLister for McpPool {

@@ -139,8 +139,10 @@ mod tests {
     fn the_digest_ignores_key_order_and_unpinned_members() {
         let a = tool(json!({"name": "t", "description": "d",
             "inputSchema": {"type": "object", "properties": {"a": {"type": "string"}, "b": {}}}}));
-        let b = tool(json!({"inputSchema": {"properties": {"b": {}, "a": {"type": "string"}}, "type": "object"},
-            "description": "d", "name": "t", "_meta": {"x": 1}}));
+        let b = tool(
+            json!({"inputSchema": {"properties": {"b": {}, "a": {"type": "string"}}, "type": "object"},
+            "description": "d", "name": "t", "_meta": {"x": 1}}),
+        );
         assert_eq!(digest(&definition(&a)), digest(&definition(&b)));
         let c = tool(json!({"name": "t", "description": "d.",
             "inputSchema": {"type": "object", "properties": {"a": {"type": "string"}, "b": {}}}}));
@@ -159,7 +161,10 @@ mod tests {
             ("name", json!("u")),
             ("title", json!("U")),
             ("description", json!("e")),
-            ("inputSchema", json!({"type": "object", "properties": {"x": {}}})),
+            (
+                "inputSchema",
+                json!({"type": "object", "properties": {"x": {}}}),
+            ),
             ("outputSchema", json!({"type": "object", "required": ["x"]})),
             ("annotations", json!({"readOnlyHint": false})),
         ] {

@@ -291,10 +291,8 @@ impl Pins {
             match pin {
                 None => {
                     event(&name, PinEventKind::Pinned, json!({"digest": digest}));
-                    pins.tools.insert(
-                        name,
-                        Pinned::new(digest, definition, Some("firstUse")),
-                    );
+                    pins.tools
+                        .insert(name, Pinned::new(digest, definition, Some("firstUse")));
                 }
                 Some(pin) if pin == digest => {
                     pins.pending.remove(&name);
