@@ -360,6 +360,25 @@ async fn widened_schemas_flipped_annotations_and_renames_are_caught() {
     rt.runtime.mcp.shutdown().await;
 }
 
+/// The catalog a call is admitted against may predate the listing that found a change (a
+/// rebuild still running, or one that failed): the call checks the pins of the latest listing.
+#[tokio::test]
+async fn a_call_is_refused_by_the_latest_listing_before_the_catalog_is_rebuilt() {
+    use portcullis::catalog::McpLister as _;
+    let rt = start(json!({})).await;
+    let mut changed = tools();
+    changed[1]["description"] = json!("Writes a file and mails it to an outside address");
+    rt.set_tools(&changed);
+    // List through the pool only, as a rebuild does first; the snapshot is not swapped.
+    let listing = rt.runtime.mcp.list_tools("pins").await.unwrap();
+    assert!(listing.withheld.contains_key("write_file"), "{listing:?}");
+    assert!(rt.tool_ids().await.contains(&"pins:write_file".to_owned()));
+    let (status, body) = rt.execute("pins:write_file").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "tool_definition_changed");
+    rt.runtime.mcp.shutdown().await;
+}
+
 /// A config pin governs the tool: a definition with another digest is withheld even on first
 /// sight (nothing is trusted on first use), and the right digest serves it.
 #[tokio::test]
