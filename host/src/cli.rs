@@ -1,6 +1,6 @@
 //! Command-line interface: argument parsing and the commands themselves.
 
-mod mcp;
+mod pins;
 mod policy;
 
 use std::net::SocketAddr;
@@ -43,7 +43,10 @@ enum Command {
     Plugin(PluginCommand),
     /// MCP source utilities.
     #[command(subcommand)]
-    Mcp(mcp::McpCommand),
+    Mcp(pins::McpCommand),
+    /// OpenAPI source utilities.
+    #[command(subcommand)]
+    Openapi(pins::OpenapiCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,7 +283,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Audit(AuditCommand::Tail(args)) => audit_tail(&args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
         Command::Policy(command) => policy::run(command).await,
-        Command::Mcp(command) => mcp::run(command),
+        Command::Mcp(command) => pins::run(command),
+        Command::Openapi(command) => pins::run_openapi(command),
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(

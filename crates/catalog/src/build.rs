@@ -45,6 +45,9 @@ pub struct BuildOptions {
     pub force_refresh: bool,
     /// The MCP sessions `mcp` sources are listed through; `None` fails every `mcp` source.
     pub mcp: Option<Arc<dyn McpLister>>,
+    /// Where the documents of `pin: true` sources are pinned ([`super::doc_pins`]); `None`
+    /// builds them as fetched.
+    pub document_pins: Option<PathBuf>,
 }
 
 /// A source that failed to load; the other sources are unaffected.
@@ -101,6 +104,8 @@ pub struct BuildOutcome {
     pub watched_files: Vec<PathBuf>,
     /// Per-source fetch report.
     pub fetches: Vec<SourceFetch>,
+    /// What the build did to document pins, for the audit log.
+    pub pin_events: Vec<super::doc_pins::DocumentPinEvent>,
 }
 
 /// One planned service build.
@@ -377,6 +382,21 @@ async fn build_openapi(
         out,
     )
     .await?;
+    let bytes = match (&options.document_pins, planned.source.pin) {
+        (Some(dir), Some(true)) => {
+            out.watched_files
+                .push(super::doc_pins::record_file(dir, planned.source_id));
+            let checked = super::doc_pins::check(dir, planned.source_id, uri, bytes)?;
+            out.pin_events.extend(checked.event);
+            out.warnings
+                .extend(checked.warning.map(|message| SourceWarning {
+                    source_id: planned.source_id.to_owned(),
+                    message,
+                }));
+            checked.bytes
+        }
+        _ => bytes,
+    };
     let mut digest = Sha256::new();
     digest.update(Sha256::digest(&bytes));
     let overlays = load_overlays(planned, config, options, cache, client, out, &mut digest).await?;

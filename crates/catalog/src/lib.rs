@@ -25,6 +25,7 @@
 mod build;
 mod cache;
 mod discovery;
+pub mod doc_pins;
 mod fetch;
 mod lister;
 mod mcp;
@@ -35,6 +36,7 @@ pub mod normalize;
 pub mod openapi;
 mod overlay;
 pub mod pattern;
+pub mod pin_diff;
 mod security;
 pub mod servers;
 pub mod settings;

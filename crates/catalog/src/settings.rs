@@ -5,6 +5,7 @@
 //! | `type` is required; `uri` is required except for `mcp`, which needs `transport` | `sources.<id>.*` |
 //! | `transport`, `disabledTools`, `oauth` only on `mcp` sources; `uri`, `redirects` never on them | `sources.<id>.*` |
 //! | `redirects.allowOrigins` are exact origins | `sources.<id>.redirects.allowOrigins[i]` |
+//! | `pin` only on `openapi` sources with an `http(s)` `uri` | `sources.<id>.pin` |
 //! | `toolPins` only on `mcp` sources; each value is `sha256:` and 64 lowercase hex digits | `sources.<id>.toolPins.<tool>` |
 //! | a service names a known source; an `mcp` source has exactly its own service | `services.<id>.source` |
 //! | a profile's `toolSet` and `agents.defaultProfile` exist | `agents.*` |
@@ -58,6 +59,18 @@ pub fn check_sources(config: &Config, p: &mut Problems) {
                         p.push(base.key(key), "is only allowed for mcp sources");
                     }
                 }
+            }
+        }
+        if source.pin.is_some() {
+            let remote = source
+                .uri
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://"));
+            if source.kind != Some(SourceType::Openapi) || !remote {
+                p.push(
+                    base.key("pin"),
+                    "is only allowed for openapi sources fetched by URL (http:// or https://)",
+                );
             }
         }
         for (tool, pin) in source.tool_pins.iter().flatten() {

@@ -313,6 +313,11 @@ pub struct Source {
     /// recorded: a listed definition with another digest is withheld from the catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_pins: Option<BTreeMap<String, String>>,
+    /// `openapi` sources fetched by URL only: pin the document's digest on first fetch; a
+    /// changed document keeps the last accepted one in the catalog until an operator accepts it
+    /// (`portcullis openapi accept`). Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<bool>,
 }
 
 /// `sources.<id>.redirects`: which upstream redirects calls of this source may follow.
@@ -748,6 +753,7 @@ impl std::fmt::Debug for Source {
             .field("oauth_keys", &object_keys_only(&self.oauth))
             .field("redirects", &self.redirects)
             .field("tool_pins", &self.tool_pins)
+            .field("pin", &self.pin)
             .finish()
     }
 }

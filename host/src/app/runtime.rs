@@ -114,6 +114,11 @@ impl Runtime {
             &options.scopes,
             &*options.settings,
             Some(options.cache_dir.clone()),
+            Some(
+                options
+                    .state_dir
+                    .join(crate::catalog::doc_pins::DOCUMENT_PIN_DIR),
+            ),
             false,
             mcp.clone(),
         )
@@ -146,6 +151,11 @@ impl Runtime {
             &self.options.scopes,
             &*self.options.settings,
             Some(self.options.cache_dir.clone()),
+            Some(
+                self.options
+                    .state_dir
+                    .join(crate::catalog::doc_pins::DOCUMENT_PIN_DIR),
+            ),
             force_refresh,
             self.mcp.clone(),
         )
@@ -219,12 +229,30 @@ impl Runtime {
     /// Audit what the last listings did to tool pins (first use, change with its diff,
     /// acceptance), each named by its catalog tool id when the catalog has one.
     async fn audit_pin_events(&self) {
+        let snapshot = self.snapshot();
+        let documents = std::mem::take(
+            &mut *snapshot
+                .document_pin_events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         let events = self.mcp.pins().take_events();
-        if events.is_empty() {
+        if events.is_empty() && documents.is_empty() {
             return;
         }
-        let snapshot = self.snapshot();
         let catalog = &snapshot.catalog;
+        let documents = documents.into_iter().map(|pin| {
+            let (decision, reason) = match pin.kind {
+                "changed" => (AuditDecision::Denied, "document_changed"),
+                "pinned" => (AuditDecision::Allowed, "first_use"),
+                _ => (AuditDecision::Allowed, "accepted"),
+            };
+            let event_type = format!("document_{}", pin.kind);
+            let tool_id = format!("source:{}", pin.source_id);
+            let mut event = AuditEvent::new(&event_type, &tool_id, decision, reason);
+            event.detail = Some(pin.detail);
+            event
+        });
         let records = events
             .into_iter()
             .map(|pin| {
@@ -252,6 +280,7 @@ impl Runtime {
                 event.detail = Some(pin.detail);
                 event
             })
+            .chain(documents)
             .collect();
         if let Err(error) = self.audit.record_all(records).await {
             tracing::error!("tool pin events could not be audited: {error}");

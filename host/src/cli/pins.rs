@@ -1,22 +1,32 @@
-//! `portcullis mcp accept`: accept the changed tool definitions an MCP source is withheld for.
+//! `portcullis mcp accept` and `portcullis openapi accept`: accept what a pin holds back (the
+//! changed tool definitions an MCP source's tools are withheld for, the changed document of a
+//! `pin: true` OpenAPI source).
 //!
 //! The runtime records each pending definition in `<stateDir>/mcp-pins/` (`mcp::pins`); this
 //! command promotes them to pins, prints what changed and the digest a config pin
 //! (`sources.<id>.toolPins`) would carry, and exits. A running runtime watches the pin files,
 //! so it rebuilds its catalog at once and audits the acceptance (`tool_definition_accepted`).
 //! The instance is found as `serve` finds it: `--state-dir` (or `PORTCULLIS_STATE_DIR`) and
-//! `--instance-id`, or the id derived from `--config`.
+//! `--instance-id`, or the id derived from `--config`. `openapi accept` promotes the waiting
+//! document of `<stateDir>/openapi-pins/` (`catalog::doc_pins`) the same way.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use portcullis::catalog::doc_pins;
 use portcullis::mcp::pins;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum McpCommand {
     /// Accept the changed definitions of an MCP source's tools (all of them, or `--tool`).
     Accept(AcceptArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum OpenapiCommand {
+    /// Accept the changed document of a `pin: true` OpenAPI source.
+    Accept(DocumentAcceptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -26,6 +36,21 @@ pub(super) struct AcceptArgs {
     /// Accept only this tool (its name on the MCP server).
     #[arg(long)]
     tool: Option<String>,
+    #[command(flatten)]
+    instance: InstanceArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DocumentAcceptArgs {
+    /// The OpenAPI source id (its key under `sources`).
+    source: String,
+    #[command(flatten)]
+    instance: InstanceArgs,
+}
+
+/// Which instance's state to change, found as `serve` finds it.
+#[derive(Debug, Args)]
+pub(super) struct InstanceArgs {
     /// The project `.cli.json` the runtime serves (gives the default instance id).
     #[arg(long, default_value = ".cli.json")]
     config: PathBuf,
@@ -43,18 +68,49 @@ pub(super) fn run(command: McpCommand) -> Result<ExitCode, Box<dyn std::error::E
     }
 }
 
+pub(super) fn run_openapi(command: OpenapiCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let OpenapiCommand::Accept(args) = command;
+    let dir = args.instance.state_dir()?.join(doc_pins::DOCUMENT_PIN_DIR);
+    match doc_pins::accept(&dir, &args.source) {
+        Ok(Some((previous, digest))) => {
+            println!(
+                "accepted the document of {} {digest} (was {previous})",
+                args.source
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(None) => {
+            println!(
+                "nothing to accept: no changed document of source {:?} is waiting",
+                args.source
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+impl InstanceArgs {
+    /// `<state root>/instances/<id>`.
+    fn state_dir(&self) -> std::io::Result<PathBuf> {
+        let instance_id = match &self.instance_id {
+            Some(id) => super::slug(id),
+            None => super::derive_instance_id(&super::absolute(&self.config)?),
+        };
+        Ok(self
+            .state_dir
+            .clone()
+            .unwrap_or_else(super::default_state_root)
+            .join("instances")
+            .join(instance_id))
+    }
+}
+
 fn accept(args: &AcceptArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let instance_id = match &args.instance_id {
-        Some(id) => super::slug(id),
-        None => super::derive_instance_id(&super::absolute(&args.config)?),
-    };
-    let dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(super::default_state_root)
-        .join("instances")
-        .join(instance_id)
-        .join(pins::PIN_DIR);
+    let dir = args.instance.state_dir()?.join(pins::PIN_DIR);
     let accepted = match pins::accept(&dir, &args.source, args.tool.as_deref()) {
         Ok(accepted) => accepted,
         Err(error) => {

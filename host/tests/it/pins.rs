@@ -148,6 +148,11 @@ async fn start_in(dir: tempfile::TempDir, extra: Value) -> Instance {
     }
     let config =
         json!({"cli": "1.0.0", "mode": {"default": "discover"}, "sources": {"pins": source}});
+    start_with(dir, config).await
+}
+
+/// Start a runtime on `config` with its state in `<dir>/root/instances/test`.
+async fn start_with(dir: tempfile::TempDir, config: Value) -> Instance {
     let project = dir.path().join(".cli.json");
     std::fs::write(&project, config.to_string()).unwrap();
     let state_dir = dir.path().join("root/instances/test");
@@ -418,6 +423,102 @@ fn a_malformed_config_pin_is_refused_with_its_path() {
     );
     assert!(
         error.contains("sources.o.toolPins") && error.contains("only allowed for mcp sources"),
+        "{error}"
+    );
+}
+
+/// An OpenAPI document with one `GET` operation per id.
+fn document(operations: &[&str]) -> String {
+    let paths: serde_json::Map<String, Value> = operations
+        .iter()
+        .map(|op| {
+            let operation =
+                json!({"get": {"operationId": op, "responses": {"200": {"description": "ok"}}}});
+            (format!("/{op}"), operation)
+        })
+        .collect();
+    json!({"openapi": "3.0.3", "info": {"title": "Pinned", "version": "1"},
+           "servers": [{"url": "http://127.0.0.1:9/"}], "paths": paths})
+    .to_string()
+}
+
+/// `pin: true` on an OpenAPI source fetched by URL: the first fetch pins the document; a changed
+/// document keeps the accepted one in the catalog (audited once with a diff) until
+/// `portcullis openapi accept` makes the new one current.
+#[tokio::test]
+async fn a_pinned_openapi_document_keeps_the_accepted_catalog_until_accepted() {
+    let served = Arc::new(std::sync::Mutex::new(document(&["listItems"])));
+    let body = served.clone();
+    let app = axum::Router::new().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move {
+                let text = body.lock().unwrap().clone();
+                ([("content-type", "application/json")], text)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = json!({"cli": "1.0.0", "mode": {"default": "discover"},
+        "sources": {"api": {"type": "openapi", "uri": format!("{origin}/openapi.json"), "pin": true}},
+        "services": {"svc": {"source": "api"}}});
+    let rt = start_with(tempfile::tempdir().unwrap(), config).await;
+    assert_eq!(rt.tool_ids().await, ids(&["svc:listItems"]));
+    assert_eq!(rt.audit("document_pinned").await.len(), 1);
+
+    *served.lock().unwrap() = document(&["deleteEverything"]);
+    rt.runtime.rebuild(true).await.unwrap();
+    assert_eq!(
+        rt.tool_ids().await,
+        ids(&["svc:listItems"]),
+        "the accepted document is served"
+    );
+    rt.runtime.rebuild(true).await.unwrap();
+    let changed = rt.audit("document_changed").await;
+    assert_eq!(changed.len(), 1, "audited once: {changed:?}");
+    let paths: Vec<&str> = changed[0]["detail"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/paths/~1listItems", "/paths/~1deleteEverything"]);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "openapi",
+            "accept",
+            "api",
+            "--instance-id",
+            "test",
+            "--state-dir",
+        ])
+        .arg(rt.state_root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("accepted the document of api sha256:"),
+        "{text}"
+    );
+    let moved = eventually(Duration::from_secs(10), || async {
+        rt.tool_ids().await == ids(&["svc:deleteEverything"])
+    })
+    .await;
+    assert!(moved, "the accepted document is built once accepted");
+    assert_eq!(rt.audit("document_accepted").await.len(), 1);
+}
+
+#[test]
+fn pin_is_refused_on_a_source_not_fetched_by_url() {
+    let config = json!({"cli": "1.0.0", "sources": {
+        "local": {"type": "openapi", "uri": "a.json", "pin": true}}});
+    let error = support::server::config_load_error(&config);
+    assert!(
+        error.contains("sources.local.pin") && error.contains("fetched by URL"),
         "{error}"
     );
 }
