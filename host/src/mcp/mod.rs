@@ -7,6 +7,7 @@
 //! | `lister` | the pool as the catalog's [`crate::catalog::McpLister`] (settings, sync, tool lists) |
 //! | [`session`] | one live session per source: connect, reuse, reconnect with backoff |
 //! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
+//! | `revision` | the stateless revision 2026-07-28 on the HTTP wire; older servers recognised at `server/discover` |
 //! | [`outbox`] | which requests may have reached the server (decides whether a resend is safe) |
 //! | [`oauth`] | transport OAuth: client credentials, single-flight refresh, fail closed |
 //! | [`pins`] | tool-definition pinning: a changed definition is withheld until accepted |
@@ -23,6 +24,7 @@ pub mod oauth;
 pub mod outbox;
 pub mod pins;
 pub mod remote;
+mod revision;
 pub mod session;
 pub mod settings;
 pub mod sse;

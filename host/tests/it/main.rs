@@ -24,6 +24,7 @@ mod config_load;
 mod config_rules;
 mod fuzz_smoke;
 mod mcp_oauth;
+mod mcp_revisions;
 mod mcp_sources;
 mod module_graph;
 mod oauth_client;
