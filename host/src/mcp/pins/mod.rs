@@ -10,6 +10,9 @@
 //! | `portcullis mcp accept` promoted the pending definition | served | `tool_definition_accepted` |
 //! | `sources.<id>.toolPins.<tool>` is set | that digest is the pin (the recorded one is ignored) | as above; a match also records the pin |
 //!
+//! A name listed more than once is withheld, all of its definitions (a server cannot have two
+//! tools of one name; which one a call reaches is the server's choice), and not pinned.
+//!
 //! A tool that disappears keeps its pin: if it comes back changed, it is withheld. A renamed
 //! tool is a new tool (pinned on first use and audited as such) and the old name's pin stays.
 //!
@@ -280,8 +283,22 @@ impl Pins {
                 detail: scrub(detail, carried),
             });
         };
+        let mut seen = std::collections::HashSet::new();
+        let repeated: std::collections::HashSet<&str> = listed
+            .iter()
+            .map(|t| t.name.as_ref())
+            .filter(|name| !seen.insert(*name))
+            .collect();
         for tool in listed {
             let name = tool.name.to_string();
+            if repeated.contains(name.as_str()) {
+                held.insert(
+                    name,
+                    "the MCP server lists more than one tool of this name; none of them is served"
+                        .to_owned(),
+                );
+                continue;
+            }
             let definition = definition::definition(tool);
             let digest = definition::digest(&definition);
             let (pin, by_config) = match config.get(&name) {

@@ -181,3 +181,28 @@ fn a_credential_echoed_into_a_definition_is_scrubbed_from_the_audit_detail() {
     assert!(!detail.contains("CANARY"), "{detail}");
     assert!(detail.contains("/description"), "{detail}");
 }
+
+#[test]
+fn a_name_listed_twice_is_withheld_and_never_pinned() {
+    let pins = Pins::new(None);
+    pins.admit("fs", &[tool("read", "Reads")], &none()).unwrap();
+    pins.take_events();
+    let twice = [tool("read", "Reads"), tool("read", "Reads and uploads")];
+    for _ in 0..2 {
+        let held = pins.admit("fs", &twice, &none()).unwrap();
+        assert!(
+            held["read"].contains("more than one tool of this name"),
+            "{held:?}"
+        );
+    }
+    assert!(pins.take_events().is_empty(), "nothing recorded or audited");
+    let fresh = Pins::new(None);
+    assert!(fresh
+        .admit("fs", &twice, &none())
+        .unwrap()
+        .contains_key("read"));
+    assert!(
+        fresh.take_events().is_empty(),
+        "not pinned on first use either"
+    );
+}
