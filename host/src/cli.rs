@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the commands themselves.
 
+mod pins;
 mod policy;
 
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ enum Command {
     /// MCP utilities.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// OpenAPI source utilities.
+    #[command(subcommand)]
+    Openapi(pins::OpenapiCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +55,8 @@ enum McpCommand {
     /// runtime authenticates, filters and runs everything). The token comes from
     /// PORTCULLIS_MCP_TOKEN or the file --token-file names.
     Stdio(McpStdioArgs),
+    /// Accept the changed definitions of an MCP source's tools (all of them, or `--tool`).
+    Accept(pins::AcceptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +318,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             server::mcp_door::stdio::run(options).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Mcp(McpCommand::Accept(args)) => pins::accept(&args),
+        Command::Openapi(command) => pins::run_openapi(command),
         Command::DemoUpstream(args) => {
             let listener = tokio::net::TcpListener::bind(args.addr).await?;
             eprintln!(

@@ -23,8 +23,11 @@ use url::Url;
 
 use super::cache::Cache;
 use super::fetch::{self, Location};
-use super::lister::{McpLister, McpSource, NO_LISTER};
-use super::model::{Catalog, CatalogService, CatalogSource, Provenance, Workflow, CATALOG_VERSION};
+use super::lister::{McpLister, McpListing, McpSource, NO_LISTER};
+use super::model::{
+    Backend, Catalog, CatalogService, CatalogSource, Provenance, Tool, WithheldTool, Workflow,
+    CATALOG_VERSION,
+};
 use super::normalize::{self, ServiceTools};
 use super::openapi;
 use super::overlay;
@@ -42,6 +45,9 @@ pub struct BuildOptions {
     pub force_refresh: bool,
     /// The MCP sessions `mcp` sources are listed through; `None` fails every `mcp` source.
     pub mcp: Option<Arc<dyn McpLister>>,
+    /// Where the documents of `pin: true` sources are pinned ([`super::doc_pins`]); `None`
+    /// builds them as fetched.
+    pub document_pins: Option<PathBuf>,
 }
 
 /// A source that failed to load; the other sources are unaffected.
@@ -98,6 +104,8 @@ pub struct BuildOutcome {
     pub watched_files: Vec<PathBuf>,
     /// Per-source fetch report.
     pub fetches: Vec<SourceFetch>,
+    /// What the build did to document pins, for the audit log.
+    pub pin_events: Vec<super::doc_pins::DocumentPinEvent>,
 }
 
 /// One planned service build.
@@ -335,6 +343,7 @@ pub async fn build(config: &LoadedConfig, options: &BuildOptions) -> BuildOutcom
             servers: tools.servers,
         });
         catalog.tools.extend(tools.tools);
+        catalog.withheld.extend(tools.withheld);
         catalog.workflows.extend(workflows);
     }
     catalog.services.sort_by(|a, b| a.id.cmp(&b.id));
@@ -373,6 +382,21 @@ async fn build_openapi(
         out,
     )
     .await?;
+    let bytes = match (&options.document_pins, planned.source.pin) {
+        (Some(dir), Some(true)) => {
+            out.watched_files
+                .push(super::doc_pins::record_file(dir, planned.source_id));
+            let checked = super::doc_pins::check(dir, planned.source_id, uri, bytes)?;
+            out.pin_events.extend(checked.event);
+            out.warnings
+                .extend(checked.warning.map(|message| SourceWarning {
+                    source_id: planned.source_id.to_owned(),
+                    message,
+                }));
+            checked.bytes
+        }
+        _ => bytes,
+    };
     let mut digest = Sha256::new();
     digest.update(Sha256::digest(&bytes));
     let overlays = load_overlays(planned, config, options, cache, client, out, &mut digest).await?;
@@ -499,7 +523,10 @@ async fn build_mcp(
     mut digest: Sha256,
 ) -> Result<Built, String> {
     let (source_id, settings, service_id) = (mcp.source_id, mcp.settings, mcp.service_id);
-    let listed = lister
+    let McpListing {
+        tools: listed,
+        withheld,
+    } = lister
         .ok_or_else(|| NO_LISTER.to_owned())?
         .list_tools(source_id)
         .await?;
@@ -527,6 +554,30 @@ async fn build_mcp(
     )?;
     let unmatched = super::mcp_overlay::apply(service_id, &mut tools.tools, mcp.overlays)?;
     tools.warnings.extend(unmatched);
+    // Withheld tools are mapped with the rest (so they keep the id they will have once
+    // accepted) and then set aside.
+    if !withheld.is_empty() {
+        let (kept, held): (Vec<Tool>, Vec<Tool>) =
+            tools.tools.drain(..).partition(|tool| match &tool.backend {
+                Backend::Mcp(binding) => !withheld.contains_key(&binding.tool_name),
+                Backend::Http => true,
+            });
+        tools.tools = kept;
+        for tool in held {
+            let Backend::Mcp(binding) = &tool.backend else {
+                continue;
+            };
+            let why = withheld
+                .get(&binding.tool_name)
+                .cloned()
+                .unwrap_or_default();
+            tools.warnings.push(format!(
+                "tool {:?} is withheld from the catalog: {why}",
+                tool.id
+            ));
+            tools.withheld.push(WithheldTool { tool, why });
+        }
+    }
     Ok((service_id.to_owned(), tools, digest.finalize()))
 }
 

@@ -25,6 +25,7 @@
 mod build;
 mod cache;
 mod discovery;
+pub mod doc_pins;
 mod fetch;
 mod lister;
 mod mcp;
@@ -35,6 +36,7 @@ pub mod normalize;
 pub mod openapi;
 mod overlay;
 pub mod pattern;
+pub mod pin_diff;
 mod security;
 pub mod servers;
 pub mod settings;
@@ -46,5 +48,5 @@ pub mod workflows;
 pub use build::{
     build, BuildOptions, BuildOutcome, SharedCatalog, SourceError, SourceFetch, SourceWarning,
 };
-pub use lister::{McpLister, McpSource};
+pub use lister::{McpLister, McpListing, McpSource};
 pub use model::*;

@@ -94,6 +94,7 @@ pub fn map_tools(
         servers: Vec::new(),
         tools,
         warnings,
+        withheld: Vec::new(),
     })
 }
 

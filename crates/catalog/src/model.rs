@@ -31,6 +31,19 @@ pub struct Catalog {
     pub workflows: Vec<Workflow>,
     /// `discover` plus one view per agent profile.
     pub effective_views: Vec<EffectiveView>,
+    /// MCP tools held back from the catalog (a definition changed since it was pinned), by
+    /// tool id; never served, so a call by id can say why it is refused.
+    #[serde(skip)]
+    pub withheld: Vec<WithheldTool>,
+}
+
+/// A tool left out of the catalog until an operator accepts its definition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WithheldTool {
+    /// The tool as it would be served (id, binding), built from the withheld definition.
+    pub tool: Tool,
+    /// Why it is held back.
+    pub why: String,
 }
 
 /// A source entry with its provenance.

@@ -37,6 +37,8 @@ pub struct ServiceTools {
     pub tools: Vec<Tool>,
     /// Things the operator should look at (overlay targets matching nothing, MCP tools dropped).
     pub warnings: Vec<String>,
+    /// MCP tools mapped but held back ([`crate::McpListing::withheld`]).
+    pub withheld: Vec<crate::WithheldTool>,
 }
 
 /// Reasons a document yields no tools.
@@ -149,6 +151,7 @@ pub fn normalize(
         servers: document_servers,
         tools,
         warnings: Vec::new(),
+        withheld: Vec::new(),
     })
 }
 

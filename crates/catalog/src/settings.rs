@@ -5,6 +5,8 @@
 //! | `type` is required; `uri` is required except for `mcp`, which needs `transport` | `sources.<id>.*` |
 //! | `transport`, `disabledTools`, `oauth` only on `mcp` sources; `uri`, `redirects` never on them | `sources.<id>.*` |
 //! | `redirects.allowOrigins` are exact origins | `sources.<id>.redirects.allowOrigins[i]` |
+//! | `pin` only on `openapi` sources with an `http(s)` `uri` | `sources.<id>.pin` |
+//! | `toolPins` only on `mcp` sources; each value is `sha256:` and 64 lowercase hex digits | `sources.<id>.toolPins.<tool>` |
 //! | a service names a known source; an `mcp` source has exactly its own service | `services.<id>.source` |
 //! | a profile's `toolSet` and `agents.defaultProfile` exist | `agents.*` |
 //!
@@ -13,6 +15,16 @@
 
 use portcullis_config::{Config, JsonPath, Problems, SourceType};
 use portcullis_net::parse_origin;
+
+/// A tool pin as written in config: `sha256:` and 64 lowercase hex digits.
+fn valid_pin(pin: &str) -> bool {
+    pin.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
 
 /// Check `sources.*` and `services.*`.
 pub fn check_sources(config: &Config, p: &mut Problems) {
@@ -40,12 +52,33 @@ pub fn check_sources(config: &Config, p: &mut Problems) {
                     ("transport", source.transport.is_some()),
                     ("disabledTools", source.disabled_tools.is_some()),
                     ("oauth", source.oauth.is_some()),
+                    ("toolPins", source.tool_pins.is_some()),
                 ];
                 for (key, set) in exclusive {
                     if set {
                         p.push(base.key(key), "is only allowed for mcp sources");
                     }
                 }
+            }
+        }
+        if source.pin.is_some() {
+            let remote = source
+                .uri
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://"));
+            if source.kind != Some(SourceType::Openapi) || !remote {
+                p.push(
+                    base.key("pin"),
+                    "is only allowed for openapi sources fetched by URL (http:// or https://)",
+                );
+            }
+        }
+        for (tool, pin) in source.tool_pins.iter().flatten() {
+            if !valid_pin(pin) {
+                p.push(
+                    base.key("toolPins").key(tool),
+                    "must be \"sha256:\" followed by 64 lowercase hex digits (the digest `portcullis mcp accept` prints)",
+                );
             }
         }
         let origins = source

@@ -197,10 +197,12 @@ fn merge_source(into: &mut Source, later: Source) {
     if let Some(kind) = later.kind {
         if kind == SourceType::Mcp {
             into.uri = None;
+            into.pin = None;
         } else {
             into.transport = None;
             into.disabled_tools = None;
             into.oauth = None;
+            into.tool_pins = None;
         }
         into.kind = Some(kind);
     }
@@ -209,6 +211,8 @@ fn merge_source(into: &mut Source, later: Source) {
     set(&mut into.refresh, later.refresh);
     set(&mut into.disabled_tools, later.disabled_tools);
     set(&mut into.redirects, later.redirects);
+    set(&mut into.tool_pins, later.tool_pins);
+    set(&mut into.pin, later.pin);
     if let Some(transport) = later.transport {
         let changed = transport.kind.is_some()
             && into.transport.as_ref().and_then(|t| t.kind.as_ref()) != transport.kind.as_ref();

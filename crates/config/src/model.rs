@@ -308,6 +308,16 @@ pub struct Source {
     /// Cross-origin redirects calls of this source may follow (OpenAPI sources only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirects: Option<SourceRedirects>,
+    /// MCP sources only: accepted tool definitions, tool name -> `sha256:<64 lowercase hex>`
+    /// (the digest `portcullis mcp accept` prints). A pin here overrides the one the runtime
+    /// recorded: a listed definition with another digest is withheld from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_pins: Option<BTreeMap<String, String>>,
+    /// `openapi` sources fetched by URL only: pin the document's digest on first fetch; a
+    /// changed document keeps the last accepted one in the catalog until an operator accepts it
+    /// (`portcullis openapi accept`). Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<bool>,
 }
 
 /// `sources.<id>.redirects`: which upstream redirects calls of this source may follow.
@@ -742,6 +752,8 @@ impl std::fmt::Debug for Source {
             .field("disabled_tools", &self.disabled_tools)
             .field("oauth_keys", &object_keys_only(&self.oauth))
             .field("redirects", &self.redirects)
+            .field("tool_pins", &self.tool_pins)
+            .field("pin", &self.pin)
             .finish()
     }
 }

@@ -11,8 +11,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::snapshot::{stamp, FileStamp, Snapshot, SnapshotError};
-use crate::audit::{AuditError, AuditLog, AuditOptions};
+use crate::audit::{AuditDecision, AuditError, AuditEvent, AuditLog, AuditOptions};
+use crate::catalog::Backend;
 use crate::config::{Rules, ScopePaths};
+use crate::mcp::pins::PinEventKind;
 use crate::mcp::McpPool;
 use crate::oauth::OAuthClients;
 use crate::policy::ApprovalStore;
@@ -102,13 +104,21 @@ impl Runtime {
             OAuthClients::new(Some(options.state_dir.clone()), Some(&options.url))
                 .map_err(|source| StartError::HttpClient { source })?,
         );
+        // Tool pins are kept across restarts, beside the OAuth tokens.
         let mcp = Arc::new(
-            McpPool::with_oauth(oauth).map_err(|source| StartError::HttpClient { source })?,
+            McpPool::with_oauth(oauth)
+                .map_err(|source| StartError::HttpClient { source })?
+                .with_pin_dir(options.state_dir.join(crate::mcp::pins::PIN_DIR)),
         );
         let snapshot = Snapshot::build(
             &options.scopes,
             &*options.settings,
             Some(options.cache_dir.clone()),
+            Some(
+                options
+                    .state_dir
+                    .join(crate::catalog::doc_pins::DOCUMENT_PIN_DIR),
+            ),
             false,
             mcp.clone(),
         )
@@ -125,6 +135,7 @@ impl Runtime {
             last_seen,
         });
         runtime.write_runtime_file();
+        runtime.audit_pin_events().await;
         Ok(runtime)
     }
 
@@ -140,6 +151,11 @@ impl Runtime {
             &self.options.scopes,
             &*self.options.settings,
             Some(self.options.cache_dir.clone()),
+            Some(
+                self.options
+                    .state_dir
+                    .join(crate::catalog::doc_pins::DOCUMENT_PIN_DIR),
+            ),
             force_refresh,
             self.mcp.clone(),
         )
@@ -150,6 +166,7 @@ impl Runtime {
         let _ = tokio::task::spawn_blocking(move || rendering.prerender()).await;
         *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = fresh.watched.clone();
         self.snapshot.store(fresh.clone());
+        self.audit_pin_events().await;
         tracing::info!(tools = fresh.catalog.tools.len(), "catalog rebuilt");
         Ok(fresh)
     }
@@ -206,6 +223,67 @@ impl Runtime {
             if let Err(error) = self.rebuild(false).await {
                 tracing::error!(source = %source, "MCP tool list changed but the rebuild failed; still serving the previous catalog: {error}");
             }
+        }
+    }
+
+    /// Audit what the last listings did to tool pins (first use, change with its diff,
+    /// acceptance), each named by its catalog tool id when the catalog has one.
+    async fn audit_pin_events(&self) {
+        let snapshot = self.snapshot();
+        let documents = std::mem::take(
+            &mut *snapshot
+                .document_pin_events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let events = self.mcp.pins().take_events();
+        if events.is_empty() && documents.is_empty() {
+            return;
+        }
+        let catalog = &snapshot.catalog;
+        let documents = documents.into_iter().map(|pin| {
+            let (decision, reason) = match pin.kind {
+                "changed" => (AuditDecision::Denied, "document_changed"),
+                "pinned" => (AuditDecision::Allowed, "first_use"),
+                _ => (AuditDecision::Allowed, "accepted"),
+            };
+            let event_type = format!("document_{}", pin.kind);
+            let tool_id = format!("source:{}", pin.source_id);
+            let mut event = AuditEvent::new(&event_type, &tool_id, decision, reason);
+            event.detail = Some(pin.detail);
+            event
+        });
+        let records = events
+            .into_iter()
+            .map(|pin| {
+                let known = catalog
+                    .tools
+                    .iter()
+                    .chain(catalog.withheld.iter().map(|w| &w.tool))
+                    .find(|tool| match &tool.backend {
+                        Backend::Mcp(b) => {
+                            b.source_id == pin.source_id && b.tool_name == pin.tool_name
+                        }
+                        Backend::Http => false,
+                    });
+                let tool_id = known.map_or_else(
+                    || format!("{}:{}", pin.source_id, pin.tool_name),
+                    |tool| tool.id.clone(),
+                );
+                let (decision, reason) = match pin.kind {
+                    PinEventKind::Changed => (AuditDecision::Denied, "tool_definition_changed"),
+                    PinEventKind::Pinned => (AuditDecision::Allowed, "first_use"),
+                    PinEventKind::Accepted => (AuditDecision::Allowed, "accepted"),
+                };
+                let mut event = AuditEvent::new(pin.kind.event_type(), &tool_id, decision, reason);
+                event.service_id = Some(pin.source_id);
+                event.detail = Some(pin.detail);
+                event
+            })
+            .chain(documents)
+            .collect();
+        if let Err(error) = self.audit.record_all(records).await {
+            tracing::error!("tool pin events could not be audited: {error}");
         }
     }
 

@@ -89,6 +89,8 @@ pub struct Snapshot {
     pub fetches: Vec<SourceFetch>,
     /// Files whose change triggers a rebuild, with their stamps at build time.
     pub watched: Vec<(PathBuf, FileStamp)>,
+    /// Document pin events of the build, taken once by the runtime for the audit log.
+    pub(crate) document_pin_events: Mutex<Vec<crate::catalog::doc_pins::DocumentPinEvent>>,
     /// Pre-rendered `/v1/catalog/effective` bodies, one per effective view.
     rendered: Vec<OnceLock<RenderedView>>,
     /// Bodies rendered for restricted callers (see [`Snapshot::filtered_view`]).
@@ -146,18 +148,20 @@ async fn load_plugins(loaded: &LoadedConfig) -> Result<PluginSet, PluginError> {
 
 impl Snapshot {
     /// Load config and build the catalog; MCP sources are listed through `mcp`, which is
-    /// synced to the new config (sessions of changed or removed sources are closed).
+    /// synced to the new config (sessions of changed or removed sources are closed), and the
+    /// documents of `pin: true` sources are pinned under `document_pins`.
     pub async fn build(
         paths: &ScopePaths,
         settings: &dyn Rules,
         cache_dir: Option<PathBuf>,
+        document_pins: Option<PathBuf>,
         force_refresh: bool,
         mcp: Arc<McpPool>,
     ) -> Result<Self, SnapshotError> {
         Self::assemble(
             paths,
             settings,
-            cache_dir,
+            (cache_dir, document_pins),
             force_refresh,
             mcp,
             Authn::Online,
@@ -174,13 +178,13 @@ impl Snapshot {
         settings: &dyn Rules,
         mcp: Arc<McpPool>,
     ) -> Result<Self, SnapshotError> {
-        Self::assemble(paths, settings, None, false, mcp, Authn::Offline).await
+        Self::assemble(paths, settings, (None, None), false, mcp, Authn::Offline).await
     }
 
     async fn assemble(
         paths: &ScopePaths,
         settings: &dyn Rules,
-        cache_dir: Option<PathBuf>,
+        (cache_dir, document_pins): (Option<PathBuf>, Option<PathBuf>),
         force_refresh: bool,
         mcp: Arc<McpPool>,
         authn: Authn,
@@ -225,6 +229,7 @@ impl Snapshot {
                 cache_dir,
                 force_refresh,
                 mcp: Some(mcp.clone()),
+                document_pins: document_pins.clone(),
             },
         )
         .await;
@@ -243,6 +248,15 @@ impl Snapshot {
             .cloned()
             .collect();
         watch_paths.extend(outcome.watched_files.iter().cloned());
+        // `portcullis mcp accept` writes a pin file: watching them makes an accept take effect.
+        watch_paths.extend(
+            outcome
+                .catalog
+                .sources
+                .iter()
+                .filter(|s| s.kind == "mcp")
+                .filter_map(|s| mcp.pins().file(&s.id)),
+        );
         watch_paths.sort();
         watch_paths.dedup();
         let watched = watch_paths.into_iter().map(|p| {
@@ -274,6 +288,7 @@ impl Snapshot {
             source_errors: outcome.errors,
             fetches: outcome.fetches,
             watched: watched.collect(),
+            document_pin_events: Mutex::new(outcome.pin_events),
             rendered,
             filtered: Mutex::default(),
         })
@@ -356,5 +371,9 @@ impl Snapshot {
 impl crate::call::ToolIndex for Snapshot {
     fn tool(&self, id: &str) -> Option<&Tool> {
         Snapshot::tool(self, id)
+    }
+
+    fn withheld(&self, id: &str) -> Option<&crate::catalog::WithheldTool> {
+        self.catalog.withheld.iter().find(|w| w.tool.id == id)
     }
 }

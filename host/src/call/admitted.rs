@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::Refusal;
 use crate::audit::{AuditLog, AuditMcp, AuditWorkflow};
 use crate::authn::{Authenticator, Caller};
-use crate::catalog::{Catalog, Tool};
+use crate::catalog::{Catalog, Tool, WithheldTool};
 use crate::config::Mode;
 use crate::mcp::McpPool;
 use crate::policy::{ApprovalStore, PolicySet};
@@ -23,6 +23,12 @@ use crate::upstream::Upstream;
 pub trait ToolIndex: Sync {
     /// The tool with this id, if the catalog has one.
     fn tool(&self, id: &str) -> Option<&Tool>;
+
+    /// The tool with this id held back from the catalog (its MCP definition changed since it
+    /// was pinned), if any.
+    fn withheld(&self, _id: &str) -> Option<&WithheldTool> {
+        None
+    }
 }
 
 /// The stages of one config snapshot a call runs through (copied into each step of a

@@ -14,14 +14,20 @@ use crate::audit::Detail;
 use crate::catalog::{Backend, Tool};
 use crate::policy::{Call, Decision, Explanation};
 
-/// Look a tool up (not audited: there is no tool to name).
+/// Look a tool up (not audited: there is no tool to name). A tool withheld for a changed
+/// definition is refused as such, not as unknown.
 pub(super) fn lookup<'a>(admitted: &Admitted<'a>, tool_id: &str) -> Result<&'a Tool, Refusal> {
-    admitted
-        .stages
-        .tools
+    let tools = admitted.stages.tools;
+    tools
         .tool(tool_id)
-        .ok_or_else(|| Refusal::ToolNotFound {
-            tool_id: tool_id.to_owned(),
+        .ok_or_else(|| match tools.withheld(tool_id) {
+            Some(held) => Refusal::DefinitionChanged {
+                tool_id: tool_id.to_owned(),
+                why: held.why.clone(),
+            },
+            None => Refusal::ToolNotFound {
+                tool_id: tool_id.to_owned(),
+            },
         })
 }
 
@@ -96,8 +102,15 @@ fn policy_detail(explanation: &Explanation, request: &CallRequest, grant_mode: b
 
 /// Execute one call; the answer is the response body (`{"statusCode", ...}`).
 pub async fn execute(admitted: &Admitted<'_>, request: CallRequest) -> Result<Bytes, Refusal> {
-    let tool = lookup(admitted, &request.tool_id)?;
     let mut trail = AuditTrail::new(admitted);
+    let tool = match lookup(admitted, &request.tool_id) {
+        Ok(tool) => tool,
+        // An attempt to run a withheld tool is audited under the withheld definition.
+        Err(refusal) => match admitted.stages.tools.withheld(&request.tool_id) {
+            Some(held) => return Err(trail.refuse(&held.tool, refusal).await),
+            None => return Err(refusal),
+        },
+    };
     check_envelope(&trail, tool).await?;
     let explanation = decide(admitted, tool, &request, true).await;
     let grant_mode = admitted.stages.policy.approvals().grants();

@@ -6,6 +6,7 @@
 //! | result | `{"statusCode":200,"contentType":"application/json","body":<MCP result>}` | `tool_execution` allowed |
 //! | result with `isError: true` | [`Refusal::ToolError`] (the tool's own message) | `execution_error` `tool_error` |
 //! | transport OAuth spent its refresh, server down, protocol error, timeout | [`Refusal::Mcp`] | `execution_error` |
+//! | the tool's definition changed at a listing after this snapshot was built | [`Refusal::DefinitionChanged`] | `authz_denial` |
 //!
 //! Arguments are the request `body` (a JSON object; empty = `{}`). For a tool whose input
 //! schema was wrapped, the body is `{"input": ...}` and `input` is what the server receives.
@@ -79,7 +80,15 @@ pub(super) async fn execute(
         Ok(a) => a,
         Err(message) => return Err(trail.refuse(tool, Refusal::InvalidRequest(message)).await),
     };
-    let session = match trail.admitted().stages.mcp.session(&binding.source_id) {
+    let mcp = trail.admitted().stages.mcp;
+    // The snapshot may predate the listing that found the change: the pins are live.
+    if let Some(why) = mcp.pins().withheld(&binding.source_id, &binding.tool_name) {
+        let tool_id = tool.id.clone();
+        return Err(trail
+            .refuse(tool, Refusal::DefinitionChanged { tool_id, why })
+            .await);
+    }
+    let session = match mcp.session(&binding.source_id) {
         Ok(s) => s,
         Err(e) => return Err(trail.refuse(tool, Refusal::Mcp(e)).await),
     };

@@ -8,7 +8,7 @@
 //! | variant | audited as | reason |
 //! |---|---|---|
 //! | `ToolNotFound`, `WorkflowNotFound`, `ApprovalsNotEnabled`, `AuditUnavailable` | not audited | fixed |
-//! | `OutsideEnvelope`, `Policy`, `ApproverScopeMissing`, `Grant` | `authz_denial`, denied | the deny reason |
+//! | `OutsideEnvelope`, `Policy`, `ApproverScopeMissing`, `Grant`, `DefinitionChanged` | `authz_denial`, denied | the deny reason |
 //! | `InvalidRequest`, `Credentials`, `Upstream`, `Withheld`, `Mcp`, `ToolError` | `execution_error`, error | the layer's reason |
 //! | `StepFailed` (a workflow step ran but did not succeed) | `workflow_step_failed`, error | fixed |
 
@@ -28,6 +28,14 @@ pub enum Refusal {
     ToolNotFound {
         /// The id asked for.
         tool_id: String,
+    },
+    /// The MCP tool's definition changed since it was pinned; it is withheld until an operator
+    /// accepts it (`mcp::pins`).
+    DefinitionChanged {
+        /// The tool id.
+        tool_id: String,
+        /// What changed and how to accept it.
+        why: String,
     },
     /// The request cannot be understood (body, mode, arguments); the message says why.
     InvalidRequest(String),
@@ -79,6 +87,7 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::ToolNotFound { .. } => "tool_not_found",
+            Self::DefinitionChanged { .. } => "tool_definition_changed",
             Self::InvalidRequest(_) => "invalid_request",
             Self::OutsideEnvelope => "authz_denied",
             Self::Policy(explanation) => explanation.reason(),
@@ -113,7 +122,8 @@ impl Refusal {
             Self::OutsideEnvelope
             | Self::Policy(_)
             | Self::ApproverScopeMissing { .. }
-            | Self::Grant(_) => Some(("authz_denial", AuditDecision::Denied)),
+            | Self::Grant(_)
+            | Self::DefinitionChanged { .. } => Some(("authz_denial", AuditDecision::Denied)),
             Self::InvalidRequest(_)
             | Self::Credentials(_)
             | Self::Upstream(_)

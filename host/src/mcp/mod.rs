@@ -7,8 +7,10 @@
 //! | `lister` | the pool as the catalog's [`crate::catalog::McpLister`] (settings, sync, tool lists) |
 //! | [`session`] | one live session per source: connect, reuse, reconnect with backoff |
 //! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
+//! | `revision` | the stateless revision 2026-07-28 on the HTTP wire; older servers recognised at `server/discover` |
 //! | [`outbox`] | which requests may have reached the server (decides whether a resend is safe) |
 //! | [`oauth`] | transport OAuth: client credentials, single-flight refresh, fail closed |
+//! | [`pins`] | tool-definition pinning: a changed definition is withheld until accepted |
 //! | [`sse`] | the `text/event-stream` decoder both HTTP transports use |
 //! | [`stdio`] | supervised stdio children: spawn, restart after a crash, stop on close |
 //!
@@ -20,7 +22,9 @@
 mod lister;
 pub mod oauth;
 pub mod outbox;
+pub mod pins;
 pub mod remote;
+mod revision;
 pub mod session;
 pub mod settings;
 pub mod sse;
@@ -80,6 +84,7 @@ pub struct McpPool {
     changes_tx: mpsc::UnboundedSender<String>,
     changes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
     oauth: Arc<OAuthClients>,
+    pins: pins::Pins,
 }
 
 impl std::fmt::Debug for McpPool {
@@ -108,7 +113,19 @@ impl McpPool {
             changes_tx,
             changes_rx: tokio::sync::Mutex::new(changes_rx),
             oauth,
+            pins: pins::Pins::default(),
         })
+    }
+
+    /// Keep tool pins in files under `dir` (normally `<stateDir>/mcp-pins`) instead of memory.
+    pub fn with_pin_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.pins = pins::Pins::new(Some(dir));
+        self
+    }
+
+    /// The instance's tool-definition pins.
+    pub fn pins(&self) -> &pins::Pins {
+        &self.pins
     }
 
     /// Make the pool match `sources`: unchanged sources keep their live session, changed ones

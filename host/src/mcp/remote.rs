@@ -16,6 +16,9 @@
 //!   initialization a `GET` stream carries server
 //!   notifications such as `notifications/tools/list_changed` (a `405` means the server offers
 //!   none). Closing sends `DELETE`.
+//! - Streamable HTTP speaks the stateless revision 2026-07-28 too (routing headers, no session,
+//!   protocol errors in 4xx bodies, older servers recognised at `server/discover`): see
+//!   [`super::revision`].
 //! - Legacy SSE: the `endpoint` event names where to `POST`; it must be on the same origin as
 //!   the stream, so configured credentials never travel to a host the config did not name.
 //! - A message that does not parse is logged and skipped; it never fails an unrelated call.
@@ -32,6 +35,7 @@ use url::Url;
 
 use super::oauth::{OAuthError, TokenSource};
 use super::outbox::Outbox;
+use super::revision::{self, Outgoing};
 use super::settings::Remote;
 use super::sse;
 use crate::secrets::resolve_secret;
@@ -259,10 +263,12 @@ impl HttpShared {
     async fn post(
         self: Arc<Self>,
         body: Vec<u8>,
-        initialized: bool,
+        outgoing: Outgoing,
         writing: impl FnOnce(),
     ) -> Result<(), TransportError> {
-        let session = self.session_id();
+        let initialized = outgoing.method.as_deref() == Some("notifications/initialized");
+        // The stateless revision has no session: its requests never carry one.
+        let session = self.session_id().filter(|_| outgoing.routing.is_none());
         let mut request = self
             .base
             .request(reqwest::Method::POST, &self.url)
@@ -271,6 +277,9 @@ impl HttpShared {
             .header(CONTENT_TYPE, "application/json");
         if let Some(id) = &session {
             request = request.header("mcp-session-id", id);
+        }
+        for (name, value) in outgoing.routing.iter().flatten() {
+            request = request.header(*name, value.clone());
         }
         writing();
         let response = request.body(body).send().await.map_err(classify)?;
@@ -294,6 +303,23 @@ impl HttpShared {
         }
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(self.base.unauthorized().await);
+        }
+        if status.is_client_error() {
+            if let Some(id) = &outgoing.id {
+                // See `revision`: a protocol error of the request is delivered as itself, and a
+                // refused `server/discover` marks an older server (rmcp then falls back).
+                let bytes = response.bytes().await.map_err(classify)?;
+                if revision::correlated_error(&bytes, id) {
+                    deliver(&self.inbox, &String::from_utf8_lossy(&bytes));
+                    return Ok(());
+                }
+                if outgoing.is_discover() {
+                    let refused = revision::discover_unsupported(id, status.as_u16());
+                    deliver(&self.inbox, &refused);
+                    return Ok(());
+                }
+            }
+            return Err(TransportError::Status(status.as_u16()));
         }
         if !status.is_success() {
             return Err(TransportError::Status(status.as_u16()));
@@ -355,14 +381,6 @@ impl Drop for StreamableHttp {
     }
 }
 
-fn method_of(message: &TxJsonRpcMessage<RoleClient>) -> Option<String> {
-    serde_json::to_value(message)
-        .ok()?
-        .get("method")?
-        .as_str()
-        .map(str::to_owned)
-}
-
 impl Transport<RoleClient> for StreamableHttp {
     type Error = TransportError;
 
@@ -371,15 +389,17 @@ impl Transport<RoleClient> for StreamableHttp {
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
         let shared = self.shared.clone();
-        let initialized = method_of(&item).as_deref() == Some("notifications/initialized");
         let counted = Outbox::counts(&item);
         let outbox = self.outbox.clone();
-        let body = serde_json::to_vec(&item);
+        let body = serde_json::to_value(&item).and_then(|value| {
+            let outgoing = Outgoing::of(&value);
+            serde_json::to_vec(&value).map(|body| (body, outgoing))
+        });
         async move {
             let result = match body {
-                Ok(body) => {
+                Ok((body, outgoing)) => {
                     let writing = || outbox.sending(counted);
-                    shared.post(body, initialized, writing).await
+                    shared.post(body, outgoing, writing).await
                 }
                 Err(e) => Err(TransportError::Exchange(e.to_string())),
             };

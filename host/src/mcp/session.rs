@@ -3,7 +3,8 @@
 //!
 //! | event | what happens |
 //! |---|---|
-//! | first use | connect: spawn the child (stdio) or open the HTTP session, then `initialize` |
+//! | first use | connect: spawn the child (stdio) or reach the server; `server/discover` for the stateless revision 2026-07-28, and when the server does not know it (a correlated JSON-RPC error), the `initialize` handshake at 2025-11-25 (the server may answer an older revision, e.g. 2025-06-18). The legacy SSE transport always initializes |
+//! | a tool list with a `ttlMs` hint (2026-07-28) | rmcp serves it from its cache until then; when it expires a catalog rebuild is requested (at least 1 s, at most a day apart), so a stateless server, which has no stream to announce changes on, is re-listed |
 //! | server gone (stream ended, session unknown) | the next use reconnects |
 //! | stdio child exited | restarted in the background (see [`super::stdio`]), then a catalog rebuild is requested |
 //! | connect fails | callers get the error; the next attempt waits [`backoff`] (100 ms doubling, at most 10 s) |
@@ -66,7 +67,8 @@ impl ClientHandler for Handler {
             ClientCapabilities::default(),
             Implementation::new("portcullis", env!("CARGO_PKG_VERSION")),
         )
-        .with_protocol_version(ProtocolVersion::V_2025_06_18)
+        // The handshake's version, when the server turns out not to know `server/discover`.
+        .with_protocol_version(ProtocolVersion::V_2025_11_25)
     }
 }
 
@@ -120,7 +122,21 @@ pub struct Session {
     /// Credentials the current connection carries (resolved `headerSecrets`, `passEnv`
     /// values), so that a server echoing one back never hands it to the caller.
     echoes: std::sync::Mutex<Vec<SecretValue>>,
+    /// The rebuild requested when the last tool list's `ttlMs` expires.
+    stale: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
+
+/// The lifecycle a transport starts with: `server/discover`, falling back to `initialize`.
+fn discover_then_initialize() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: Some(ProtocolVersion::V_2025_11_25),
+    }
+}
+
+/// The shortest and longest wait before a listing whose `ttlMs` expired is refreshed.
+const MIN_RELIST: Duration = Duration::from_secs(1);
+const MAX_RELIST: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// `passEnv` values shorter than this are not scrubbed from results: they are switches
 /// (`1`, `debug`), and replacing them everywhere would garble ordinary text.
@@ -146,6 +162,7 @@ impl Session {
             stop: watch::Sender::new(false),
             me: me.clone(),
             echoes: std::sync::Mutex::new(Vec::new()),
+            stale: std::sync::Mutex::new(None),
         })
     }
 
@@ -156,10 +173,40 @@ impl Session {
 
     /// Every tool the server offers (all `tools/list` pages).
     pub async fn list_tools(&self) -> Result<Vec<Tool>, McpError> {
-        self.with_peer(true, |running| async move {
-            running.peer().list_all_tools().await
-        })
-        .await
+        let listed = self
+            .with_peer(true, |running| async move {
+                running.peer().list_all_tools_with_cache_hint().await
+            })
+            .await?;
+        if let Some(ttl) = listed.ttl_ms.filter(|&ms| ms > 0) {
+            self.relist_after(Duration::from_millis(ttl).clamp(MIN_RELIST, MAX_RELIST));
+        }
+        Ok(listed.items)
+    }
+
+    /// Ask for a catalog rebuild (a new listing) once `ttl` has passed, unless the session
+    /// closes first; a newer listing replaces the request.
+    fn relist_after(&self, ttl: Duration) {
+        let changes = self.changes.clone();
+        let source = self.settings.id.clone();
+        let mut stop = self.stop.subscribe();
+        let timer = tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(ttl) => {
+                    tracing::debug!(source = %source, "MCP tool list is stale (ttlMs); listing again");
+                    let _ = changes.send(source);
+                }
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+        });
+        let previous = self
+            .stale
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(timer);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
     }
 
     /// Call one tool.
@@ -316,7 +363,6 @@ impl Session {
         };
         let serve = |e: rmcp::service::ClientInitializeError| failure(&e, McpError::Unavailable);
         let outbox = Arc::new(Outbox::default());
-        let mode = ClientLifecycleMode::Initialize;
         let (service, child) = match &self.settings.transport {
             Transport::Stdio {
                 command,
@@ -334,6 +380,7 @@ impl Session {
                 );
                 let spawned = stdio::spawn(&self.settings.id, command, args, &env, outbox.clone())?;
                 // If initialization fails, dropping `spawned.child` kills it (kill_on_drop).
+                let mode = discover_then_initialize();
                 let running =
                     rmcp::service::serve_client_with_lifecycle(handler, spawned.pipes, mode)
                         .await
@@ -346,6 +393,7 @@ impl Session {
                     .map_err(|e| McpError::Unavailable(e.to_string()))?;
                 self.set_echoes(base.secret_values.clone());
                 let transport = StreamableHttp::new(base, remote.url.clone(), outbox.clone());
+                let mode = discover_then_initialize();
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
                     .await
                     .map_err(serve)?;
@@ -359,6 +407,8 @@ impl Session {
                 let transport = LegacySse::connect(base, remote.url.clone(), outbox.clone())
                     .await
                     .map_err(|e| failure(&e, McpError::Unavailable))?;
+                // The HTTP+SSE transport predates the stateless revision.
+                let mode = ClientLifecycleMode::Initialize;
                 let running = rmcp::service::serve_client_with_lifecycle(handler, transport, mode)
                     .await
                     .map_err(serve)?;

@@ -121,8 +121,8 @@ impl TokenStore {
     }
 }
 
-/// tmp (0600) + fsync + rename + fsync of the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// tmp (0600) + fsync + rename + fsync of the directory (also the MCP tool pins' writer).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));

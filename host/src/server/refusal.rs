@@ -22,6 +22,9 @@ impl From<Refusal> for ApiError {
             Refusal::ToolNotFound { tool_id } => {
                 error(format!("no tool {tool_id:?} in the catalog")).with_plain("tool not found")
             }
+            Refusal::DefinitionChanged { tool_id, why } => {
+                error(format!("tool {tool_id:?} is withheld: {why}"))
+            }
             Refusal::InvalidRequest(message) => error(message.clone()).with_plain(message.clone()),
             Refusal::OutsideEnvelope => error("the caller's scopes do not grant this tool".into()),
             Refusal::Policy(explanation) => error(Refusal::policy_message(explanation)),
@@ -80,6 +83,7 @@ fn status(refusal: &Refusal) -> StatusCode {
         {
             StatusCode::CONFLICT
         }
+        Refusal::DefinitionChanged { .. } => StatusCode::CONFLICT,
         Refusal::Credentials(_)
         | Refusal::Upstream(_)
         | Refusal::Withheld(_)
@@ -164,6 +168,10 @@ mod tests {
                 workflow_id: "w".into(),
             },
             Refusal::StepFailed { why: "w".into() },
+            Refusal::DefinitionChanged {
+                tool_id: "t:x".into(),
+                why: "changed".into(),
+            },
         ];
         for reason in [
             "managed_deny",

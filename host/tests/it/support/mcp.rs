@@ -66,6 +66,23 @@ impl NodeServer {
         }))
     }
 
+    /// `tests/peers/mcp/stateless_server.py` (PyPI `mcp` 2.3, stateless mode): a server of the
+    /// 2026-07-28 revision, at `/mcp`, whose tool lists say they stay fresh for `ttl_ms`.
+    pub fn python_stateless(ttl_ms: u64) -> Self {
+        let packages = python_mcp();
+        Self::start(Box::new(move |port| {
+            Command::new("python3")
+                .arg(support::peer_scripts_dir().join("mcp/stateless_server.py"))
+                .env("PORT", port.to_string())
+                .env("PYTHONPATH", &packages)
+                .env("TTL_MS", ttl_ms.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 is required for the stateless MCP tests")
+        }))
+    }
+
     fn wait_ready(&mut self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
@@ -149,4 +166,37 @@ pub async fn crash(pid: u32) {
     let reaped = || async { !std::path::Path::new(&format!("/proc/{pid}")).exists() };
     let gone = crate::support::eventually(Duration::from_secs(10), reaped).await;
     assert!(gone, "process {pid} still runs after kill -9");
+}
+
+/// A directory holding PyPI `mcp` 2.3 (the SDK that speaks the stateless revision):
+/// `$PORTCULLIS_PYTHON_MCP`, or installed once with pip into the test target's temp dir (the
+/// package index these machines use serves it offline).
+pub fn python_mcp() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PORTCULLIS_PYTHON_MCP") {
+        return PathBuf::from(dir);
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-mcp-2.3");
+    if dir.join("mcp/server/_streamable_http_modern.py").exists() {
+        return dir;
+    }
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(&dir)
+        .arg("mcp==2.3.*")
+        .stdout(Stdio::null())
+        .status()
+        .expect("python3 is required for the stateless MCP tests");
+    assert!(
+        status.success(),
+        "pip could not install mcp==2.3.* into {}; set PORTCULLIS_PYTHON_MCP to a directory holding it",
+        dir.display()
+    );
+    dir
 }
