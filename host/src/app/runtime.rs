@@ -250,7 +250,7 @@ impl Runtime {
             let event_type = format!("document_{}", pin.kind);
             let tool_id = format!("source:{}", pin.source_id);
             let mut event = AuditEvent::new(&event_type, &tool_id, decision, reason);
-            event.detail = Some(pin.detail);
+            event.detail = Some(pin.detail.into());
             event
         });
         let records = events
@@ -277,7 +277,7 @@ impl Runtime {
                 };
                 let mut event = AuditEvent::new(pin.kind.event_type(), &tool_id, decision, reason);
                 event.service_id = Some(pin.source_id);
-                event.detail = Some(pin.detail);
+                event.detail = Some(pin.detail.into());
                 event
             })
             .chain(documents)
