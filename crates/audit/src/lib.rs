@@ -466,8 +466,7 @@ impl AuditLog {
 
     /// Append one record; resolves once it is durable (or with the reason it is not).
     pub async fn record(&self, event: AuditEvent) -> Result<Receipt, AuditError> {
-        let done = self.enqueue(Some(event)).await?;
-        done.await.map_err(|_| AuditError::Closed)?
+        self.enqueue_waited(Some(event)).await
     }
 
     /// Append several records of one request; resolves once the last is durable, and so every
@@ -476,11 +475,16 @@ impl AuditLog {
     /// instead of one per record, for a request that writes more than one decision record
     /// before it answers (an authenticated catalog read writes two).
     pub async fn record_all(&self, events: Vec<AuditEvent>) -> Result<(), AuditError> {
+        let count = events.len();
         let mut last = None;
-        for event in events {
-            last = Some(self.enqueue(Some(event)).await?);
+        for (i, event) in events.into_iter().enumerate() {
+            if i + 1 == count {
+                last = Some(self.enqueue(Some(event), true).await?);
+            } else {
+                self.enqueue(Some(event), false).await?;
+            }
         }
-        match last {
+        match last.flatten() {
             Some(done) => done.await.map_err(|_| AuditError::Closed)?.map(drop),
             None => Ok(()),
         }
@@ -489,33 +493,44 @@ impl AuditLog {
     /// Resolve once every record queued before this call is durable (readers call it so they
     /// see every outcome already answered); the receipt names the last durable record.
     pub async fn sync(&self) -> Result<Receipt, AuditError> {
-        let done = self.enqueue(None).await?;
-        done.await.map_err(|_| AuditError::Closed)?
+        self.enqueue_waited(None).await
     }
 
     /// Append the outcome record of a call whose intent record is already durable.
     ///
     /// By default this resolves once the record is queued (waiting for a queue slot when the
     /// queue is full), not once it is synced: the writer handles the queue in order, so the
-    /// record is written in the next batch and is durable before any record queued after it
-    /// (in particular the next call's intent) is acknowledged. A crash can therefore lose only
-    /// outcomes answered within the last unsynced batch, never a decision: the intent shows the
-    /// call was allowed and sent. A batch that fails to write puts the log in the failed state,
-    /// and the `audit_gap` record counts the lost records. With
+    /// record is written in the next batch (a `write`, the process can die after it) and is
+    /// synced no later than any record queued after it (in particular the next call's intent)
+    /// is acknowledged, or at the writer's next idle tick (at most 500 ms). A machine crash can
+    /// therefore lose only outcomes answered since the last sync, never a decision: the intent
+    /// shows the call was allowed and sent. A write or sync that fails puts the log in the
+    /// failed state, and the `audit_gap` record counts the records possibly lost. With
     /// [`AuditOptions::sync_outcomes`] it waits like [`AuditLog::record`].
     pub async fn record_outcome(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let done = self.enqueue(Some(event)).await?;
-        if self.sync_outcomes {
+        let done = self.enqueue(Some(event), self.sync_outcomes).await?;
+        if let Some(done) = done {
             done.await.map_err(|_| AuditError::Closed)??;
         }
         Ok(())
     }
 
-    /// Queue a record (waiting for a slot); the receiver resolves when it is durable.
+    /// Queue `event` (or a barrier) and wait until it is durable.
+    async fn enqueue_waited(&self, event: Option<AuditEvent>) -> Result<Receipt, AuditError> {
+        match self.enqueue(event, true).await? {
+            Some(done) => done.await.map_err(|_| AuditError::Closed)?,
+            None => unreachable!("a waited-for submission has an acknowledgement"),
+        }
+    }
+
+    /// Queue a record (waiting for a slot). When `wait`, the receiver resolves once it is
+    /// durable; otherwise nobody is told and the writer may defer its sync (writer module rule).
     async fn enqueue(
         &self,
         event: Option<AuditEvent>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Receipt, AuditError>>, AuditError> {
+        wait: bool,
+    ) -> Result<Option<tokio::sync::oneshot::Receiver<Result<Receipt, AuditError>>>, AuditError>
+    {
         if self.is_failed() {
             if event.is_some() {
                 self.shared.refused.fetch_add(1, Ordering::SeqCst);
@@ -528,7 +543,12 @@ impl AuditLog {
             .acquire_owned()
             .await
             .map_err(|_| AuditError::Closed)?;
-        let (ack, done) = tokio::sync::oneshot::channel();
+        let (ack, done) = if wait {
+            let (ack, done) = tokio::sync::oneshot::channel();
+            (Some(ack), Some(done))
+        } else {
+            (None, None)
+        };
         self.queue
             .send(writer::Submission {
                 event,

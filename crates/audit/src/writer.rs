@@ -2,7 +2,10 @@
 //!
 //! Rule: a caller's record is acknowledged only after the batch holding it was written and
 //! `sync_data`'d (group commit: whatever queued while the previous batch synced goes in the next
-//! one, up to [`MAX_BATCH`]). The queue is bounded by a semaphore; a full queue makes callers
+//! one, up to [`MAX_BATCH`]). A record nobody waits for (a queued call outcome) is written at
+//! once but synced with the next batch someone waits for, or at the next idle tick, checkpoint
+//! or rotation, whichever comes first: a batch of such records alone costs a `write`, not an
+//! `fdatasync` (issue #16). The queue is bounded by a semaphore; a full queue makes callers
 //! wait, never drops. Every [`AuditOptions::checkpoint_every`] records or
 //! [`AuditOptions::checkpoint_interval`] a signed checkpoint is appended and synced to the
 //! checkpoint file.
@@ -60,10 +63,11 @@ impl Shared {
 }
 
 /// One queued record, or a barrier (`None`) acknowledged once everything queued before it is
-/// durable.
+/// durable. Without `ack` nobody waits: the record is written, and synced with the next batch
+/// that has a waiter (see the module rule).
 pub struct Submission {
     pub event: Option<AuditEvent>,
-    pub ack: tokio::sync::oneshot::Sender<Result<Receipt, AuditError>>,
+    pub ack: Option<tokio::sync::oneshot::Sender<Result<Receipt, AuditError>>>,
     /// Released when the writer takes the record (bounded queue).
     pub _permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -77,6 +81,8 @@ pub struct Writer {
     prev_chain: String,
     durable_len: u64,
     since_checkpoint: u64,
+    /// Records written since the last `sync_data` (no waiter asked for one yet).
+    unsynced: u64,
     last_checkpoint: Instant,
     failed_at: Option<(String, Instant)>,
     last_retry: Instant,
@@ -110,6 +116,7 @@ impl Writer {
             prev_chain: String::new(),
             durable_len: 0,
             since_checkpoint: 0,
+            unsynced: 0,
             last_checkpoint: Instant::now(),
             failed_at: None,
             last_retry: Instant::now(),
@@ -233,6 +240,16 @@ impl Writer {
 
     /// Seal, write and sync `events` as one batch. On error nothing of the batch counts.
     fn commit_events(&mut self, events: Vec<AuditEvent>) -> Result<Vec<Receipt>, AuditError> {
+        self.write_events(events, true)
+    }
+
+    /// Seal and write `events` as one batch, and `sync_data` (covering any earlier unsynced
+    /// batch too) when `sync`. On error nothing of the batch counts.
+    fn write_events(
+        &mut self,
+        events: Vec<AuditEvent>,
+        sync: bool,
+    ) -> Result<Vec<Receipt>, AuditError> {
         let mut buffer = Vec::with_capacity(events.len() * 512);
         let mut receipts = Vec::with_capacity(events.len());
         let mut line_lens = Vec::with_capacity(events.len());
@@ -269,8 +286,11 @@ impl Writer {
         })?;
         file.write_all(&buffer)
             .map_err(|e| io_error(&self.options, e))?;
-        if self.options.durable {
+        if sync && self.options.durable {
             file.sync_data().map_err(|e| io_error(&self.options, e))?;
+            self.unsynced = 0;
+        } else if self.options.durable {
+            self.unsynced += count;
         }
         self.shared
             .index
@@ -282,6 +302,33 @@ impl Writer {
         self.durable_len += buffer.len() as u64;
         self.since_checkpoint += count;
         Ok(receipts)
+    }
+
+    /// `sync_data` records written without a sync (see the module rule).
+    fn sync_pending(&mut self) -> Result<(), AuditError> {
+        if self.unsynced == 0 {
+            return Ok(());
+        }
+        let file = self.file.as_mut().ok_or_else(|| {
+            io_error(
+                &self.options,
+                std::io::Error::other("audit file is not open"),
+            )
+        })?;
+        file.sync_data().map_err(|e| io_error(&self.options, e))?;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    /// [`Self::sync_pending`]; a failure puts the log in the failed state.
+    fn sync_pending_or_fail(&mut self) -> bool {
+        match self.sync_pending() {
+            Ok(()) => true,
+            Err(error) => {
+                self.enter_failed(&error);
+                false
+            }
+        }
     }
 
     /// The first record of a rotated-to file: names and chains to the previous file's end.
@@ -319,7 +366,7 @@ impl Writer {
             .options
             .rotate_interval
             .is_some_and(|every| self.file_started.elapsed() >= every);
-        if !(by_size || by_age) {
+        if !(by_size || by_age) || !self.sync_pending_or_fail() {
             return;
         }
         if let Err(error) = self.rotate() {
@@ -401,6 +448,9 @@ impl Writer {
     }
 
     fn enter_failed(&mut self, error: &AuditError) {
+        // Written but never synced: the `audit_gap` record counts them as possibly lost.
+        let unsynced = std::mem::take(&mut self.unsynced);
+        self.shared.refused.fetch_add(unsynced, Ordering::SeqCst);
         if self.failed_at.is_none() {
             tracing::error!(
                 "AUDIT LOG FAILED, refusing calls that need a record until it recovers: {error}"
@@ -473,7 +523,8 @@ impl Writer {
         let due = force
             || self.since_checkpoint >= self.options.checkpoint_every
             || self.last_checkpoint.elapsed() >= self.options.checkpoint_interval;
-        if !due {
+        // A checkpoint never names a record that is not on disk.
+        if !due || !self.sync_pending_or_fail() {
             return;
         }
         let mark = Checkpoint::signed(
@@ -513,6 +564,7 @@ impl Writer {
             let first = match queue.recv_timeout(tick) {
                 Ok(first) => first,
                 Err(RecvTimeoutError::Timeout) => {
+                    self.sync_pending_or_fail();
                     self.try_recover();
                     self.checkpoint_if_due(false);
                     self.rotate_if_due();
@@ -539,16 +591,18 @@ impl Writer {
                 acks.push((submission.ack, position));
             }
             let refused = events.len() as u64;
+            let waited_for = acks.iter().any(|(ack, _)| ack.is_some());
             let outcome = if self.failed_at.is_some() {
                 Err(self.unavailable())
             } else if events.is_empty() {
-                Ok(Vec::new())
+                self.sync_pending().map(|()| Vec::new())
             } else {
-                self.commit_events(events)
+                self.write_events(events, waited_for)
             };
             match outcome {
                 Ok(receipts) => {
                     for (ack, position) in acks {
+                        let Some(ack) = ack else { continue };
                         let receipt = match position {
                             Some(i) => receipts[i].clone(),
                             // A barrier: everything before it is durable.
@@ -568,11 +622,14 @@ impl Writer {
                     }
                     self.shared.refused.fetch_add(refused, Ordering::SeqCst);
                     for (ack, _) in acks {
-                        let _ = ack.send(Err(self.unavailable()));
+                        if let Some(ack) = ack {
+                            let _ = ack.send(Err(self.unavailable()));
+                        }
                     }
                 }
             }
         }
+        self.sync_pending_or_fail();
         self.checkpoint_if_due(true);
     }
 
@@ -637,6 +694,37 @@ mod tests {
         assert_eq!(receipts.len(), 2);
         assert_eq!((receipts[0].seq, receipts[1].seq), (1, 2));
         assert!(text.lines().nth(1).unwrap().contains(&receipts[1].chain));
+    }
+
+    /// A record nobody waits for is written at once but synced later: the count of unsynced
+    /// records goes up, and the next waited-for batch, checkpoint or idle tick brings it back to
+    /// zero before anything names those records.
+    #[test]
+    fn unwaited_records_are_written_now_and_synced_before_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = AuditOptions::new(
+            dir.path().join("audit/audit.log"),
+            dir.path().join("audit.key"),
+        );
+        let key = AuditKey::from_bytes(&[7; 32]);
+        let mut writer = Writer::open(options.clone(), key, Arc::new(Shared::default())).unwrap();
+        let event = || AuditEvent::new("tool_execution", "t:x", AuditDecision::Allowed, "allowed");
+        writer.write_events(vec![event(), event()], false).unwrap();
+        assert_eq!(writer.unsynced, 2);
+        let text = std::fs::read_to_string(&options.path).unwrap();
+        assert_eq!(text.lines().count(), 2, "written at once");
+        writer.write_events(vec![event()], true).unwrap();
+        assert_eq!(
+            writer.unsynced, 0,
+            "a waited-for batch syncs what came before it"
+        );
+        writer.write_events(vec![event()], false).unwrap();
+        writer.checkpoint_if_due(true);
+        assert_eq!(
+            writer.unsynced, 0,
+            "a checkpoint never names an unsynced record"
+        );
+        assert!(options.checkpoint_path.exists());
     }
 
     /// Written by the writer as of issue #16's baseline (`6bb08e3`); change it only together with
