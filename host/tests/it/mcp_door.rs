@@ -328,12 +328,7 @@ async fn an_mcp_sources_tools_are_served_and_called_through_the_door() {
 /// stateless 2026-07-28 revision, and lists and calls through the door with a bearer token.
 #[tokio::test]
 async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
-    let python_peers = support::peer_scripts_dir().join("python");
-    assert!(
-        python_peers.join("mcp").exists(),
-        "{} is missing: run `python3 -m pip install --target tests/peers/python -r tests/peers/requirements.txt` (tests/run does)",
-        python_peers.display()
-    );
+    let python_peers = support::mcp::python_mcp();
     let d = door().await;
     let calls = json!([{ "name": "svc.getItem", "arguments": { "id": "py" } }]);
     let mut command = tokio::process::Command::new("python3");

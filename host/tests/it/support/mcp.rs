@@ -168,34 +168,17 @@ pub async fn crash(pid: u32) {
     assert!(gone, "process {pid} still runs after kill -9");
 }
 
-/// A directory holding PyPI `mcp` 2.3 (the SDK that speaks the stateless revision):
-/// `$PORTCULLIS_PYTHON_MCP`, or installed once with pip into the test target's temp dir (the
-/// package index these machines use serves it offline).
+/// The directory holding PyPI `mcp` 2.3 (the SDK that speaks the stateless revision):
+/// `$PORTCULLIS_PYTHON_MCP`, or `tests/peers/python`, where `tests/run` installs
+/// `tests/peers/requirements.txt`.
 pub fn python_mcp() -> PathBuf {
     if let Some(dir) = std::env::var_os("PORTCULLIS_PYTHON_MCP") {
         return PathBuf::from(dir);
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-mcp-2.3");
-    if dir.join("mcp/server/_streamable_http_modern.py").exists() {
-        return dir;
-    }
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-        ])
-        .arg(&dir)
-        .arg("mcp==2.3.*")
-        .stdout(Stdio::null())
-        .status()
-        .expect("python3 is required for the stateless MCP tests");
+    let dir = crate::support::peer_scripts_dir().join("python");
     assert!(
-        status.success(),
-        "pip could not install mcp==2.3.* into {}; set PORTCULLIS_PYTHON_MCP to a directory holding it",
+        dir.join("mcp").exists(),
+        "{} is missing: run `python3 -m pip install --target tests/peers/python -r tests/peers/requirements.txt` (tests/run does)",
         dir.display()
     );
     dir
