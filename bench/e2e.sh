@@ -32,6 +32,9 @@
 #                        after the rows above, and append its table (0 to skip; needs node)
 #   ROW_NOSYNC=1         also run a second runtime with `--audit-no-sync` (durable audit off) in
 #                        the same run, to measure what durability costs (0 to skip)
+#   BASELINE_BIN=path    also run the `tickets:getHealth` row against this other build (say, main
+#                        before a change), right after the same row of this one: an A/B in one run
+#                        (BASELINE_LABEL names it in the table)
 #   SKIP_BUILD=1         reuse target/release/portcullis
 #   PORTCULLIS_BIN=path  use this binary
 #   OUT=path             markdown output (default target/bench/e2e-<date>.md)
@@ -121,6 +124,8 @@ UP=http://127.0.0.1:$UP_PORT
 NGX=http://127.0.0.1:$NGX_PORT
 RT=http://127.0.0.1:$RT_PORT
 NS=http://127.0.0.1:$NS_PORT
+BASE_PORT=$(free_port)
+BASE=http://127.0.0.1:$BASE_PORT
 DEV=http://127.0.0.1:$DEV_PORT
 REAL=http://127.0.0.1:$REAL_PORT
 REGO=http://127.0.0.1:$REGO_PORT
@@ -213,6 +218,18 @@ if [ "$ROW_NOSYNC" = 1 ]; then
     NS_PID=$!
     PIDS+=($NS_PID)
     wait_http "$NS/v1/runtime/info"
+fi
+
+if [ -n "${BASELINE_BIN:-}" ]; then
+    log "baseline portcullis ($BASELINE_BIN) on $BASE"
+    mkdir -p "$STATE/base"
+    PORTCULLIS_MANAGED_CONFIG=$TMP/no-managed.json PORTCULLIS_USER_CONFIG=$TMP/no-user.json \
+    PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn} "$BASELINE_BIN" serve --config "$TMP/project/.cli.json" \
+        --addr "127.0.0.1:$BASE_PORT" --state-dir "$STATE/base" --instance-id base \
+        >"$TMP/runtime-base.log" 2>&1 &
+    BASE_PID=$!
+    PIDS+=($BASE_PID)
+    wait_http "$BASE/v1/runtime/info"
 fi
 
 # Sanity: each target answers 200 with the upstream body before we measure.
@@ -408,6 +425,7 @@ log "load average before the measured runs: $LOAD_BEFORE ($(nproc) cores)"
 run_target direct "$UP/health" "$TMP/none.lua" "$UP_PID"
 run_target nginx "$NGX/health" "$TMP/none.lua" "$NGX_WORKER"
 run_target runtime "$RT/v1/tools/execute" "$TMP/exec-health.lua" "$RT_PID"
+[ -n "${BASELINE_BIN:-}" ] && run_target runtime-base "$BASE/v1/tools/execute" "$TMP/exec-health.lua" "$BASE_PID"
 [ "$ROW_NOSYNC" = 1 ] && run_target runtime-nosync "$NS/v1/tools/execute" "$TMP/exec-health.lua" "$NS_PID"
 [ "$ROW_INFO" = 1 ] && run_target runtime-info "$RT/v1/runtime/info" "$TMP/none.lua" "$RT_PID"
 if [ "$ROW_KEY" = 1 ]; then
@@ -435,6 +453,7 @@ describe() {
         direct) echo "direct: upstream \`GET /health\`" ;;
         nginx) echo "nginx \`proxy_pass\` + keepalive 64 → \`GET /health\`" ;;
         runtime) echo "portcullis \`tickets:getHealth\` (no auth, durable audit)" ;;
+        runtime-base) echo "${BASELINE_LABEL:-baseline build}: \`tickets:getHealth\` (no auth, durable audit)" ;;
         runtime-nosync) echo "portcullis \`tickets:getHealth\`, \`--audit-no-sync\` (audit not durable)" ;;
         direct-key) echo "direct: upstream \`GET /tickets/1\` + \`X-Demo-Key\`" ;;
         runtime-key) echo "portcullis \`tickets:getTicket\` (key injected from \`secrets\`)" ;;

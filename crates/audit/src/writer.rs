@@ -5,7 +5,12 @@
 //! one, up to [`MAX_BATCH`]). A record nobody waits for (a queued call outcome) is written at
 //! once but synced with the next batch someone waits for, or at the next idle tick, checkpoint
 //! or rotation, whichever comes first: a batch of such records alone costs a `write`, not an
-//! `fdatasync` (issue #16). The queue is bounded by a semaphore; a full queue makes callers
+//! `fdatasync` (issue #16).
+//!
+//! Group commit window: when the previous synced batch had more than one waiter (callers are
+//! arriving faster than the disk syncs), the writer lingers after the first record of the next
+//! batch for half the previous sync's duration (at most [`MAX_LINGER`]) so more records share
+//! one `fdatasync`, as PostgreSQL's `commit_delay` does. A lone caller never waits for it. The queue is bounded by a semaphore; a full queue makes callers
 //! wait, never drops. Every [`AuditOptions::checkpoint_every`] records or
 //! [`AuditOptions::checkpoint_interval`] a signed checkpoint is appended and synced to the
 //! checkpoint file.
@@ -31,6 +36,8 @@ use super::{now_rfc3339, AuditDecision, AuditError, AuditEvent, AuditOptions, Re
 
 /// Most records committed by one write + sync.
 pub const MAX_BATCH: usize = 1024;
+/// Longest group commit window (module header).
+pub const MAX_LINGER: Duration = Duration::from_micros(500);
 /// Bytes read from the end of the log to find where to resume.
 const TAIL_WINDOW: u64 = 1 << 20;
 
@@ -83,6 +90,8 @@ pub struct Writer {
     since_checkpoint: u64,
     /// Records written since the last `sync_data` (no waiter asked for one yet).
     unsynced: u64,
+    /// The group commit window for the next batch (module header).
+    linger: Duration,
     last_checkpoint: Instant,
     failed_at: Option<(String, Instant)>,
     last_retry: Instant,
@@ -117,6 +126,7 @@ impl Writer {
             durable_len: 0,
             since_checkpoint: 0,
             unsynced: 0,
+            linger: Duration::ZERO,
             last_checkpoint: Instant::now(),
             failed_at: None,
             last_retry: Instant::now(),
@@ -573,10 +583,22 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut batch = vec![first];
+            let until = Instant::now() + self.linger;
             while batch.len() < MAX_BATCH.min(self.options.max_batch.max(1)) {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
+                let next = match queue.try_recv() {
+                    Ok(next) => Some(next),
+                    Err(_) => {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            None
+                        } else {
+                            queue.recv_timeout(left).ok()
+                        }
+                    }
+                };
+                match next {
+                    Some(next) => batch.push(next),
+                    None => break,
                 }
             }
             self.try_recover();
@@ -591,14 +613,22 @@ impl Writer {
                 acks.push((submission.ack, position));
             }
             let refused = events.len() as u64;
-            let waited_for = acks.iter().any(|(ack, _)| ack.is_some());
+            let waiters = acks.iter().filter(|(ack, _)| ack.is_some()).count();
+            let started = Instant::now();
             let outcome = if self.failed_at.is_some() {
                 Err(self.unavailable())
             } else if events.is_empty() {
                 self.sync_pending().map(|()| Vec::new())
             } else {
-                self.write_events(events, waited_for)
+                self.write_events(events, waiters > 0)
             };
+            if waiters > 0 {
+                self.linger = if waiters > 1 && self.options.durable {
+                    (started.elapsed() / 2).min(MAX_LINGER)
+                } else {
+                    Duration::ZERO
+                };
+            }
             match outcome {
                 Ok(receipts) => {
                     for (ack, position) in acks {
