@@ -134,12 +134,12 @@ pub fn router(
                 .get(mcp_door::get),
         )
         .route(mcp_door::METADATA_PATH, get(mcp_door::protected_resource))
-        .layer(axum::Extension(Arc::new(mcp_door::McpDoor::default())))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(runtime.clone());
     let stack = tower::ServiceBuilder::new()
         .layer(axum::Extension(lifecycle))
+        .layer(axum::Extension(Arc::new(mcp_door::McpDoor::default())))
         .layer(axum::middleware::from_fn(request_id::assign))
         .layer(axum::middleware::from_fn(error::negotiate))
         .layer(panic_to_500)

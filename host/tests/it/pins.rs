@@ -2,13 +2,11 @@
 //! official SDK) whose definitions change between listings, driving the real runtime and the
 //! real `portcullis mcp accept`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis::app::{Runtime, RuntimeOptions};
-use portcullis::config::ScopePaths;
+use portcullis::app::Runtime;
 use serde_json::{json, Value};
 
 use crate::support::{self, eventually};
@@ -153,32 +151,19 @@ async fn start_in(dir: tempfile::TempDir, extra: Value) -> Instance {
 
 /// Start a runtime on `config` with its state in `<dir>/root/instances/test`.
 async fn start_with(dir: tempfile::TempDir, config: Value) -> Instance {
-    let project = dir.path().join(".cli.json");
-    std::fs::write(&project, config.to_string()).unwrap();
+    std::fs::write(dir.path().join(".cli.json"), config.to_string()).unwrap();
     let state_dir = dir.path().join("root/instances/test");
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let options = RuntimeOptions {
-        scopes: ScopePaths {
-            project,
-            ..ScopePaths::default()
-        },
-        instance_id: "test".into(),
-        audit_path: state_dir.join("audit.log"),
-        cache_dir: state_dir.join("cache"),
-        state_dir,
-        url: url.clone(),
-        settings: Arc::new(portcullis::app::Settings),
-    };
-    let runtime = Runtime::start(options).await.unwrap();
-    tokio::spawn(portcullis::server::serve(listener, runtime.clone()));
+    let support::server::TestRuntime {
+        url,
+        dir,
+        runtime,
+        client,
+    } = support::server::start_runtime_at(dir, state_dir).await;
     Instance {
         dir,
         url,
         runtime,
-        client: reqwest::Client::new(),
+        client,
     }
 }
 

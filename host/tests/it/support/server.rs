@@ -180,8 +180,14 @@ pub async fn start_runtime(config: serde_json::Value, files: &[(&str, String)]) 
 }
 
 pub async fn start_runtime_in(dir: tempfile::TempDir) -> TestRuntime {
-    let project = dir.path().join(".cli.json");
     let state_dir = dir.path().join("state");
+    start_runtime_at(dir, state_dir).await
+}
+
+/// [`start_runtime_in`] with the instance's state in `state_dir` (a `<root>/instances/<id>`
+/// layout lets the CLI find it by `--state-dir <root> --instance-id <id>`).
+pub async fn start_runtime_at(dir: tempfile::TempDir, state_dir: PathBuf) -> TestRuntime {
+    let project = dir.path().join(".cli.json");
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
