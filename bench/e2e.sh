@@ -27,6 +27,9 @@
 #   ROW_KEY=1            also run the credential-injection row (0 to skip)
 #   ROW_INFO=1 ROW_REAL=1 ROW_REGO=1   the rows 5-7 above (0 to skip; ROW_REGO needs
 #                        ${PORTCULLIS_PLUGIN_DIR:-target/plugins}/rego_policy.wasm: plugins/build)
+#   ROW_DOOR=1           also call `tickets:getHealth` through the runtime's own MCP door (`POST /mcp`,
+#                        stateless 2026-07-28 `tools/call`), to compare with `/v1/tools/execute`
+#                        (issue #18 item 6; 0 to skip)
 #   ROW_MCP=1            also run bench/mcp.sh (MCP `echo` through the runtime's pooled stdio and
 #                        streamable-HTTP sessions vs the official SDK client) with this binary,
 #                        after the rows above, and append its table (0 to skip; needs node)
@@ -59,6 +62,7 @@ ROW_INFO=${ROW_INFO:-1}
 ROW_REAL=${ROW_REAL:-1}
 ROW_REGO=${ROW_REGO:-1}
 ROW_MCP=${ROW_MCP:-1}
+ROW_DOOR=${ROW_DOOR:-1}
 PLUGIN_DIR=${PORTCULLIS_PLUGIN_DIR:-}
 CLK_TCK=$(getconf CLK_TCK)
 KEY=bench-key-0123456789
@@ -338,6 +342,23 @@ EOF
 lua_post "$TMP/exec-health.lua" "$(exec_body tickets:getHealth '')"
 lua_post "$TMP/exec-ticket.lua" "$(exec_body tickets:getTicket '"1"')"
 lua_key "$TMP/key.lua"
+DOOR_CALL='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"tickets.getHealth","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}'
+lua_post "$TMP/door-health.lua" "$DOOR_CALL"
+cat >>"$TMP/door-health.lua" <<'EOF2'
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+wrk.headers["Mcp-Method"] = "tools/call"
+wrk.headers["Mcp-Name"] = "tickets.getHealth"
+EOF2
+if [ "$ROW_DOOR" = 1 ]; then
+    got=$(curl -sS --max-time 5 -X POST "$RT/mcp" -H 'Content-Type: application/json' \
+        -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+        -H 'Mcp-Method: tools/call' -H 'Mcp-Name: tickets.getHealth' -d "$DOOR_CALL")
+    case "$got" in
+        *'"result"'*) log "MCP door check ok" ;;
+        *) die "the MCP door answered $got" ;;
+    esac
+fi
 if [ -n "${TOKEN:-}" ]; then
     lua_post "$TMP/exec-ticket-auth.lua" "$(exec_body tickets:getTicket '"1"')"
     echo "wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\"" >>"$TMP/exec-ticket-auth.lua"
@@ -425,6 +446,7 @@ log "load average before the measured runs: $LOAD_BEFORE ($(nproc) cores)"
 run_target direct "$UP/health" "$TMP/none.lua" "$UP_PID"
 run_target nginx "$NGX/health" "$TMP/none.lua" "$NGX_WORKER"
 run_target runtime "$RT/v1/tools/execute" "$TMP/exec-health.lua" "$RT_PID"
+[ "$ROW_DOOR" = 1 ] && run_target runtime-door "$RT/mcp" "$TMP/door-health.lua" "$RT_PID"
 [ -n "${BASELINE_BIN:-}" ] && run_target runtime-base "$BASE/v1/tools/execute" "$TMP/exec-health.lua" "$BASE_PID"
 [ "$ROW_NOSYNC" = 1 ] && run_target runtime-nosync "$NS/v1/tools/execute" "$TMP/exec-health.lua" "$NS_PID"
 [ "$ROW_INFO" = 1 ] && run_target runtime-info "$RT/v1/runtime/info" "$TMP/none.lua" "$RT_PID"
@@ -454,6 +476,7 @@ describe() {
         nginx) echo "nginx \`proxy_pass\` + keepalive 64 → \`GET /health\`" ;;
         runtime) echo "portcullis \`tickets:getHealth\` (no auth, durable audit)" ;;
         runtime-base) echo "${BASELINE_LABEL:-baseline build}: \`tickets:getHealth\` (no auth, durable audit)" ;;
+        runtime-door) echo "portcullis \`POST /mcp\` \`tools/call\` of \`tickets.getHealth\` (the MCP door, stateless 2026-07-28)" ;;
         runtime-nosync) echo "portcullis \`tickets:getHealth\`, \`--audit-no-sync\` (audit not durable)" ;;
         direct-key) echo "direct: upstream \`GET /tickets/1\` + \`X-Demo-Key\`" ;;
         runtime-key) echo "portcullis \`tickets:getTicket\` (key injected from \`secrets\`)" ;;
@@ -479,6 +502,10 @@ describe() {
     done
     echo
     echo "**runtime / nginx throughput: $(ratio "$(field runtime 1)" "$(field nginx 1)")** (goal ≥ 0.70×); runtime CPU per call: **$(field runtime 6) µs** (goal ≤ 75); nginx / direct: $(ratio "$(field nginx 1)" "$(field direct 1)")"
+    if [ "$ROW_DOOR" = 1 ]; then
+        echo
+        echo "**MCP door vs execute, CPU per call: $(field runtime-door 6) ÷ $(field runtime 6) µs = $(ratio "$(field runtime-door 6)" "$(field runtime 6)")** (issue #18 goal ≤ 1.10×)"
+    fi
     if [ "$ROW_NOSYNC" = 1 ]; then
         echo
         echo "**durable audit cost: $(awk -v a="$(field runtime 1)" -v b="$(field runtime-nosync 1)" 'BEGIN { if (b > 0) printf "%.1f%%", (1 - a / b) * 100; else print "n/a" }')** of \`--audit-no-sync\` throughput (goal ≤ 5%)"

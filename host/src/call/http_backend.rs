@@ -95,7 +95,8 @@ pub(super) async fn execute(
 fn render_result(response: &UpstreamResponse) -> Bytes {
     let mut out = Vec::with_capacity(response.body.len() + 96);
     out.extend_from_slice(b"{\"statusCode\":");
-    out.extend_from_slice(response.status.to_string().as_bytes());
+    // Written in place (a `Vec` cannot fail to take it).
+    let _ = std::io::Write::write_fmt(&mut out, format_args!("{}", response.status));
     let body = &response.body;
     if !body.is_empty() {
         if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {

@@ -145,8 +145,8 @@ impl Refusal {
                 let why = explanation
                     .steps
                     .iter()
-                    .find(|s| &s.rule == rule)
-                    .map(|s| s.detail.as_str())
+                    .find(|s| s.rule == rule.as_str())
+                    .map(|s| s.detail.as_ref())
                     .unwrap_or_default();
                 format!("denied by policy evaluator {rule:?}: {why}")
             }

@@ -10,6 +10,8 @@
 //! overrun denies `policy_error`; else any deny denies `plugin_deny`; else any request for
 //! approval makes step 5 require it. An evaluator can only make a decision stricter.
 
+use std::borrow::Cow;
+
 use futures_util::future::join_all;
 use serde::Serialize;
 
@@ -85,15 +87,16 @@ pub enum Outcome {
     Approved,
 }
 
-/// One evaluated step.
+/// One evaluated step. The fixed texts of the built-in steps are borrowed, not allocated:
+/// every allowed call builds several steps (issue #16).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     /// `managed_deny`, `policy_deny`, `curated`, `plugin:<name>` or `approval`.
-    pub rule: String,
+    pub rule: Cow<'static, str>,
     /// What it concluded.
     pub outcome: Outcome,
     /// Why, for people: the matching pattern, the tool set, the evaluator's reason.
-    pub detail: String,
+    pub detail: Cow<'static, str>,
 }
 
 /// A decision and every step that led to it.
@@ -124,7 +127,7 @@ impl Explanation {
                 .steps
                 .iter()
                 .find(|s| s.outcome == Outcome::Approved)
-                .map(|s| s.detail.clone()),
+                .map(|s| s.detail.clone().into_owned()),
         }
     }
 
@@ -189,7 +192,7 @@ impl PolicySet {
         }
         let (mode, tool_set) = self.active_tool_set(call.mode, call.agent_profile);
         if mode != Mode::Curated {
-            steps.push(step("curated", Outcome::Pass, "discover mode".into()));
+            steps.push(step("curated", Outcome::Pass, "discover mode"));
             return Ok(mode);
         }
         let name = tool_set.unwrap_or_default();
@@ -260,9 +263,9 @@ impl PolicySet {
                 }
             };
             steps.push(Step {
-                rule,
+                rule: rule.into(),
                 outcome,
-                detail,
+                detail: detail.into(),
             });
         }
         if let Some(rule) = error {
@@ -297,7 +300,7 @@ impl PolicySet {
             plugin
         };
         let Some(rule) = required else {
-            steps.push(step("approval", Outcome::Pass, "not required".into()));
+            steps.push(step("approval", Outcome::Pass, "not required"));
             return Ok(());
         };
         let given = match approval {
@@ -343,11 +346,11 @@ impl PolicySet {
     }
 }
 
-fn step(rule: &str, outcome: Outcome, detail: String) -> Step {
+fn step(rule: &'static str, outcome: Outcome, detail: impl Into<Cow<'static, str>>) -> Step {
     Step {
-        rule: rule.to_owned(),
+        rule: Cow::Borrowed(rule),
         outcome,
-        detail,
+        detail: detail.into(),
     }
 }
 
@@ -360,7 +363,7 @@ fn deny_step(
 ) -> Flow {
     match first_match(patterns, tool_id) {
         None => {
-            steps.push(step(reason, Outcome::Pass, String::new()));
+            steps.push(step(reason, Outcome::Pass, ""));
             Ok(())
         }
         Some(pattern) => {

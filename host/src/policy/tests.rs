@@ -297,7 +297,7 @@ async fn every_evaluated_step_is_listed_and_the_first_failure_ends_the_list() {
     let p = compiled(serde_json::json!({"policy": {"deny": ["t:d"], "approvalRequired": ["t:a"]}}))
         .with_evaluators(fakes(&[("opa", Behaviour::Allow)]));
     let allowed = decide_with(&p, "t:ok", PLAIN).await;
-    let rules: Vec<_> = allowed.steps.iter().map(|s| s.rule.as_str()).collect();
+    let rules: Vec<_> = allowed.steps.iter().map(|s| s.rule.as_ref()).collect();
     assert_eq!(
         rules,
         [
