@@ -10,10 +10,11 @@
 //! Group commit window: when the previous synced batch had more than one waiter (callers are
 //! arriving faster than the disk syncs), the writer lingers after the first record of the next
 //! batch for half the previous sync's duration (at most [`MAX_LINGER`]) so more records share
-//! one `fdatasync`, as PostgreSQL's `commit_delay` does. A lone caller never waits for it. The queue is bounded by a semaphore; a full queue makes callers
-//! wait, never drops. Every [`AuditOptions::checkpoint_every`] records or
-//! [`AuditOptions::checkpoint_interval`] a signed checkpoint is appended and synced to the
-//! checkpoint file.
+//! one `fdatasync`, as PostgreSQL's `commit_delay` does. A lone caller never waits for it.
+//!
+//! The queue is bounded by a semaphore; a full queue makes callers wait, never drops. Every
+//! [`AuditOptions::checkpoint_every`] records or [`AuditOptions::checkpoint_interval`] a signed
+//! checkpoint is appended and synced to the checkpoint file (after syncing what it names).
 //!
 //! Failure mode (fail closed): a write or sync error fails the whole batch, logs one error and
 //! marks the log failed, so [`super::AuditLog::record`] refuses at once. The writer retries every
