@@ -87,6 +87,8 @@ pub struct Writer {
     file: Option<File>,
     next_seq: u64,
     prev_chain: String,
+    /// Length of the file's complete records: synced, except the last `unsynced` records
+    /// (written, synced with the next waited-for batch).
     durable_len: u64,
     since_checkpoint: u64,
     /// Records written since the last `sync_data` (no waiter asked for one yet).
@@ -673,18 +675,21 @@ impl Writer {
 mod tests {
     use super::*;
 
+    /// A writer on `<dir>/audit/audit.log` sealing with a fixed key.
+    fn fixed_key_writer(dir: &std::path::Path) -> (Writer, AuditOptions) {
+        let options = AuditOptions::new(dir.join("audit/audit.log"), dir.join("audit.key"));
+        let key = AuditKey::from_bytes(&[7; 32]);
+        let writer = Writer::open(options.clone(), key, Arc::new(Shared::default())).unwrap();
+        (writer, options)
+    }
+
     /// Records keep their exact bytes whatever the queue or serialiser does: a fixed pair of
     /// records (every optional field set, a control character to escape) sealed with a fixed
     /// key is this text, byte for byte, chain included.
     #[test]
     fn a_fixed_batch_is_written_as_these_exact_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let options = AuditOptions::new(
-            dir.path().join("audit/audit.log"),
-            dir.path().join("audit.key"),
-        );
-        let key = AuditKey::from_bytes(&[7; 32]);
-        let mut writer = Writer::open(options.clone(), key, Arc::new(Shared::default())).unwrap();
+        let (mut writer, options) = fixed_key_writer(dir.path());
         let mut intent = AuditEvent::new(
             "tool_execution_intent",
             "tickets:getTicket",
@@ -733,12 +738,7 @@ mod tests {
     #[test]
     fn unwaited_records_are_written_now_and_synced_before_a_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let options = AuditOptions::new(
-            dir.path().join("audit/audit.log"),
-            dir.path().join("audit.key"),
-        );
-        let key = AuditKey::from_bytes(&[7; 32]);
-        let mut writer = Writer::open(options.clone(), key, Arc::new(Shared::default())).unwrap();
+        let (mut writer, options) = fixed_key_writer(dir.path());
         let event = || AuditEvent::new("tool_execution", "t:x", AuditDecision::Allowed, "allowed");
         writer.write_events(vec![event(), event()], false).unwrap();
         assert_eq!(writer.unsynced, 2);
