@@ -4,9 +4,10 @@
 # `age-secrets` as a secret source, `rego-policy` (plugins/rego-policy/examples/portcullis.rego)
 # as a policy evaluator, `apikey-auth` as the runtime's auth profile.
 #
-# Prints VmRSS right after the runtime answers, again after IDLE seconds idle, after CALLS
-# authenticated requests (catalog + policy explain, which runs the Rego plugin), and VmHWM (the
-# peak, reached while the catalog is built). Loopback only; stops everything it started.
+# Prints VmRSS (split into anonymous and file-backed pages) right after the runtime answers, again
+# after IDLE seconds idle, after CALLS authenticated requests (catalog + policy explain, which runs
+# the Rego plugin), again after IDLE seconds idle, and VmHWM (the peak, reached while the catalog
+# is built). Loopback only; stops everything it started.
 #
 # Env: IDLE=10 (s) CALLS=200 PORTCULLIS_BIN=path (else target/release/portcullis, built if missing)
 #      PREWARM=4 (each plugin's prewarm.instances; 0 prepares per call) PLUGINS=1 (0: the catalog
@@ -67,19 +68,24 @@ auth=(-H "Authorization: Bearer $api_key")
 for _ in $(seq 600); do curl -sf -o /dev/null "${auth[@]}" "$base/v1/runtime/info" && break; sleep 0.1; done
 curl -sf -o /dev/null "${auth[@]}" "$base/v1/runtime/info" || { echo "runtime did not start" >&2; exit 1; }
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/status"; }
-row() { printf '| %s | %.1f MiB |\n' "$1" "$(awk -v k="$2" 'BEGIN {print k / 1024}')"; }
+row() {
+  printf '| %s | %.1f MiB | %.1f MiB | %.1f MiB |\n' "$1" "$(awk -v k="$(kib VmRSS)" 'BEGIN {print k / 1024}')" \
+    "$(awk -v k="$(kib RssAnon)" 'BEGIN {print k / 1024}')" "$(awk -v k="$(kib RssFile)" 'BEGIN {print k / 1024}')"
+}
 echo "plugins: $([ "$PLUGINS" = 0 ] && echo none || echo "3, prewarm.instances $PREWARM"); $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| moment | resident |"
-echo "|---|---:|"
-row "ready (catalog built, plugins loaded and prewarmed)" "$(kib VmRSS)"
+echo "| moment | resident (VmRSS) | anonymous (heap, stacks, plugin memory) | file-backed (the binary's pages) |"
+echo "|---|---:|---:|---:|"
+row "ready (catalog built, plugins loaded and prewarmed)"
 sleep "$IDLE"
-row "after ${IDLE} s idle" "$(kib VmRSS)"
+row "after ${IDLE} s idle"
 tool=$(curl -sf "${auth[@]}" "$base/v1/catalog/effective" | python3 -c 'import json,sys; print(json.load(sys.stdin)["catalog"]["tools"][0]["id"])')
 for _ in $(seq "$CALLS"); do
   curl -sf -o /dev/null -H 'Accept-Encoding: gzip' "${auth[@]}" "$base/v1/catalog/effective"
   curl -sf -o /dev/null "${auth[@]}" -H 'Content-Type: application/json' \
     -d "{\"toolId\":\"$tool\"}" "$base/v1/policy/explain" || true
 done
-row "after $CALLS catalog reads and $CALLS policy explanations" "$(kib VmRSS)"
-row "peak (VmHWM)" "$(kib VmHWM)"
+row "after $CALLS catalog reads and $CALLS policy explanations"
+sleep "$IDLE"
+row "after those and ${IDLE} s idle"
+printf '| peak (VmHWM) | %.1f MiB | | |\n' "$(awk -v k="$(kib VmHWM)" 'BEGIN {print k / 1024}')"

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(portcullis::app::memory::on_worker_park)
         .build()
     {
         Ok(rt) => rt,

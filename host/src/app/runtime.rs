@@ -136,6 +136,7 @@ impl Runtime {
         });
         runtime.write_runtime_file();
         runtime.audit_pin_events().await;
+        super::memory::release_after_build().await;
         Ok(runtime)
     }
 
@@ -167,6 +168,7 @@ impl Runtime {
         *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = fresh.watched.clone();
         self.snapshot.store(fresh.clone());
         self.audit_pin_events().await;
+        super::memory::release_after_build().await;
         tracing::info!(tools = fresh.catalog.tools.len(), "catalog rebuilt");
         Ok(fresh)
     }
