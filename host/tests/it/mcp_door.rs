@@ -54,6 +54,13 @@ async fn sdk_client_lists_the_filtered_catalog_and_calls_through_the_pipeline() 
     assert_eq!(get_item["annotations"]["readOnlyHint"], true);
     assert_eq!(get_item["annotations"]["destructiveHint"], false);
     assert_eq!(get_item["inputSchema"]["required"], json!(["id"]));
+    // The declared 200 schema is the outputSchema's body; the SDK client validates every
+    // structuredContent against it (the 404 below included), so the calls prove conformance.
+    assert_eq!(get_item["outputSchema"]["type"], "object");
+    assert_eq!(
+        get_item["outputSchema"]["allOf"][0]["then"]["properties"]["body"]["required"],
+        json!(["method", "path"])
+    );
 
     let results = out["results"].as_array().unwrap();
     let ok = &results[0]["result"];
@@ -294,8 +301,10 @@ async fn an_mcp_sources_tools_are_served_and_called_through_the_door() {
             "type": "stdio", "command": support::mcp::everything_bin().to_str().unwrap() } }
     });
     let rt = support::start_runtime(config, &[]).await;
-    let calls =
-        json!([{ "name": "everything.echo", "arguments": { "message": "through the door" } }]);
+    let calls = json!([
+        { "name": "everything.echo", "arguments": { "message": "through the door" } },
+        { "name": "everything.get-structured-content", "arguments": { "location": "Chicago" } },
+    ]);
     let out = sdk(
         "http",
         &format!("{}/mcp", rt.url),
@@ -316,6 +325,21 @@ async fn an_mcp_sources_tools_are_served_and_called_through_the_door() {
     let result = &out["results"][0]["result"];
     assert!(!result["isError"].as_bool().unwrap_or(false), "{result}");
     assert!(text(result).contains("through the door"), "{result}");
+    // The server's own outputSchema is served, and its structuredContent (validated by the SDK
+    // client against it) passed through.
+    let structured = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "everything.get-structured-content")
+        .unwrap();
+    assert_eq!(
+        structured["outputSchema"]["properties"]["temperature"]["type"],
+        "number"
+    );
+    assert!(echo.get("outputSchema").is_none(), "{echo}");
+    let weather = &out["results"][1]["result"];
+    assert_eq!(weather["structuredContent"]["temperature"], 36, "{weather}");
     let audit = rt.audit().await;
     let record = audit
         .iter()
