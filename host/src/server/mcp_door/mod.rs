@@ -16,7 +16,7 @@
 //! | malformed JSON-RPC | the codes of [`jsonrpc`], HTTP 400 |
 //! | `DELETE /mcp` | ends the session (200; 404 unknown; 400 without `Mcp-Session-Id`) |
 //! | `GET /mcp` with `Accept: text/event-stream` and the caller's `Mcp-Session-Id` ([`streams`]) | an SSE stream carrying `notifications/tools/list_changed` after every catalog rebuild; 405 without a session id or at 2026-07-28 (no stream there), 404 unknown session, 406 without the `Accept`, 429/503 over the stream limits |
-//! | `GET /.well-known/oauth-protected-resource/mcp` | RFC 9728 metadata of the `/mcp` resource (404 when runtime auth is off) |
+//! | `GET /.well-known/oauth-protected-resource/mcp` | RFC 9728 metadata of the `/mcp` resource, `scopes_supported` = `bundle:<service>` of every service (404 when runtime auth is off) |
 //!
 //! [`stdio`] is the same door for clients that only launch processes (`portcullis mcp stdio`):
 //! a relay onto a running runtime's `/mcp`.
@@ -340,6 +340,17 @@ pub async fn protected_resource(State(runtime): State<Arc<Runtime>>) -> Response
     if let Some(issuer) = &settings.issuer {
         body["authorization_servers"] = json!([issuer]);
     }
+    // The scopes that open tools here, one per service: MCP clients request these when the
+    // 401 names none (the SDKs ignore a scope configured on their side then), and the
+    // authorization server grants each client what it may have.
+    let [bundle, _, _] = snapshot.authenticator.prefixes();
+    let scopes: Vec<String> = snapshot
+        .catalog
+        .services
+        .iter()
+        .map(|service| format!("{bundle}{}", service.id))
+        .collect();
+    body["scopes_supported"] = scopes.into();
     Json(body).into_response()
 }
 
