@@ -373,14 +373,19 @@ mod tests {
             t
         };
         let listed = [
-            with_output("sum", json!({"type": "object", "properties": {"n": {"type": "number"}}})),
+            with_output(
+                "sum",
+                json!({"type": "object", "properties": {"n": {"type": "number"}}}),
+            ),
             with_output("list", json!({"type": "array"})),
             tool("plain", json!({"type": "object"}), json!({})),
         ];
         let out = map_tools("m", "m", "stdio", &listed, &[], &Config::default(), &[]).unwrap();
         let by_id = |id: &str| out.tools.iter().find(|t| t.id == id).unwrap();
         match &by_id("m:sum").result_schema {
-            Some(ResultSchema::Mcp(schema)) => assert_eq!(schema["properties"]["n"]["type"], "number"),
+            Some(ResultSchema::Mcp(schema)) => {
+                assert_eq!(schema["properties"]["n"]["type"], "number")
+            }
             other => panic!("{other:?}"),
         }
         assert!(by_id("m:list").result_schema.is_none());

@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(
             kept,
             vec![
-                ("200".to_owned(), json!({"$ref": "#/components/schemas/Repo"})),
+                (
+                    "200".to_owned(),
+                    json!({"$ref": "#/components/schemas/Repo"})
+                ),
                 ("2XX".to_owned(), json!({"type": "array"})),
             ]
         );
@@ -132,9 +135,7 @@ mod tests {
         let wide: serde_json::Map<String, Value> = (0..MAX_NODES)
             .map(|i| (format!("p{i}"), json!({"type": "string"})))
             .collect();
-        let op = |schema: Value| {
-            json!({"responses": {"200": {"content": {"application/json": {"schema": schema}}}}})
-        };
+        let op = |schema: Value| json!({"responses": {"200": {"content": {"application/json": {"schema": schema}}}}});
         assert!(schemas(op(json!({"properties": wide})), json!({})).is_none());
         let fits: serde_json::Map<String, Value> = wide.into_iter().take(900).collect();
         assert!(schemas(op(json!({"properties": fits})), json!({})).is_some());

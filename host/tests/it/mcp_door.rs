@@ -244,7 +244,10 @@ async fn sdk_oauth_discovers_the_resource_metadata_and_gets_a_token_for_mcp() {
     // The token the SDK got calls what its scopes open.
     let called = &out["results"][1]["result"];
     assert_eq!(called["isError"], false, "{}", out["results"]);
-    assert_eq!(called["structuredContent"]["body"]["path"], "/items/ts-oauth");
+    assert_eq!(
+        called["structuredContent"]["body"]["path"],
+        "/items/ts-oauth"
+    );
     let seen: Vec<String> = upstream
         .requests()
         .iter()
@@ -395,7 +398,11 @@ async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
         { "name": "svc.getItem", "arguments": { "id": "py" } },
         { "name": "svc.createItem", "arguments": { "body": { "title": "py" } } },
     ]);
-    let out = python(&d.mcp(), &[("TOKEN", &alice), ("CALLS", &calls.to_string())]).await;
+    let out = python(
+        &d.mcp(),
+        &[("TOKEN", &alice), ("CALLS", &calls.to_string())],
+    )
+    .await;
     assert!(out.get("error").is_none(), "{out}");
     assert_eq!(out["protocolVersion"], "2026-07-28");
     assert_eq!(out["serverInfo"]["name"], "portcullis");
@@ -426,13 +433,19 @@ async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
         .client
         .post(format!("{}/v1/approvals", d.rt.url))
         .bearer_auth(&bob)
-        .json(&json!({ "toolId": "svc:createItem", "principal": "alice", "body": { "title": "py" } }))
+        .json(
+            &json!({ "toolId": "svc:createItem", "principal": "alice", "body": { "title": "py" } }),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(grant.status(), 201);
     let calls = json!([{ "name": "svc.createItem", "arguments": { "body": { "title": "py" } } }]);
-    let out = python(&d.mcp(), &[("TOKEN", &alice), ("CALLS", &calls.to_string())]).await;
+    let out = python(
+        &d.mcp(),
+        &[("TOKEN", &alice), ("CALLS", &calls.to_string())],
+    )
+    .await;
     let approved = &out["results"][0];
     assert_eq!(approved["isError"], false, "{out}");
     assert_eq!(approved["structuredContent"]["body"]["method"], "POST");

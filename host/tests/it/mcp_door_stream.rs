@@ -28,7 +28,10 @@ async fn the_stdio_relay_passes_the_list_changed_notification_on() {
     told_of_a_reload(
         &d,
         &["stdio", env!("CARGO_BIN_EXE_portcullis")],
-        &[("PORTCULLIS_MCP_URL", &d.rt.url), ("PORTCULLIS_MCP_TOKEN", &token)],
+        &[
+            ("PORTCULLIS_MCP_URL", &d.rt.url),
+            ("PORTCULLIS_MCP_TOKEN", &token),
+        ],
     )
     .await;
 }
@@ -43,9 +46,8 @@ async fn told_of_a_reload(d: &Door, args: &[&str], env: &[(&str, &str)]) {
         .kill_on_drop(true)
         .spawn()
         .expect("node runs");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-        child.stdout.take().unwrap(),
-    ));
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
     let ready = next_json(&mut lines).await;
     assert_eq!(ready["ready"], true, "{ready}");
     assert_eq!(ready["capabilities"]["tools"]["listChanged"], true);
@@ -102,13 +104,12 @@ impl Sse {
 }
 
 async fn open(d: &Door, token: &str, session: &str, extra: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = d
-        .rt
-        .client
-        .get(d.mcp())
-        .bearer_auth(token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session);
+    let mut request =
+        d.rt.client
+            .get(d.mcp())
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session);
     for (name, value) in extra {
         request = request.header(*name, *value);
     }
@@ -145,7 +146,13 @@ async fn only_the_sessions_principal_opens_its_stream() {
         status(open(&d, &alice, &session, &[("origin", "https://evil.example")]).await),
         403
     );
-    let stateless = open(&d, &alice, &session, &[("mcp-protocol-version", "2026-07-28")]).await;
+    let stateless = open(
+        &d,
+        &alice,
+        &session,
+        &[("mcp-protocol-version", "2026-07-28")],
+    )
+    .await;
     assert_eq!(stateless.status(), 405);
     let no_session =
         d.rt.client

@@ -67,7 +67,11 @@ pub(crate) struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.1.get(&self.session).is_some_and(|o| o.serial == self.serial) {
+        if open
+            .1
+            .get(&self.session)
+            .is_some_and(|o| o.serial == self.serial)
+        {
             open.1.remove(&self.session);
         }
     }
@@ -163,11 +167,16 @@ mod tests {
         let streams = Arc::new(Streams::default());
         let (first, mut first_ended) = streams.open("s1", Some("alice")).unwrap();
         let (_second, mut second_ended) = streams.open("s1", Some("alice")).unwrap();
-        assert!(first_ended.try_recv().is_err_and(|e| e == oneshot::error::TryRecvError::Closed));
+        assert!(first_ended
+            .try_recv()
+            .is_err_and(|e| e == oneshot::error::TryRecvError::Closed));
         // The replaced stream's slot going away does not free the new one's.
         drop(first);
         assert_eq!(streams.open.lock().unwrap().1.len(), 1);
-        assert_eq!(second_ended.try_recv(), Err(oneshot::error::TryRecvError::Empty));
+        assert_eq!(
+            second_ended.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        );
 
         let mut slots = Vec::new();
         for i in 1..MAX_PER_PRINCIPAL {
@@ -192,7 +201,11 @@ mod tests {
     fn streams_are_bounded_in_all() {
         let streams = Arc::new(Streams::default());
         let slots: Vec<_> = (0..MAX_STREAMS)
-            .map(|i| streams.open(&format!("s{i}"), Some(&format!("p{i}"))).unwrap())
+            .map(|i| {
+                streams
+                    .open(&format!("s{i}"), Some(&format!("p{i}")))
+                    .unwrap()
+            })
             .collect();
         assert_eq!(
             streams.open("late", Some("late")).err(),

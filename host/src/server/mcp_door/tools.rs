@@ -608,7 +608,12 @@ mod tests {
             tools: vec![tool, http_tool("t:unknown")],
             ..Catalog::default()
         });
-        assert!(table.get("t.unknown").unwrap().definition.get("outputSchema").is_none());
+        assert!(table
+            .get("t.unknown")
+            .unwrap()
+            .definition
+            .get("outputSchema")
+            .is_none());
         let entry = table.get("t.get").unwrap();
         let schema = &entry.definition["outputSchema"];
         assert_eq!(schema["type"], "object");
@@ -618,13 +623,24 @@ mod tests {
             let result = entry.result(answer.as_bytes());
             validator.is_valid(&result["structuredContent"])
         };
-        assert!(conforms(r#"{"statusCode":200,"body":{"id":1,"owner":{"login":"a"}},"contentType":"application/json"}"#));
+        assert!(conforms(
+            r#"{"statusCode":200,"body":{"id":1,"owner":{"login":"a"}},"contentType":"application/json"}"#
+        ));
         assert!(conforms(r#"{"statusCode":201,"body":[1,2]}"#), "2XX");
         assert!(conforms(r#"{"statusCode":204}"#), "no body");
         assert!(conforms(r#"{"statusCode":200,"text":"not json"}"#));
-        assert!(conforms(r#"{"statusCode":404,"body":{"message":"Not Found"}}"#), "errors keep their body");
-        assert!(!conforms(r#"{"statusCode":200,"body":{"id":"one"}}"#), "the 200 schema applies");
-        assert!(!conforms(r#"{"statusCode":202,"body":{"id":1}}"#), "the 2XX schema applies");
+        assert!(
+            conforms(r#"{"statusCode":404,"body":{"message":"Not Found"}}"#),
+            "errors keep their body"
+        );
+        assert!(
+            !conforms(r#"{"statusCode":200,"body":{"id":"one"}}"#),
+            "the 200 schema applies"
+        );
+        assert!(
+            !conforms(r#"{"statusCode":202,"body":{"id":1}}"#),
+            "the 2XX schema applies"
+        );
         assert!(!conforms(r#"{"body":{"id":1}}"#), "statusCode is required");
     }
 
@@ -645,7 +661,10 @@ mod tests {
             tools: vec![tool],
             ..Catalog::default()
         });
-        assert_eq!(table.get("m.sum").unwrap().definition["outputSchema"], schema);
+        assert_eq!(
+            table.get("m.sum").unwrap().definition["outputSchema"],
+            schema
+        );
     }
 
     #[test]
