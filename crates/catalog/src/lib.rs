@@ -12,6 +12,7 @@
 //! | `openapi` | parsing 3.0/3.1 JSON or YAML, local `$ref` resolution |
 //! | [`overlay`] | OpenAPI Overlay 1.0 documents applied before normalization |
 //! | `normalize`, `security`, `servers`, `slug` | operations -> tools |
+//! | `responses` | an operation's success response schemas (the MCP door's `outputSchema`) |
 //! | [`lister`] | the trait MCP sessions are injected through ([`McpLister`]), so the catalog does not import `mcp` |
 //! | [`mcp`] | MCP tools -> catalog tools, annotations, disabled-tool checks |
 //! | `mcp_overlay` | overlays on an MCP service, through a synthetic OpenAPI document |
@@ -37,6 +38,7 @@ pub mod openapi;
 mod overlay;
 pub mod pattern;
 pub mod pin_diff;
+mod responses;
 mod security;
 pub mod servers;
 pub mod settings;

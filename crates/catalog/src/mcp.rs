@@ -6,6 +6,7 @@
 //! | — | method `POST`, path `/_mcp/<slug(service)>/<slug(name)>` (`-<8 hex of sha256(name)>` on collision) |
 //! | `description` | summary and description |
 //! | `inputSchema` of type object | request body schema as is (an empty schema becomes `{type: object}`) |
+//! | `outputSchema` of type object | `result_schema` (kept, not served by the catalog routes; any other root is dropped) |
 //! | any other `inputSchema` | wrapped as `{type: object, properties: {input: S}, required: [input]}`, `inputWrapped: true` |
 //! | no hint at all (no `annotations`, or none of the three hints below) | the reference runtime's `POST` defaults: `readOnly`, `destructive`, `idempotent` all false |
 //! | `annotations.readOnlyHint` | `safety.readOnly` (default false) |
@@ -31,7 +32,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::mcp_refs::{Reference, Target};
-use super::model::{Backend, ContentType, McpBinding, RequestBody, Safety, Tool};
+use super::model::{Backend, ContentType, McpBinding, RequestBody, ResultSchema, Safety, Tool};
 use super::normalize::{valid_tool_id, ServiceTools};
 use super::pattern::Pattern;
 use super::slug::slugify;
@@ -201,6 +202,13 @@ fn map_tool(
         }),
         safety,
         backend,
+        // MCP requires an object at the root; a server that sends anything else gets none
+        // served rather than a schema clients would reject.
+        result_schema: tool
+            .output_schema
+            .clone()
+            .filter(|s| s.get("type").and_then(Value::as_str) == Some("object"))
+            .map(ResultSchema::Mcp),
         ..Tool::default()
     }
 }
@@ -355,6 +363,33 @@ mod tests {
             noop.request_body.as_ref().unwrap().content_types[0].schema,
             Some(json!({"type": "object"}))
         );
+    }
+
+    #[test]
+    fn an_object_output_schema_is_kept_and_any_other_is_dropped() {
+        let with_output = |name: &str, output: Value| -> rmcp::model::Tool {
+            let mut t = tool(name, json!({"type": "object"}), json!({}));
+            t.output_schema = output.as_object().cloned().map(std::sync::Arc::new);
+            t
+        };
+        let listed = [
+            with_output(
+                "sum",
+                json!({"type": "object", "properties": {"n": {"type": "number"}}}),
+            ),
+            with_output("list", json!({"type": "array"})),
+            tool("plain", json!({"type": "object"}), json!({})),
+        ];
+        let out = map_tools("m", "m", "stdio", &listed, &[], &Config::default(), &[]).unwrap();
+        let by_id = |id: &str| out.tools.iter().find(|t| t.id == id).unwrap();
+        match &by_id("m:sum").result_schema {
+            Some(ResultSchema::Mcp(schema)) => {
+                assert_eq!(schema["properties"]["n"]["type"], "number")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(by_id("m:list").result_schema.is_none());
+        assert!(by_id("m:plain").result_schema.is_none());
     }
 
     #[test]

@@ -199,6 +199,20 @@ pub struct Tool {
     /// What runs the tool: its HTTP operation (the default, not served) or an MCP tool.
     #[serde(default, skip_serializing_if = "Backend::is_http")]
     pub backend: Backend,
+    /// What a successful call answers with, where the source says so: kept for the MCP door's
+    /// `outputSchema`, not served by the catalog routes (it would add to every rendered view).
+    #[serde(skip)]
+    pub result_schema: Option<ResultSchema>,
+}
+
+/// The schema of what a tool answers on success (shared, so cloning a tool stays cheap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultSchema {
+    /// An OpenAPI operation's JSON success responses: `(status key, schema as written)`, the
+    /// key `200`..`299` or `2XX`, in the document's order ([`crate::normalize`]).
+    Responses(std::sync::Arc<[(String, serde_json::Value)]>),
+    /// An MCP tool's own `outputSchema` (its root is `type: object`, as MCP requires).
+    Mcp(std::sync::Arc<serde_json::Map<String, serde_json::Value>>),
 }
 
 /// What runs a tool. Served as `backend` only for MCP tools, as

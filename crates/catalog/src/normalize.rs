@@ -10,6 +10,7 @@
 //! | pathParams | in declaration order (path-item, then operation), as the reference runtime binds positional `pathArgs`; a template variable nobody declared is appended as a required parameter so the tool stays callable |
 //! | flags | query, header, cookie; an operation parameter replaces the path-item one with the same `(name, in)`; `Accept`, `Content-Type` and `Authorization` headers are ignored (OpenAPI says so) |
 //! | safety | method defaults, overlaid field by field by `x-cli-safety` |
+//! | result schema | the JSON schemas of the success responses (module `responses`) |
 //!
 //! `x-open-cli-backend` is never read from real documents (only MCP builds set `backend`).
 
@@ -22,6 +23,7 @@ use super::model::{ContentType, ParamLocation, Parameter, RequestBody, Safety, T
 use super::openapi::{
     Document, Operation, ParameterObject, PathItem, RequestBodyObject, Server, METHODS,
 };
+use super::responses;
 use super::security::{self, SchemeCache};
 use super::servers;
 use super::slug::slugify;
@@ -119,6 +121,7 @@ pub fn normalize(
             }
             let operation = format!("{} {path}", method.to_ascii_uppercase());
             let mut tool = tool_for(doc, service_id, method, path, &op, &item_params, &at)?;
+            tool.result_schema = responses::success_schemas(doc, raw_op);
             if !valid_tool_id(&tool.id) {
                 return Err(NormalizeError::InvalidId {
                     id: tool.id,

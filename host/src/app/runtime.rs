@@ -55,6 +55,9 @@ pub struct Runtime {
     /// Outstanding approval grants, kept across snapshots.
     pub approvals: ApprovalStore,
     last_seen: std::sync::Mutex<Vec<(PathBuf, FileStamp)>>,
+    /// Counts the catalogs swapped in since start; a door that pushes change notifications
+    /// watches it.
+    rebuilt: tokio::sync::watch::Sender<u64>,
 }
 
 /// Why the runtime could not start.
@@ -133,6 +136,7 @@ impl Runtime {
             mcp,
             approvals: ApprovalStore::default(),
             last_seen,
+            rebuilt: tokio::sync::watch::Sender::new(0),
         });
         runtime.write_runtime_file();
         runtime.audit_pin_events().await;
@@ -143,6 +147,12 @@ impl Runtime {
     /// The snapshot requests should use.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// Changes each time a rebuilt catalog is swapped in (the value counts rebuilds); the
+    /// receiver sees an error once the runtime is gone.
+    pub fn catalog_rebuilds(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.rebuilt.subscribe()
     }
 
     /// Rebuild config + catalog and swap it in; on failure the current snapshot keeps serving.
@@ -167,6 +177,7 @@ impl Runtime {
         let _ = tokio::task::spawn_blocking(move || rendering.prerender()).await;
         *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = fresh.watched.clone();
         self.snapshot.store(fresh.clone());
+        self.rebuilt.send_modify(|n| *n += 1);
         self.audit_pin_events().await;
         super::memory::release_after_build().await;
         tracing::info!(tools = fresh.catalog.tools.len(), "catalog rebuilt");

@@ -99,6 +99,7 @@ pub fn router(
     runtime: Arc<Runtime>,
     edge: Arc<edge::Edge>,
     lifecycle: Arc<lifecycle::Lifecycle>,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
     let panic_to_500 = tower_http::catch_panic::CatchPanicLayer::custom(|_| {
         error::ApiError::new(
@@ -139,7 +140,7 @@ pub fn router(
         .with_state(runtime.clone());
     let stack = tower::ServiceBuilder::new()
         .layer(axum::Extension(lifecycle))
-        .layer(axum::Extension(Arc::new(mcp_door::McpDoor::default())))
+        .layer(axum::Extension(Arc::new(mcp_door::McpDoor::new(stopping))))
         .layer(axum::middleware::from_fn(request_id::assign))
         .layer(axum::middleware::from_fn(error::negotiate))
         .layer(panic_to_500)
@@ -197,7 +198,7 @@ pub async fn serve_with(
     listen::fit_open_file_limit(&settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let lifecycle = lifecycle::Lifecycle::new(options.lifecycle, Arc::downgrade(&runtime));
-    let app = router(runtime.clone(), edge, lifecycle.clone());
+    let app = router(runtime.clone(), edge, lifecycle.clone(), stopped.clone());
     let mut serving = Box::pin(listen::serve(listener, app, settings, stopped));
     let watcher = tokio::spawn(runtime.clone().watch_sources());
     let mcp_follower = tokio::spawn(runtime.clone().follow_mcp_changes());

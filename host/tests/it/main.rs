@@ -25,6 +25,8 @@ mod config_rules;
 mod fuzz_smoke;
 mod mcp_door;
 mod mcp_door_protocol;
+mod mcp_door_stream;
+mod mcp_inspector;
 mod mcp_oauth;
 mod mcp_revisions;
 mod mcp_sources;

@@ -54,6 +54,13 @@ async fn sdk_client_lists_the_filtered_catalog_and_calls_through_the_pipeline() 
     assert_eq!(get_item["annotations"]["readOnlyHint"], true);
     assert_eq!(get_item["annotations"]["destructiveHint"], false);
     assert_eq!(get_item["inputSchema"]["required"], json!(["id"]));
+    // The declared 200 schema is the outputSchema's body; the SDK client validates every
+    // structuredContent against it (the 404 below included), so the calls prove conformance.
+    assert_eq!(get_item["outputSchema"]["type"], "object");
+    assert_eq!(
+        get_item["outputSchema"]["allOf"][0]["then"]["properties"]["body"]["required"],
+        json!(["method", "path"])
+    );
 
     let results = out["results"].as_array().unwrap();
     let ok = &results[0]["result"];
@@ -197,8 +204,15 @@ async fn sdk_oauth_discovers_the_resource_metadata_and_gets_a_token_for_mcp() {
         found["metadata"]["authorization_servers"],
         json!([idp.issuer])
     );
+    assert_eq!(
+        found["metadata"]["scopes_supported"],
+        json!(["bundle:other", "bundle:svc"])
+    );
 
-    let calls = json!([{ "name": "other.getOther", "arguments": {} }]);
+    let calls = json!([
+        { "name": "other.getOther", "arguments": {} },
+        { "name": "svc.getItem", "arguments": { "id": "ts-oauth" } },
+    ]);
     let out = sdk(
         "http",
         &mcp,
@@ -227,7 +241,19 @@ async fn sdk_oauth_discovers_the_resource_metadata_and_gets_a_token_for_mcp() {
         "{}",
         out["results"]
     );
-    assert!(upstream.requests().is_empty());
+    // The token the SDK got calls what its scopes open.
+    let called = &out["results"][1]["result"];
+    assert_eq!(called["isError"], false, "{}", out["results"]);
+    assert_eq!(
+        called["structuredContent"]["body"]["path"],
+        "/items/ts-oauth"
+    );
+    let seen: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.path_and_query.clone())
+        .collect();
+    assert_eq!(seen, ["/items/ts-oauth"]);
 
     // A token the same provider issued for another API is not for this resource.
     let other = idp.token("bundle:svc", auth::OTHER).await;
@@ -294,8 +320,10 @@ async fn an_mcp_sources_tools_are_served_and_called_through_the_door() {
             "type": "stdio", "command": support::mcp::everything_bin().to_str().unwrap() } }
     });
     let rt = support::start_runtime(config, &[]).await;
-    let calls =
-        json!([{ "name": "everything.echo", "arguments": { "message": "through the door" } }]);
+    let calls = json!([
+        { "name": "everything.echo", "arguments": { "message": "through the door" } },
+        { "name": "everything.get-structured-content", "arguments": { "location": "Chicago" } },
+    ]);
     let out = sdk(
         "http",
         &format!("{}/mcp", rt.url),
@@ -316,6 +344,21 @@ async fn an_mcp_sources_tools_are_served_and_called_through_the_door() {
     let result = &out["results"][0]["result"];
     assert!(!result["isError"].as_bool().unwrap_or(false), "{result}");
     assert!(text(result).contains("through the door"), "{result}");
+    // The server's own outputSchema is served, and its structuredContent (validated by the SDK
+    // client against it) passed through.
+    let structured = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "everything.get-structured-content")
+        .unwrap();
+    assert_eq!(
+        structured["outputSchema"]["properties"]["temperature"]["type"],
+        "number"
+    );
+    assert!(echo.get("outputSchema").is_none(), "{echo}");
+    let weather = &out["results"][1]["result"];
+    assert_eq!(weather["structuredContent"]["temperature"], 36, "{weather}");
     let audit = rt.audit().await;
     let record = audit
         .iter()
@@ -324,28 +367,43 @@ async fn an_mcp_sources_tools_are_served_and_called_through_the_door() {
     assert_eq!(record["mcp"]["clientName"], "door-test");
 }
 
-/// The official Python client (PyPI `mcp` 2.3) probes `server/discover`, settles on the
-/// stateless 2026-07-28 revision, and lists and calls through the door with a bearer token.
-#[tokio::test]
-async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
+/// Run tests/peers/mcp/door-client.py (the official Python client) and read its JSON line.
+async fn python(url: &str, env: &[(&str, &str)]) -> Value {
     let python_peers = support::mcp::python_mcp();
-    let d = door().await;
-    let calls = json!([{ "name": "svc.getItem", "arguments": { "id": "py" } }]);
     let mut command = tokio::process::Command::new("python3");
     command
         .arg(support::peer_scripts_dir().join("mcp/door-client.py"))
-        .arg(d.mcp())
+        .arg(url)
         .env("PYTHONPATH", &python_peers)
-        .env("TOKEN", d.token("alice", "bundle:svc"))
-        .env("CALLS", calls.to_string())
+        .envs(env.iter().copied())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
         .expect("the Python client finished within 60 s")
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let out: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
+}
+
+/// The official Python client (PyPI `mcp` 2.3) probes `server/discover`, settles on the
+/// stateless 2026-07-28 revision, and lists and calls through the door with a bearer token; a
+/// call that needs approval is a tool error naming the approval to ask for, and once an
+/// approver grants it the same call runs.
+#[tokio::test]
+async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
+    let d = door().await;
+    let alice = d.token("alice", "bundle:svc");
+    let calls = json!([
+        { "name": "svc.getItem", "arguments": { "id": "py" } },
+        { "name": "svc.createItem", "arguments": { "body": { "title": "py" } } },
+    ]);
+    let out = python(
+        &d.mcp(),
+        &[("TOKEN", &alice), ("CALLS", &calls.to_string())],
+    )
+    .await;
+    assert!(out.get("error").is_none(), "{out}");
     assert_eq!(out["protocolVersion"], "2026-07-28");
     assert_eq!(out["serverInfo"]["name"], "portcullis");
     assert_eq!(
@@ -355,10 +413,97 @@ async fn the_python_sdk_client_speaks_the_stateless_revision_with_the_door() {
     let result = &out["results"][0];
     assert_eq!(result["isError"], false, "{result}");
     assert_eq!(result["structuredContent"]["body"]["path"], "/items/py");
+    let approval = &out["results"][1];
+    assert_eq!(approval["isError"], true, "{approval}");
+    let help = text(approval);
+    assert!(
+        help.contains("needs approval") && help.contains("\"toolId\":\"svc:createItem\""),
+        "{help}"
+    );
     let audit = d.rt.audit_file().await;
     let record = audit
         .iter()
         .find(|r| r["eventType"] == "tool_execution")
         .unwrap();
     assert_eq!(record["mcp"]["protocolVersion"], "2026-07-28");
+
+    let bob = d.token("bob", "bundle:svc approve");
+    let grant = d
+        .rt
+        .client
+        .post(format!("{}/v1/approvals", d.rt.url))
+        .bearer_auth(&bob)
+        .json(
+            &json!({ "toolId": "svc:createItem", "principal": "alice", "body": { "title": "py" } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), 201);
+    let calls = json!([{ "name": "svc.createItem", "arguments": { "body": { "title": "py" } } }]);
+    let out = python(
+        &d.mcp(),
+        &[("TOKEN", &alice), ("CALLS", &calls.to_string())],
+    )
+    .await;
+    let approved = &out["results"][0];
+    assert_eq!(approved["isError"], false, "{out}");
+    assert_eq!(approved["structuredContent"]["body"]["method"], "POST");
+}
+
+/// The Python client's OAuth client-credentials provider: 401 -> the door's RFC 9728 metadata
+/// -> the real identity provider's token for the `/mcp` resource -> list and call; a tool
+/// outside the token's scopes is refused with 403 `insufficient_scope` and never runs.
+#[tokio::test]
+async fn the_python_sdk_oauth_client_gets_a_token_for_mcp_and_is_refused_out_of_scope() {
+    let idp = Idp::start_with("bundle:svc", "p", &[("MCP_RESOURCE_AUDIENCE", API)]).await;
+    let upstream = support::start_upstream().await;
+    let rt = runtime(
+        &upstream,
+        json!({ "validationProfile": "oidc_jwks", "issuer": idp.issuer,
+            "jwksURL": format!("{}/jwks", idp.issuer), "audience": API }),
+    )
+    .await;
+    let calls = json!([
+        { "name": "svc.getItem", "arguments": { "id": "oauth" } },
+        { "name": "other.getOther", "arguments": {} },
+    ]);
+    let out = python(
+        &format!("{}/mcp", rt.url),
+        &[
+            ("CLIENT_ID", "runtime-client"),
+            ("CLIENT_SECRET", "runtime-secret"),
+            ("SCOPE", "bundle:svc"),
+            ("ISSUER", &idp.issuer),
+            ("CALLS", &calls.to_string()),
+        ],
+    )
+    .await;
+    assert!(out.get("error").is_none(), "{out}");
+    assert_eq!(
+        names(&out["tools"]),
+        ["svc.createItem", "svc.getItem", "svc.getStatus"]
+    );
+    let called = &out["results"][0];
+    assert_eq!(called["isError"], false, "{called}");
+    assert_eq!(called["structuredContent"]["body"]["path"], "/items/oauth");
+    // The SDK raises on the 403 (its message does not carry the status; the audit below does).
+    assert!(
+        out["results"][1]["error"].as_str().is_some(),
+        "{}",
+        out["results"]
+    );
+    let seen: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.path_and_query.clone())
+        .collect();
+    assert_eq!(seen, ["/items/oauth"]);
+    let audit = rt.audit_file().await;
+    let denial = audit
+        .iter()
+        .find(|r| r["toolId"] == "other:getOther")
+        .expect("the refusal is audited");
+    assert_eq!(denial["decision"], "denied", "{denial}");
+    assert_eq!(denial["reasonCode"], "authz_denied", "{denial}");
 }

@@ -15,8 +15,8 @@
 //! | another method | -32601 (HTTP 404 at 2026-07-28, 200 before, as the SDKs answer) |
 //! | malformed JSON-RPC | the codes of [`jsonrpc`], HTTP 400 |
 //! | `DELETE /mcp` | ends the session (200; 404 unknown; 400 without `Mcp-Session-Id`) |
-//! | `GET /mcp` | 405: the door sends no server-initiated messages (no stream to open) |
-//! | `GET /.well-known/oauth-protected-resource/mcp` | RFC 9728 metadata of the `/mcp` resource (404 when runtime auth is off) |
+//! | `GET /mcp` with `Accept: text/event-stream` and the caller's `Mcp-Session-Id` ([`streams`]) | an SSE stream carrying `notifications/tools/list_changed` after every catalog rebuild; 405 without a session id or at 2026-07-28 (no stream there), 404 unknown session, 406 without the `Accept`, 429/503 over the stream limits |
+//! | `GET /.well-known/oauth-protected-resource/mcp` | RFC 9728 metadata of the `/mcp` resource, `scopes_supported` = `bundle:<service>` of every service (404 when runtime auth is off) |
 //!
 //! [`stdio`] is the same door for clients that only launch processes (`portcullis mcp stdio`):
 //! a relay onto a running runtime's `/mcp`.
@@ -43,6 +43,7 @@ mod params;
 pub(crate) mod revision;
 mod sessions;
 pub mod stdio;
+mod streams;
 pub(crate) mod tools;
 
 use std::sync::{Arc, Mutex, Weak};
@@ -53,10 +54,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use self::jsonrpc::{Message, RpcError};
 use self::revision::{ClientInfo, RoutingHeaders, STATELESS};
 use self::sessions::Sessions;
+use self::streams::{StreamRefused, Streams};
 use self::tools::ToolTable;
 use super::error::ApiError;
 use super::request_id::RequestId;
@@ -79,17 +82,31 @@ const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
 const NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
 
 /// How long a stateless client may reuse a `tools/list` answer (`ttlMs`): the catalog can be
-/// rebuilt at any time and the door sends no change notifications.
+/// rebuilt at any time, and the stateless revision has no stream to announce it on.
 const LIST_TTL_MS: u64 = 60_000;
 
-/// The door's state: the open sessions and the tool table of the current catalog.
-#[derive(Default)]
+/// The door's state: the open sessions and their streams, and the tool table of the current
+/// catalog.
 pub struct McpDoor {
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
+    streams: Arc<Streams>,
+    /// Turns true when the server shuts down: open streams end, so they do not hold the
+    /// shutdown's grace period.
+    stopping: watch::Receiver<bool>,
     table: Mutex<Option<(Weak<Snapshot>, Arc<ToolTable>)>>,
 }
 
 impl McpDoor {
+    /// A door with no sessions yet; its streams end when `stopping` turns true.
+    pub fn new(stopping: watch::Receiver<bool>) -> Self {
+        Self {
+            sessions: Arc::default(),
+            streams: Arc::default(),
+            stopping,
+            table: Mutex::default(),
+        }
+    }
+
     /// The tool table of `snapshot`'s catalog, built once per snapshot.
     fn table(&self, snapshot: &Arc<Snapshot>) -> Arc<ToolTable> {
         let mut cached = self.table.lock().unwrap_or_else(|e| e.into_inner());
@@ -244,18 +261,68 @@ pub async fn delete(
         return rpc_error(&missing_session(), false);
     };
     if door.sessions.end(id, caller.principal.as_deref()) {
+        door.streams.end(id);
         return StatusCode::OK.into_response();
     }
     rpc_error(&unknown_session(&Value::Null), false)
 }
 
-/// `GET /mcp`: no server-initiated stream is offered (405, as the transport allows).
-pub async fn get() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(header::ALLOW, HeaderValue::from_static("POST, DELETE"))],
-    )
-        .into_response()
+/// `GET /mcp`: the session's server-to-client stream ([`streams`]). Admitted as `POST` is
+/// (the edge's Origin and Host checks, the same authentication); 405 where no stream is
+/// offered: without a session id (the transport's answer a client probing before `initialize`
+/// falls back on) and at 2026-07-28, which has none.
+pub async fn get(
+    State(runtime): State<Arc<Runtime>>,
+    Extension(door): Extension<Arc<McpDoor>>,
+    headers: HeaderMap,
+) -> Response {
+    let stateless = routing_headers(&headers)
+        .protocol_version
+        .is_some_and(|v| !revision::is_handshake(v));
+    let Some(session) = session_header(&headers).filter(|_| !stateless) else {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, HeaderValue::from_static("POST, DELETE"))],
+        )
+            .into_response();
+    };
+    let snapshot = runtime.snapshot();
+    let caller = match routes::authenticate(&runtime, &snapshot, &headers, METADATA_PATH).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    drop(snapshot);
+    if !accepts_event_stream(&headers) {
+        return ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "GET /mcp opens an event stream: send Accept: text/event-stream",
+        )
+        .into_response();
+    }
+    let principal = caller.principal;
+    if door.sessions.touch(session, principal.as_deref()).is_none() {
+        return rpc_error(&unknown_session(&Value::Null), false);
+    }
+    let (slot, ended) = match door.streams.open(session, principal.as_deref()) {
+        Ok(opened) => opened,
+        Err(refused) => {
+            let status = match refused {
+                StreamRefused::PerPrincipal => StatusCode::TOO_MANY_REQUESTS,
+                StreamRefused::Total => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return ApiError::new(status, "too_many_streams", refused.to_string()).into_response();
+        }
+    };
+    let events = streams::events(streams::Watch {
+        slot,
+        ended,
+        catalog: runtime.catalog_rebuilds(),
+        stopping: door.stopping.clone(),
+        sessions: door.sessions.clone(),
+        principal,
+    });
+    axum::response::sse::Sse::new(events).into_response()
 }
 
 /// `GET /.well-known/oauth-protected-resource/mcp`: RFC 9728 metadata of the `/mcp` resource
@@ -273,6 +340,17 @@ pub async fn protected_resource(State(runtime): State<Arc<Runtime>>) -> Response
     if let Some(issuer) = &settings.issuer {
         body["authorization_servers"] = json!([issuer]);
     }
+    // The scopes that open tools here, one per service: MCP clients request these when the
+    // 401 names none (the SDKs ignore a scope configured on their side then), and the
+    // authorization server grants each client what it may have.
+    let [bundle, _, _] = snapshot.authenticator.prefixes();
+    let scopes: Vec<String> = snapshot
+        .catalog
+        .services
+        .iter()
+        .map(|service| format!("{bundle}{}", service.id))
+        .collect();
+    body["scopes_supported"] = scopes.into();
     Json(body).into_response()
 }
 
@@ -325,7 +403,7 @@ impl Exchange<'_> {
         }
         let result = json!({
             "protocolVersion": version,
-            "capabilities": capabilities(),
+            "capabilities": capabilities(false),
             "serverInfo": server_info(),
             "instructions": INSTRUCTIONS,
         });
@@ -361,7 +439,7 @@ impl Exchange<'_> {
             "tools/call" => self.call(id, params).await,
             "server/discover" if self.stateless => Answer::Result(json!({
                 "supportedVersions": revision::SUPPORTED,
-                "capabilities": capabilities(),
+                "capabilities": capabilities(true),
                 "instructions": INSTRUCTIONS,
                 "_meta": { revision::META_SERVER_INFO: server_info() },
                 "ttlMs": LIST_TTL_MS,
@@ -412,8 +490,10 @@ impl Exchange<'_> {
 
 const INSTRUCTIONS: &str = "Portcullis runs each tool call through its policy: the tools listed are the ones your token may call; a call may be refused by policy or need approval, and the tool result then says why and what to do.";
 
-fn capabilities() -> Value {
-    json!({ "tools": { "listChanged": false } })
+/// `listChanged`: a handshake-revision session can open the stream that carries the
+/// notification; 2026-07-28 has no stream (stateless clients re-list after `ttlMs`).
+fn capabilities(stateless: bool) -> Value {
+    json!({ "tools": { "listChanged": !stateless } })
 }
 
 fn server_info() -> Value {
@@ -492,6 +572,21 @@ fn accepts_json(headers: &HeaderMap) -> bool {
             media.eq_ignore_ascii_case("application/json")
                 || media == "*/*"
                 || media.eq_ignore_ascii_case("application/*")
+        })
+}
+
+/// Whether the client accepts an event stream (`text/event-stream`, `text/*` or `*/*`).
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .any(|media| {
+            media.eq_ignore_ascii_case("text/event-stream")
+                || media == "*/*"
+                || media.eq_ignore_ascii_case("text/*")
         })
 }
 

@@ -10,6 +10,7 @@
 //! | `Mcp-Session-Id` and `MCP-Protocol-Version` from the runtime's `initialize` answer are sent with every later message; the session is ended (`DELETE`) when stdin closes | - | - |
 //! | an HTTP answer without a JSON-RPC body (401, 403, 5xx) | - | a JSON-RPC error for the request's id: `-32000`, the status and the challenge |
 //! | requests run concurrently; answers are written as they come, whole lines | - | - |
+//! | after `initialize`, the session's `GET /mcp` stream is opened and every message on it (`notifications/tools/list_changed`) written to stdout | - | a stream the runtime refuses or ends is not reopened (logged); the client still gets every answer |
 //!
 //! Logs go to stderr; stdout carries only protocol messages. The token never reaches a log.
 
@@ -90,6 +91,7 @@ pub async fn run(options: RelayOptions) -> Result<(), RelayError> {
     });
     let mut lines = BufReader::new(tokio::io::stdin());
     let mut tasks = tokio::task::JoinSet::new();
+    let mut listener = None;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -121,6 +123,9 @@ pub async fn run(options: RelayOptions) -> Result<(), RelayError> {
         // `initialize` settles the session every later message names, so it is awaited.
         if initialize {
             relay.forward(message).await?;
+            if listener.is_none() && relay.state.read().await.session_id.is_some() {
+                listener = Some(tokio::spawn(relay.clone().listen()));
+            }
         } else {
             tasks.spawn(async move { relay.forward(message).await });
         }
@@ -132,6 +137,10 @@ pub async fn run(options: RelayOptions) -> Result<(), RelayError> {
         done.map_err(std::io::Error::other)??;
     }
     relay.end_session().await;
+    // Ending the session ends its stream.
+    if let Some(listener) = listener {
+        listener.await.map_err(std::io::Error::other)??;
+    }
     Ok(())
 }
 
@@ -237,6 +246,38 @@ impl Relay {
                 self.answer_error(id, message).await
             }
         }
+    }
+
+    /// Relay the session's server-to-client stream to stdout until it ends.
+    async fn listen(self: Arc<Self>) -> Result<(), RelayError> {
+        let sent = self.request(reqwest::Method::GET).await?.send().await;
+        let mut response = match sent {
+            Ok(response) if response.status().is_success() => response,
+            Ok(response) => {
+                tracing::info!(status = %response.status(), "the runtime offers no MCP stream; tool list changes are not relayed");
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::warn!("the MCP stream could not be opened: {error}");
+                return Ok(());
+            }
+        };
+        let mut pending = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(data) = line.trim_end().strip_prefix("data:") else {
+                    continue;
+                };
+                if let Ok(message) = serde_json::from_str::<Value>(data.trim()) {
+                    self.write(&message).await?;
+                }
+            }
+        }
+        tracing::debug!("the MCP stream ended");
+        Ok(())
     }
 
     /// A JSON-RPC error for the request `id` (nothing for a notification).

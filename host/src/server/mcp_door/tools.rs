@@ -11,6 +11,8 @@
 //! | `id` | `_meta["dev.portcullis/toolId"]` (what grants, scopes, policy and audit name) |
 //! | OpenAPI path parameters, flags, JSON request body | `inputSchema` properties named as the CLI names them (required when the document says so); the body under `body` (`requestBody` if a parameter is already named `body`), its schema as written but for `$ref`s into the document, each replaced by an open schema naming it; `additionalProperties: false` |
 //! | an MCP source's tool | its own input schema (the catalog's request body schema) |
+//! | OpenAPI success responses with a JSON schema (`200`..`299`, `2XX`) | `outputSchema`: the answer's envelope below (`statusCode` required), whose `body` must match the schema of the declared status answered (`if`/`then` per status, `$ref`s detached as in `inputSchema`); no JSON success schema: no `outputSchema` |
+//! | an MCP source's tool's `outputSchema` | as the server listed it when its root is `type: object`; otherwise none (MCP allows only object roots) |
 //!
 //! Arguments: path parameters and flags are declared as strings (the catalog keeps no parameter
 //! types) and also take numbers and booleans (sent as text, as the HTTP API does); the body any JSON value. An unknown argument or a missing required one is a
@@ -26,7 +28,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{Backend, Catalog, ParamLocation, Tool};
+use crate::catalog::{Backend, Catalog, ParamLocation, ResultSchema, Tool};
 
 /// The `_meta` key of a tool's catalog id.
 pub(crate) const TOOL_ID_META: &str = "dev.portcullis/toolId";
@@ -154,6 +156,9 @@ fn entry(tool: &Tool, name: String) -> Entry {
         _ => format!("{} {} ({})", tool.method, tool.path, tool.id),
     };
     definition["description"] = description.into();
+    if let Some(schema) = output_schema(tool) {
+        definition["outputSchema"] = schema;
+    }
     definition["annotations"] = json!({
         "readOnlyHint": tool.safety.read_only,
         "destructiveHint": tool.safety.destructive,
@@ -164,6 +169,50 @@ fn entry(tool: &Tool, name: String) -> Entry {
         definition,
         shape,
     }
+}
+
+/// The `outputSchema` of a tool whose result schema the catalog knows (module header): an MCP
+/// tool's own (the catalog keeps only object roots, as MCP requires); for an OpenAPI operation,
+/// the answer's envelope, whose `body` must match the declared schema of the status answered.
+fn output_schema(tool: &Tool) -> Option<Value> {
+    let responses = match tool.result_schema.as_ref()? {
+        ResultSchema::Mcp(schema) => return Some(Value::Object(Map::clone(schema))),
+        ResultSchema::Responses(responses) => responses,
+    };
+    let explicit: Vec<u16> = responses
+        .iter()
+        .filter_map(|(status, _)| status.parse().ok())
+        .collect();
+    // One condition per declared status, so a 4xx/5xx answer (or an undeclared 2xx) still
+    // matches the schema with whatever body it has: MCP wants every result to conform.
+    let conditions: Vec<Value> = responses
+        .iter()
+        .map(|(status, schema)| {
+            let mut body = schema.clone();
+            detach_refs(&mut body);
+            let status = match status.parse::<u16>() {
+                Ok(code) => json!({ "const": code }),
+                Err(_) if explicit.is_empty() => json!({ "minimum": 200, "maximum": 299 }),
+                Err(_) => json!({ "minimum": 200, "maximum": 299, "not": { "enum": explicit } }),
+            };
+            json!({
+                "if": { "properties": { "statusCode": status }, "required": ["statusCode"] },
+                "then": { "properties": { "body": body } },
+            })
+        })
+        .collect();
+    Some(json!({
+        "type": "object",
+        "properties": {
+            "statusCode": { "type": "integer", "description": "the upstream's HTTP status" },
+            "body": { "description": "the upstream's answer, when it is JSON (the schema of the status answered)" },
+            "text": { "type": "string", "description": "the upstream's answer, when it is other text" },
+            "bodyBase64": { "type": "string", "description": "the upstream's answer, when it is binary" },
+            "contentType": { "type": "string", "description": "the upstream's Content-Type" },
+        },
+        "required": ["statusCode"],
+        "allOf": conditions,
+    }))
 }
 
 /// An MCP tool's own schema, kept in the catalog as its request body schema.
@@ -542,6 +591,80 @@ mod tests {
             true
         );
         assert_eq!(entry.result(br#"{"statusCode":503}"#)["isError"], true);
+    }
+
+    #[test]
+    fn known_success_schemas_become_an_output_schema_every_answer_conforms_to() {
+        let mut tool = http_tool("t:get");
+        tool.result_schema = Some(ResultSchema::Responses(std::sync::Arc::from(vec![
+            (
+                "200".to_owned(),
+                json!({"type": "object", "required": ["id"], "properties": {
+                    "id": {"type": "integer"}, "owner": {"$ref": "#/components/schemas/User"}}}),
+            ),
+            ("2XX".to_owned(), json!({"type": "array"})),
+        ])));
+        let table = ToolTable::build(&Catalog {
+            tools: vec![tool, http_tool("t:unknown")],
+            ..Catalog::default()
+        });
+        assert!(table
+            .get("t.unknown")
+            .unwrap()
+            .definition
+            .get("outputSchema")
+            .is_none());
+        let entry = table.get("t.get").unwrap();
+        let schema = &entry.definition["outputSchema"];
+        assert_eq!(schema["type"], "object");
+        assert!(!schema.to_string().contains("$ref"), "{schema}");
+        let validator = jsonschema::validator_for(schema).unwrap();
+        let conforms = |answer: &str| {
+            let result = entry.result(answer.as_bytes());
+            validator.is_valid(&result["structuredContent"])
+        };
+        assert!(conforms(
+            r#"{"statusCode":200,"body":{"id":1,"owner":{"login":"a"}},"contentType":"application/json"}"#
+        ));
+        assert!(conforms(r#"{"statusCode":201,"body":[1,2]}"#), "2XX");
+        assert!(conforms(r#"{"statusCode":204}"#), "no body");
+        assert!(conforms(r#"{"statusCode":200,"text":"not json"}"#));
+        assert!(
+            conforms(r#"{"statusCode":404,"body":{"message":"Not Found"}}"#),
+            "errors keep their body"
+        );
+        assert!(
+            !conforms(r#"{"statusCode":200,"body":{"id":"one"}}"#),
+            "the 200 schema applies"
+        );
+        assert!(
+            !conforms(r#"{"statusCode":202,"body":{"id":1}}"#),
+            "the 2XX schema applies"
+        );
+        assert!(!conforms(r#"{"body":{"id":1}}"#), "statusCode is required");
+    }
+
+    #[test]
+    fn an_mcp_tools_output_schema_is_served_as_listed() {
+        let mut tool = http_tool("m:sum");
+        tool.backend = Backend::Mcp(McpBinding {
+            source_id: "m".into(),
+            tool_name: "sum".into(),
+            transport: "stdio".into(),
+            input_wrapped: false,
+        });
+        let schema = json!({"type": "object", "properties": {"n": {"type": "number"}}});
+        tool.result_schema = Some(ResultSchema::Mcp(std::sync::Arc::new(
+            schema.as_object().cloned().unwrap(),
+        )));
+        let table = ToolTable::build(&Catalog {
+            tools: vec![tool],
+            ..Catalog::default()
+        });
+        assert_eq!(
+            table.get("m.sum").unwrap().definition["outputSchema"],
+            schema
+        );
     }
 
     #[test]

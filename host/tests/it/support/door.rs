@@ -14,7 +14,8 @@ pub const ISS: &str = "https://issuer.test";
 
 /// A runtime behind `oidc_jwks` auth: service `svc` (getItem, getStatus, createItem,
 /// deleteItem) and service `other` (getOther) on a recording upstream. `svc:createItem` needs
-/// an approval grant, `svc:deleteItem` is denied by policy.
+/// an approval grant, `svc:deleteItem` is denied by policy. `getItem` and `getStatus` declare
+/// a JSON 200 response (so the door gives them an `outputSchema`).
 pub struct Door {
     keys: Keys,
     _jwks: JwksServer,
@@ -44,11 +45,16 @@ pub async fn runtime(upstream: &support::RecordingUpstream, auth: Value) -> supp
         json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
     let svc = json!({
         "/items/{id}": {
-            "get": { "operationId": "getItem", "summary": "Read an item", "security": [], "parameters": id },
+            "get": { "operationId": "getItem", "summary": "Read an item", "security": [], "parameters": id,
+                "responses": { "200": { "description": "the item", "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["method", "path"], "additionalProperties": false,
+                    "properties": { "method": { "type": "string" }, "path": { "type": "string" } } } } } } } },
             "delete": { "operationId": "deleteItem", "security": [], "parameters": id }
         },
         "/status/{code}": { "get": { "operationId": "getStatus", "security": [],
-            "parameters": [{ "name": "code", "in": "path", "required": true, "schema": { "type": "integer" } }] } },
+            "parameters": [{ "name": "code", "in": "path", "required": true, "schema": { "type": "integer" } }],
+            "responses": { "200": { "description": "fine", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["healthy"] } } } } } } },
         "/items": { "post": { "operationId": "createItem", "security": [],
             "requestBody": { "required": true, "content": { "application/json": { "schema": {
                 "type": "object", "properties": { "title": { "type": "string" } } } } } } } }

