@@ -30,7 +30,10 @@ impl Exchange<'_> {
         };
         let table = self.door.table(self.snapshot);
         let Some(entry) = table.get(&name) else {
-            return invalid(&format!("Unknown tool: {name}"));
+            return match table.conflict(&name) {
+                Some(why) => invalid(why),
+                None => invalid(&format!("Unknown tool: {name}")),
+            };
         };
         if self.stateless {
             let headers = |name: &str| {

