@@ -27,7 +27,6 @@ use Outcome::{Fail, Pass};
 
 const NOT_PROXIED: &str = "the door serves tools only: resources, prompts and completion of MCP sources are not proxied yet (not built; the capabilities say so)";
 
-const NOT_RELAYED: &str = "what the upstream sends during a call (notifications/message, notifications/progress) is not relayed to the door's caller yet (not built)";
 const NO_SERVER_REQUESTS: &str = "an upstream's requests to the client (sampling/createMessage, elicitation/create) are not forwarded to the door's caller (not built): Portcullis declares neither capability upstream";
 const NO_RESUMPTION: &str = "SEP-1699 resumable streams: the door answers each POST with one JSON body, without SSE event ids or a GET stream to resume on (not built; checks only warn)";
 
@@ -45,14 +44,14 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ("json-schema-2020-12", Pass),
     ("server-sse-multiple-streams", Pass),
     ("dns-rebinding-protection", Pass),
-    ("tools-call-with-logging", Fail(NOT_RELAYED)),
-    ("tools-call-with-progress", Fail(NOT_RELAYED)),
+    ("tools-call-with-logging", Pass),
+    ("tools-call-with-progress", Pass),
+    ("logging-set-level", Pass),
     ("tools-call-sampling", Fail(NO_SERVER_REQUESTS)),
     ("tools-call-elicitation", Fail(NO_SERVER_REQUESTS)),
     ("elicitation-sep1034-defaults", Fail(NO_SERVER_REQUESTS)),
     ("elicitation-sep1330-enums", Fail(NO_SERVER_REQUESTS)),
     ("server-sse-polling", Fail(NO_RESUMPTION)),
-    ("logging-set-level", Fail(NOT_PROXIED)),
     ("completion-complete", Fail(NOT_PROXIED)),
     ("resources-list", Fail(NOT_PROXIED)),
     ("resources-read-text", Fail(NOT_PROXIED)),
@@ -212,5 +211,127 @@ async fn bare_names_never_shadow_each_other_and_policy_still_names_the_catalog_i
     assert!(
         door::text(&denied["result"]).contains("c:test_error_handling"),
         "{denied}"
+    );
+}
+
+/// `initialize` without a token (auth off); the session id.
+async fn open(rt: &support::TestRuntime) -> String {
+    let init = door::post(
+        rt,
+        None,
+        &[],
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+    )
+    .await;
+    init.headers["mcp-session-id"].to_str().unwrap().to_owned()
+}
+
+/// One POST in `session` accepting `accept`; the content type and the raw body.
+async fn exchange(
+    rt: &support::TestRuntime,
+    session: &str,
+    accept: &str,
+    body: Value,
+) -> (String, String) {
+    let response = rt
+        .client
+        .post(format!("{}/mcp", rt.url))
+        .header("content-type", "application/json")
+        .header("accept", accept)
+        .header("mcp-session-id", session)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (kind, response.text().await.unwrap())
+}
+
+fn call(name: &str, meta: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": name, "arguments": {}, "_meta": meta}})
+}
+
+#[tokio::test]
+async fn progress_and_logs_reach_only_their_caller_within_its_level() {
+    let upstream = NodeServer::conformance();
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "sources": { "conformance": { "type": "mcp", "toolNamePrefix": "",
+            "transport": { "type": "streamable-http", "url": upstream.url("/mcp") } } },
+    });
+    let rt = support::start_runtime(config, &[]).await;
+    let (alice, bob) = (open(&rt).await, open(&rt).await);
+    let sse = "application/json, text/event-stream";
+
+    // Two sessions at once: each stream carries its own call's notifications only, progress
+    // under the caller's own token.
+    let (progress, logs) = tokio::join!(
+        exchange(
+            &rt,
+            &alice,
+            sse,
+            call("test_tool_with_progress", json!({"progressToken": 42}))
+        ),
+        exchange(&rt, &bob, sse, call("test_tool_with_logging", json!({}))),
+    );
+    assert_eq!(progress.0, "text/event-stream");
+    assert_eq!(
+        progress.1.matches("notifications/progress").count(),
+        3,
+        "{}",
+        progress.1
+    );
+    assert!(
+        progress.1.contains(r#""progressToken":42"#),
+        "{}",
+        progress.1
+    );
+    assert!(
+        !progress.1.contains("notifications/message"),
+        "{}",
+        progress.1
+    );
+    assert!(progress.1.contains(r#""id":5,"result""#), "{}", progress.1);
+    assert_eq!(
+        logs.1.matches("notifications/message").count(),
+        3,
+        "{}",
+        logs.1
+    );
+    assert!(!logs.1.contains("notifications/progress"), "{}", logs.1);
+
+    // No progress token: progress is not relayed, and the answer is plain JSON.
+    let quiet = exchange(&rt, &alice, sse, call("test_tool_with_progress", json!({}))).await;
+    assert_eq!(quiet.0, "application/json", "{}", quiet.1);
+    // A client that does not accept SSE gets JSON whatever the tool sends.
+    let json_only = exchange(
+        &rt,
+        &bob,
+        "application/json",
+        call("test_tool_with_logging", json!({})),
+    )
+    .await;
+    assert_eq!(json_only.0, "application/json", "{}", json_only.1);
+
+    // logging/setLevel: an unknown level is refused; above info, bob's info logs stop.
+    let set = |level: &str| json!({"jsonrpc": "2.0", "id": 6, "method": "logging/setLevel", "params": {"level": level}});
+    let (_, refused) = exchange(&rt, &bob, sse, set("loud")).await;
+    assert!(refused.contains("-32602"), "{refused}");
+    let (_, accepted) = exchange(&rt, &bob, sse, set("warning")).await;
+    assert!(accepted.contains(r#""result":{}"#), "{accepted}");
+    let filtered = exchange(&rt, &bob, sse, call("test_tool_with_logging", json!({}))).await;
+    assert_eq!(filtered.0, "application/json", "{}", filtered.1);
+    // Alice's level is her own.
+    let hers = exchange(&rt, &alice, sse, call("test_tool_with_logging", json!({}))).await;
+    assert_eq!(
+        hers.1.matches("notifications/message").count(),
+        3,
+        "{}",
+        hers.1
     );
 }
