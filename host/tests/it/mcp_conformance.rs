@@ -335,3 +335,53 @@ async fn progress_and_logs_reach_only_their_caller_within_its_level() {
         hers.1
     );
 }
+
+/// `portcullis mcp stdio` (the real binary) writes a relayed call's progress as it comes, then
+/// the response: one JSON-RPC message per line.
+#[tokio::test]
+async fn the_stdio_relay_passes_progress_on_before_the_response() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let upstream = NodeServer::conformance();
+    let config = json!({
+        "cli": "1.0.0",
+        "mode": { "default": "discover" },
+        "sources": { "conformance": { "type": "mcp", "toolNamePrefix": "",
+            "transport": { "type": "streamable-http", "url": upstream.url("/mcp") } } },
+    });
+    let rt = support::start_runtime(config, &[]).await;
+    let mut relay = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["mcp", "stdio"])
+        .env("PORTCULLIS_MCP_URL", &rt.url)
+        .env_remove("PORTCULLIS_MCP_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = relay.stdin.take().unwrap();
+    let mut lines = BufReader::new(relay.stdout.take().unwrap()).lines();
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    let progress = call("test_tool_with_progress", json!({"progressToken": "t"}));
+    for line in [init.to_owned(), progress.to_string()] {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut read = Vec::new();
+    while read.last().is_none_or(|m: &Value| m["id"] != 5) {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the relay answered within 30 s")
+            .unwrap()
+            .expect("the relay wrote the response");
+        read.push(serde_json::from_str(&line).unwrap());
+    }
+    let methods: Vec<&str> = read.iter().filter_map(|m| m["method"].as_str()).collect();
+    assert_eq!(methods, ["notifications/progress"; 3], "{read:?}");
+    assert_eq!(read[1]["params"]["progressToken"], "t");
+    assert!(
+        read.last().unwrap()["result"]["content"].is_array(),
+        "{read:?}"
+    );
+}

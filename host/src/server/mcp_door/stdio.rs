@@ -9,6 +9,7 @@
 //! | the token: `PORTCULLIS_MCP_TOKEN`, else the file `PORTCULLIS_MCP_TOKEN_FILE` names, read again for every message (a rotated file takes effect at once) | no token: the runtime must have auth off | the runtime's 401 comes back as a JSON-RPC error naming the status; a token file that cannot be read stops the relay with an error naming the file |
 //! | `Mcp-Session-Id` and `MCP-Protocol-Version` from the runtime's `initialize` answer are sent with every later message; the session is ended (`DELETE`) when stdin closes | - | - |
 //! | an HTTP answer without a JSON-RPC body (401, 403, 5xx) | - | a JSON-RPC error for the request's id: `-32000`, the status and the challenge |
+//! | an SSE answer (a call's relayed progress and log messages, then its response) | each message is written as it arrives | a stream that ends before the response: a `-32000` error for the request's id |
 //! | requests run concurrently; answers are written as they come, whole lines | - | - |
 //!
 //! Logs go to stderr; stdout carries only protocol messages. The token never reaches a log.
@@ -213,6 +214,11 @@ impl Relay {
         let status = response.status();
         let session = header(&response, "mcp-session-id");
         let challenge = header(&response, "www-authenticate");
+        let streamed =
+            header(&response, "content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+        if status.is_success() && streamed {
+            return self.forward_events(response, id).await;
+        }
         let body = response.bytes().await.unwrap_or_default();
         let answer: Option<Value> = serde_json::from_slice(&body)
             .ok()
@@ -237,6 +243,41 @@ impl Relay {
                 self.answer_error(id, message).await
             }
         }
+    }
+
+    /// An SSE answer (a call's relayed progress and log messages, then its response): each
+    /// message is written as it arrives; a stream that breaks before the response is answered
+    /// with an error for `id`.
+    async fn forward_events(
+        &self,
+        response: reqwest::Response,
+        id: Option<Value>,
+    ) -> Result<(), RelayError> {
+        use futures_util::StreamExt as _;
+        let mut decoder = crate::mcp::sse::Decoder::default();
+        let mut body = response.bytes_stream();
+        let mut answered = false;
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { break };
+            let Ok(events) = decoder.feed(&chunk) else {
+                break;
+            };
+            for event in events
+                .iter()
+                .filter(|e| matches!(e.name.as_str(), "" | "message"))
+            {
+                let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
+                    continue;
+                };
+                answered |= message.get("id").is_some() && message.get("method").is_none();
+                self.write(&message).await?;
+            }
+        }
+        if answered {
+            return Ok(());
+        }
+        let message = "the runtime's answer stream ended before the response".to_owned();
+        self.answer_error(id, message).await
     }
 
     /// A JSON-RPC error for the request `id` (nothing for a notification).
