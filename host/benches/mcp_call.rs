@@ -53,7 +53,7 @@ async fn fresh_call(settings: &SourceSettings) {
     let pool = McpPool::new().unwrap();
     pool.sync(vec![settings.clone()]).await;
     let session = pool.session("everything").unwrap();
-    session.call_tool("echo", arguments()).await.unwrap();
+    session.call_tool("echo", arguments(), None).await.unwrap();
     pool.shutdown().await;
 }
 
@@ -106,10 +106,14 @@ fn bench(c: &mut Criterion) {
         let pool = McpPool::new().unwrap();
         rt.block_on(pool.sync(vec![settings.clone()]));
         let session = pool.session("everything").unwrap();
-        rt.block_on(session.call_tool("echo", arguments())).unwrap();
+        rt.block_on(session.call_tool("echo", arguments(), None))
+            .unwrap();
         group.sample_size(100);
         group.bench_function(format!("{name}/pooled_session"), |b| {
-            b.iter(|| rt.block_on(session.call_tool("echo", arguments())).unwrap())
+            b.iter(|| {
+                rt.block_on(session.call_tool("echo", arguments(), None))
+                    .unwrap()
+            })
         });
         group.sample_size(10);
         group.measurement_time(Duration::from_secs(20));

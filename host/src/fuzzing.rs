@@ -526,10 +526,13 @@ fn mcp_tool_table() -> &'static crate::server::mcp_door::tools::ToolTable {
             }),
             ..Tool::default()
         };
-        crate::server::mcp_door::tools::ToolTable::build(&Catalog {
-            tools: vec![tool],
-            ..Catalog::default()
-        })
+        crate::server::mcp_door::tools::ToolTable::build(
+            &Catalog {
+                tools: vec![tool],
+                ..Catalog::default()
+            },
+            &Default::default(),
+        )
     })
 }
 

@@ -7,6 +7,7 @@
 //! | `redirects.allowOrigins` are exact origins | `sources.<id>.redirects.allowOrigins[i]` |
 //! | `pin` only on `openapi` sources with an `http(s)` `uri` | `sources.<id>.pin` |
 //! | `toolPins` only on `mcp` sources; each value is `sha256:` and 64 lowercase hex digits | `sources.<id>.toolPins.<tool>` |
+//! | `toolNamePrefix` only on `mcp` sources; at most 64 of `A-Z a-z 0-9 _ . -` (so every name served at `/mcp` stays a valid MCP tool name) | `sources.<id>.toolNamePrefix` |
 //! | a service names a known source; an `mcp` source has exactly its own service | `services.<id>.source` |
 //! | a profile's `toolSet` and `agents.defaultProfile` exist | `agents.*` |
 //!
@@ -24,6 +25,17 @@ fn valid_pin(pin: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
+}
+
+/// Longest `toolNamePrefix`: leaves room for the tool's own name within MCP's 128 characters.
+pub const MAX_NAME_PREFIX: usize = 64;
+
+/// A `toolNamePrefix`: only characters MCP allows in tool names, at most [`MAX_NAME_PREFIX`].
+fn valid_name_prefix(prefix: &str) -> bool {
+    prefix.len() <= MAX_NAME_PREFIX
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// Check `sources.*` and `services.*`.
@@ -53,6 +65,7 @@ pub fn check_sources(config: &Config, p: &mut Problems) {
                     ("disabledTools", source.disabled_tools.is_some()),
                     ("oauth", source.oauth.is_some()),
                     ("toolPins", source.tool_pins.is_some()),
+                    ("toolNamePrefix", source.tool_name_prefix.is_some()),
                 ];
                 for (key, set) in exclusive {
                     if set {
@@ -78,6 +91,14 @@ pub fn check_sources(config: &Config, p: &mut Problems) {
                 p.push(
                     base.key("toolPins").key(tool),
                     "must be \"sha256:\" followed by 64 lowercase hex digits (the digest `portcullis mcp accept` prints)",
+                );
+            }
+        }
+        if let Some(prefix) = &source.tool_name_prefix {
+            if !valid_name_prefix(prefix) {
+                p.push(
+                    base.key("toolNamePrefix"),
+                    format!("must be at most {MAX_NAME_PREFIX} characters of A-Z a-z 0-9 _ . - (MCP tool names allow no others)"),
                 );
             }
         }

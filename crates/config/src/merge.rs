@@ -203,6 +203,7 @@ fn merge_source(into: &mut Source, later: Source) {
             into.disabled_tools = None;
             into.oauth = None;
             into.tool_pins = None;
+            into.tool_name_prefix = None;
         }
         into.kind = Some(kind);
     }
@@ -212,6 +213,7 @@ fn merge_source(into: &mut Source, later: Source) {
     set(&mut into.disabled_tools, later.disabled_tools);
     set(&mut into.redirects, later.redirects);
     set(&mut into.tool_pins, later.tool_pins);
+    set(&mut into.tool_name_prefix, later.tool_name_prefix);
     set(&mut into.pin, later.pin);
     if let Some(transport) = later.transport {
         let changed = transport.kind.is_some()

@@ -313,6 +313,13 @@ pub struct Source {
     /// recorded: a listed definition with another digest is withheld from the catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_pins: Option<BTreeMap<String, String>>,
+    /// MCP sources only: what this source's tool names start with at Portcullis's own MCP
+    /// server (`/mcp`), followed by the upstream tool's name. Default: the source id and `.`
+    /// (`fs.read_file`); `""` serves the tools under their upstream names (`read_file`). Only
+    /// `A-Z a-z 0-9 _ . -`, at most 64 characters. Catalog ids, scopes, policy patterns,
+    /// approval grants and audit records keep naming the tool `<source id>:<tool>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name_prefix: Option<String>,
     /// `openapi` sources fetched by URL only: pin the document's digest on first fetch; a
     /// changed document keeps the last accepted one in the catalog until an operator accepts it
     /// (`portcullis openapi accept`). Default `false`.
@@ -753,6 +760,7 @@ impl std::fmt::Debug for Source {
             .field("oauth_keys", &object_keys_only(&self.oauth))
             .field("redirects", &self.redirects)
             .field("tool_pins", &self.tool_pins)
+            .field("tool_name_prefix", &self.tool_name_prefix)
             .field("pin", &self.pin)
             .finish()
     }

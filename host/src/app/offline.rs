@@ -173,6 +173,7 @@ async fn explain_in(
         agent_profile: call.agent_profile.as_deref(),
         workflow: None,
         mcp: None,
+        relay: None,
         // No transport answers offline; the scratch records carry no status.
         status_of: |_| 0,
     };

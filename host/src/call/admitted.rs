@@ -74,6 +74,9 @@ pub struct Admitted<'a> {
     /// The MCP session and client the call arrived through (the `/mcp` door; every record
     /// names it).
     pub mcp: Option<AuditMcp>,
+    /// Where what an MCP tool's server sends during the call goes (the `/mcp` door's
+    /// caller, when it can receive it).
+    pub relay: Option<crate::mcp::relay::Relay>,
 }
 
 /// One parsed request of execute, explain or approve.

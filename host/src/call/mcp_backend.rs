@@ -96,7 +96,11 @@ pub(super) async fn execute(
     let recorded = crate::audit::redact::arguments(&[], &[], &Default::default(), body.as_deref());
     trail.intent(tool, request_size, recorded).await?;
     let started = Instant::now();
-    let result = match session.call_tool(&binding.tool_name, arguments).await {
+    let relay = trail.admitted().relay.clone();
+    let result = match session
+        .call_tool(&binding.tool_name, arguments, relay)
+        .await
+    {
         Ok(result) => result,
         Err(e) => return Err(trail.refuse(tool, Refusal::Mcp(e)).await),
     };

@@ -246,6 +246,7 @@ fn for_step<'a>(
             step_id: step.step_id.clone(),
         }),
         mcp: admitted.mcp.clone(),
+        relay: None,
     }
 }
 

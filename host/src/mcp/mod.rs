@@ -9,6 +9,7 @@
 //! | [`remote`] | the two HTTP transports (rmcp provides stdio and the JSON-RPC engine) |
 //! | `revision` | the stateless revision 2026-07-28 on the HTTP wire; older servers recognised at `server/discover` |
 //! | [`outbox`] | which requests may have reached the server (decides whether a resend is safe) |
+//! | [`relay`] | what a server sends during a call (progress, log messages), relayed to that call's caller |
 //! | [`oauth`] | transport OAuth: client credentials, single-flight refresh, fail closed |
 //! | [`pins`] | tool-definition pinning: a changed definition is withheld until accepted |
 //! | [`sse`] | the `text/event-stream` decoder both HTTP transports use |
@@ -23,6 +24,7 @@ mod lister;
 pub mod oauth;
 pub mod outbox;
 pub mod pins;
+pub mod relay;
 pub mod remote;
 mod revision;
 pub mod session;

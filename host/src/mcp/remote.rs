@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use rmcp::model::{GetExtensions as _, JsonRpcMessage};
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use tokio::sync::{mpsc, watch};
@@ -35,6 +36,7 @@ use url::Url;
 
 use super::oauth::{OAuthError, TokenSource};
 use super::outbox::Outbox;
+use super::relay::RelatedCall;
 use super::revision::{self, Outgoing};
 use super::settings::Remote;
 use super::sse;
@@ -163,8 +165,9 @@ impl RemoteBase {
 
 type Inbox = mpsc::UnboundedSender<RxJsonRpcMessage<RoleClient>>;
 
-/// Deliver one JSON-RPC message (or batch) from the server.
-fn deliver(inbox: &Inbox, data: &str) {
+/// Deliver one JSON-RPC message (or batch) from the server; a notification that arrived on
+/// the answer of a relayed call is marked with it (`related`, see [`super::relay`]).
+fn deliver(inbox: &Inbox, data: &str, related: Option<&str>) {
     let value: serde_json::Value = match serde_json::from_str(data) {
         Ok(v) => v,
         Err(_) => {
@@ -178,7 +181,11 @@ fn deliver(inbox: &Inbox, data: &str) {
     };
     for item in items {
         match serde_json::from_value::<RxJsonRpcMessage<RoleClient>>(item) {
-            Ok(message) => {
+            Ok(mut message) => {
+                if let (Some(token), JsonRpcMessage::Notification(n)) = (related, &mut message) {
+                    let mark = RelatedCall(token.to_owned());
+                    n.notification.extensions_mut().insert(mark);
+                }
                 let _ = inbox.send(message);
             }
             Err(e) => tracing::debug!("ignoring an unrecognized message from an MCP server: {e}"),
@@ -190,6 +197,7 @@ fn deliver(inbox: &Inbox, data: &str) {
 async fn pump_events(
     response: reqwest::Response,
     inbox: &Inbox,
+    related: Option<&str>,
     mut on_endpoint: impl FnMut(&str),
 ) -> Result<(), TransportError> {
     let mut decoder = sse::Decoder::default();
@@ -201,7 +209,7 @@ async fn pump_events(
             .map_err(|e| TransportError::Exchange(e.to_string()))?;
         for event in events {
             match event.name.as_str() {
-                "" | "message" => deliver(inbox, &event.data),
+                "" | "message" => deliver(inbox, &event.data, related),
                 "endpoint" => on_endpoint(&event.data),
                 _ => {}
             }
@@ -310,12 +318,12 @@ impl HttpShared {
                 // refused `server/discover` marks an older server (rmcp then falls back).
                 let bytes = response.bytes().await.map_err(classify)?;
                 if revision::correlated_error(&bytes, id) {
-                    deliver(&self.inbox, &String::from_utf8_lossy(&bytes));
+                    deliver(&self.inbox, &String::from_utf8_lossy(&bytes), None);
                     return Ok(());
                 }
                 if outgoing.is_discover() {
                     let refused = revision::discover_unsupported(id, status.as_u16());
-                    deliver(&self.inbox, &refused);
+                    deliver(&self.inbox, &refused, None);
                     return Ok(());
                 }
             }
@@ -328,11 +336,12 @@ impl HttpShared {
             self.clone().listen();
         }
         if is_event_stream(&response) {
-            pump_events(response, &self.inbox, |_| {}).await
+            let related = outgoing.relayed_call.as_deref();
+            pump_events(response, &self.inbox, related, |_| {}).await
         } else {
             let bytes = response.bytes().await.map_err(classify)?;
             if !bytes.iter().all(u8::is_ascii_whitespace) {
-                deliver(&self.inbox, &String::from_utf8_lossy(&bytes));
+                deliver(&self.inbox, &String::from_utf8_lossy(&bytes), None);
             }
             Ok(())
         }
@@ -356,7 +365,7 @@ impl HttpShared {
             };
             match request.send().await {
                 Ok(response) if response.status().is_success() && is_event_stream(&response) => {
-                    let _ = pump_events(response, &shared.inbox, |_| {}).await;
+                    let _ = pump_events(response, &shared.inbox, None, |_| {}).await;
                 }
                 _ => {} // 405: the server sends no unsolicited messages.
             }
@@ -475,7 +484,7 @@ impl LegacySse {
                 }
                 _ => tracing::warn!("ignoring an MCP SSE endpoint on another origin"),
             };
-            let _ = pump_events(response, &tx, on_endpoint).await;
+            let _ = pump_events(response, &tx, None, on_endpoint).await;
             let _ = dead_tx.send(true);
         });
         let announced = tokio::time::timeout(ENDPOINT_TIMEOUT, endpoint.wait_for(Option::is_some))

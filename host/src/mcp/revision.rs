@@ -33,6 +33,8 @@ pub(crate) struct Outgoing {
     pub(crate) id: Option<Value>,
     /// The routing headers, for a message of the stateless revision.
     pub(crate) routing: Option<Vec<(&'static str, HeaderValue)>>,
+    /// The relay token of a relayed call (`_meta["dev.portcullis/relay"]`, see `relay`).
+    pub(crate) relayed_call: Option<String>,
 }
 
 impl Outgoing {
@@ -43,7 +45,12 @@ impl Outgoing {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let id = message.get("id").filter(|id| !id.is_null()).cloned();
+        let relayed_call = message
+            .pointer("/params/_meta/dev.portcullis~1relay")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         Self {
+            relayed_call,
             routing: method
                 .as_deref()
                 .and_then(|m| routing(m, message.get("params"))),

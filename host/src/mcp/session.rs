@@ -18,9 +18,13 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+// Logging is deprecated from 2026-07-28 (SEP-2577), but servers of the handshake revisions
+// still send it, and the door's callers of those revisions still read it.
+#[expect(deprecated)]
+use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, Implementation, ProtocolVersion,
-    Tool,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, Implementation,
+    ProgressNotificationParam, ProtocolVersion, RequestMetaObject, Tool,
 };
 use rmcp::service::{
     ClientLifecycleMode, NotificationContext, RoleClient, RunningService, ServiceError,
@@ -31,6 +35,7 @@ use tokio::sync::{mpsc, watch};
 use super::oauth::OAuthError;
 use super::oauth::TokenSource;
 use super::outbox::Outbox;
+use super::relay::{RelatedCall, Relay, Relays, RELAY_META};
 use super::remote::{LegacySse, RemoteBase, StreamableHttp, TransportError};
 use super::settings::{SourceSettings, Transport};
 use super::stdio::{self, Ended};
@@ -54,12 +59,40 @@ pub fn backoff(failures: u32) -> Duration {
 pub(crate) struct Handler {
     source_id: String,
     changes: mpsc::UnboundedSender<String>,
+    relays: Arc<Relays>,
 }
 
 impl ClientHandler for Handler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::info!(source = %self.source_id, "MCP server changed its tool list");
         let _ = self.changes.send(self.source_id.clone());
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        context: NotificationContext<RoleClient>,
+    ) {
+        // Only progress that arrived on a call's own answer belongs to that call (`relay`).
+        if let Some(RelatedCall(token)) = context.extensions.get::<RelatedCall>() {
+            let message = params.message.as_deref();
+            self.relays
+                .progress(token, params.progress, params.total, message);
+        }
+    }
+
+    #[expect(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        context: NotificationContext<RoleClient>,
+    ) {
+        // Only a message that arrived on a call's own answer belongs to that call (`relay`).
+        if let Some(RelatedCall(token)) = context.extensions.get::<RelatedCall>() {
+            let level = serde_json::to_value(params.level).unwrap_or_default();
+            self.relays
+                .log(token, level, params.logger.as_deref(), &params.data);
+        }
     }
 
     fn get_info(&self) -> rmcp::model::ClientConfig {
@@ -124,6 +157,8 @@ pub struct Session {
     echoes: std::sync::Mutex<Vec<SecretValue>>,
     /// The rebuild requested when the last tool list's `ttlMs` expires.
     stale: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Calls in flight whose notifications are relayed to their caller.
+    relays: Arc<Relays>,
 }
 
 /// The lifecycle a transport starts with: `server/discover`, falling back to `initialize`.
@@ -163,6 +198,7 @@ impl Session {
             me: me.clone(),
             echoes: std::sync::Mutex::new(Vec::new()),
             stale: std::sync::Mutex::new(None),
+            relays: Arc::default(),
         })
     }
 
@@ -209,13 +245,28 @@ impl Session {
         }
     }
 
-    /// Call one tool.
+    /// Call one tool; with a `relay`, what the server sends during the call goes to its
+    /// caller ([`super::relay`]).
     pub async fn call_tool(
         &self,
         name: &str,
         arguments: serde_json::Map<String, serde_json::Value>,
+        relay: Option<Relay>,
     ) -> Result<CallToolResult, McpError> {
-        let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let mut params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let registration = match relay {
+            Some(relay) => Some(
+                self.relays
+                    .register(relay, self.carried_credentials().await),
+            ),
+            None => None,
+        };
+        if let Some(registration) = &registration {
+            // rmcp sets the request's progress token itself; this key lets the transport
+            // recognise the call's own answer stream (`relay`). Servers ignore unknown `_meta`.
+            let meta = serde_json::json!({ RELAY_META: registration.token() });
+            params.meta = serde_json::from_value::<RequestMetaObject>(meta).ok();
+        }
         self.with_peer(false, move |running| {
             let params = params.clone();
             async move { running.peer().call_tool(params).await }
@@ -360,6 +411,7 @@ impl Session {
         let handler = Handler {
             source_id: self.settings.id.clone(),
             changes: self.changes.clone(),
+            relays: self.relays.clone(),
         };
         let serve = |e: rmcp::service::ClientInitializeError| failure(&e, McpError::Unavailable);
         let outbox = Arc::new(Outbox::default());

@@ -133,6 +133,34 @@ fn source_fields_follow_the_source_type() {
 }
 
 #[test]
+fn a_tool_name_prefix_is_mcp_only_and_stays_a_valid_mcp_name() {
+    let stdio = r#""transport":{"type":"stdio","command":"x"}"#;
+    let found = problems(&with(&format!(
+        r#""sources":{{
+            "api":{{"type":"openapi","uri":"./a.json","toolNamePrefix":"api_"}},
+            "bad":{{"type":"mcp",{stdio},"toolNamePrefix":"fs:"}},
+            "long":{{"type":"mcp",{stdio},"toolNamePrefix":"{long}"}},
+            "bare":{{"type":"mcp",{stdio},"toolNamePrefix":""}},
+            "named":{{"type":"mcp",{stdio},"toolNamePrefix":"files.v2-_"}}}}"#,
+        long = "x".repeat(65)
+    )));
+    has(
+        &found,
+        "sources.api.toolNamePrefix: is only allowed for mcp sources",
+    );
+    let rule =
+        "must be at most 64 characters of A-Z a-z 0-9 _ . - (MCP tool names allow no others)";
+    has(&found, &format!("sources.bad.toolNamePrefix: {rule}"));
+    has(&found, &format!("sources.long.toolNamePrefix: {rule}"));
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.starts_with("sources.bare") || f.starts_with("sources.named")),
+        "an empty prefix and one of allowed characters are valid: {found:#?}"
+    );
+}
+
+#[test]
 fn mcp_transport_rules_require_and_forbid_per_type() {
     let found = problems(&with(
         r#""mcpServers":{

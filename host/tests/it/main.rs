@@ -23,6 +23,7 @@ mod cli;
 mod config_load;
 mod config_rules;
 mod fuzz_smoke;
+mod mcp_conformance;
 mod mcp_door;
 mod mcp_door_protocol;
 mod mcp_door_stream;

@@ -10,6 +10,7 @@ use super::tools::text_result;
 use super::{audit_unavailable, routes, Answer, Exchange, METADATA_PATH};
 use crate::authz::ToolRules;
 use crate::call::Refusal;
+use crate::mcp::relay::{level_rank, Relay};
 use crate::oauth::OAuthError;
 use crate::policy::Decision;
 use crate::server::error::ApiError;
@@ -20,6 +21,7 @@ impl Exchange<'_> {
         let invalid = |message: &str| {
             Answer::Error(RpcError::new(id.clone(), jsonrpc::INVALID_PARAMS, message))
         };
+        let relay = self.relay(&params);
         let Some(Value::String(name)) = params.remove("name") else {
             return invalid("Invalid params: tools/call needs a tool name");
         };
@@ -30,7 +32,10 @@ impl Exchange<'_> {
         };
         let table = self.door.table(self.snapshot);
         let Some(entry) = table.get(&name) else {
-            return invalid(&format!("Unknown tool: {name}"));
+            return match table.conflict(&name) {
+                Some(why) => invalid(why),
+                None => invalid(&format!("Unknown tool: {name}")),
+            };
         };
         if self.stateless {
             let headers = |name: &str| {
@@ -61,10 +66,29 @@ impl Exchange<'_> {
         );
         admitted.status_of = status_of;
         admitted.mcp = Some(self.mcp.clone());
+        admitted.relay = relay;
         match crate::call::execute(&admitted, call).await {
             Ok(answer) => Answer::Result(entry.result(&answer)),
             Err(refusal) => self.refused(id, &entry.id, refusal, canonical),
         }
+    }
+
+    /// The relay of this call, when the client can receive one: relayed progress names the
+    /// request's `_meta.progressToken` (a string or integer); log messages pass from the
+    /// session's level, or the stateless request's `_meta` log level.
+    fn relay(&self, params: &Map<String, Value>) -> Option<Relay> {
+        let sender = self.relay.clone()?;
+        let meta = params.get("_meta");
+        let token = meta
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+            .cloned();
+        let level = meta
+            .and_then(|m| m.get(LOG_LEVEL_META))
+            .and_then(Value::as_str)
+            .and_then(level_rank)
+            .unwrap_or(self.log_level);
+        Some(Relay::new(sender, token, level))
     }
 
     fn refused(&self, id: &Value, tool_id: &str, refusal: Refusal, canonical: Value) -> Answer {
@@ -140,6 +164,9 @@ impl Exchange<'_> {
         )
     }
 }
+
+/// Where a stateless request names the log level it wants.
+const LOG_LEVEL_META: &str = "io.modelcontextprotocol/logLevel";
 
 /// The status the door answers a refusal with (named in its audit record): HTTP 403 for the
 /// envelope, -32603 (HTTP 200) for the audit log, otherwise a tool result (HTTP 200).

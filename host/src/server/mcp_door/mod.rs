@@ -9,8 +9,9 @@
 //! | `POST /mcp` any other request of a handshake revision | needs `Mcp-Session-Id` (400 without, 404 unknown or another caller's); `MCP-Protocol-Version`, when sent, may name any handshake-era revision (an unknown one is 400 -32022) |
 //! | `POST /mcp` with `MCP-Protocol-Version: 2026-07-28` | stateless: the ladder of [`revision`] (400 on a header mismatch), no session; `server/discover`; a `tools/call`'s `Mcp-Param-*` headers must mirror the arguments its tool's schema marks ([`params`]) |
 //! | `tools/list` | the caller's tools: the catalog filtered by the caller's scope envelope, `policy.deny` and managed denies, as `GET /v1/catalog/effective` filters it (OpenAPI and MCP tools alike) |
-//! | `tools/call` ([`call`]) | [`crate::call::execute`]: envelope, policy, approval, credentials, audit (every record names the MCP session and client), upstream; see the refusal table below |
+//! | `tools/call` ([`call`]) | [`crate::call::execute`]: envelope, policy, approval, credentials, audit (every record names the MCP session and client), upstream; see the refusal table below. What an MCP tool's server sends meanwhile (progress, log messages; [`crate::mcp::relay`]) is streamed first when the client accepts SSE ([`stream`]) |
 //! | `ping` | `{}` |
+//! | `logging/setLevel` | `{}`; the session's log messages below that level are no longer relayed (an unknown level: -32602) |
 //! | a notification or a response | 202, no body |
 //! | another method | -32601 (HTTP 404 at 2026-07-28, 200 before, as the SDKs answer) |
 //! | malformed JSON-RPC | the codes of [`jsonrpc`], HTTP 400 |
@@ -43,6 +44,7 @@ mod params;
 pub(crate) mod revision;
 mod sessions;
 pub mod stdio;
+mod stream;
 mod streams;
 pub(crate) mod tools;
 
@@ -54,6 +56,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 
 use self::jsonrpc::{Message, RpcError};
@@ -115,7 +118,8 @@ impl McpDoor {
                 return table.clone();
             }
         }
-        let table = Arc::new(ToolTable::build(&snapshot.catalog));
+        let prefixes = tools::name_prefixes(&snapshot.loaded.config);
+        let table = Arc::new(ToolTable::build(&snapshot.catalog, &prefixes));
         *cached = Some((Arc::downgrade(snapshot), table.clone()));
         table
     }
@@ -131,6 +135,10 @@ struct Exchange<'r> {
     headers: &'r HeaderMap,
     mcp: AuditMcp,
     stateless: bool,
+    /// Where a relayed call's notifications go (the client accepts an SSE answer).
+    relay: Option<mpsc::Sender<Bytes>>,
+    /// The rank of the least severe log level the session wants (`logging/setLevel`).
+    log_level: usize,
 }
 
 /// What a request is answered with.
@@ -143,13 +151,31 @@ enum Answer {
     Http(ApiError),
 }
 
-/// `POST /mcp`.
+/// `POST /mcp`. A client that accepts `text/event-stream` may get what an MCP tool's server
+/// sends during its call relayed ([`stream`]); the answer is then an SSE stream, else JSON.
 pub async fn post(
     State(runtime): State<Arc<Runtime>>,
     Extension(door): Extension<Arc<McpDoor>>,
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     raw: Bytes,
+) -> Response {
+    if !stream::accepts_event_stream(&headers) {
+        return handle(runtime, door, request_id, headers, raw, None).await;
+    }
+    let (sender, notifications) = crate::mcp::relay::channel();
+    let answer = handle(runtime, door, request_id, headers, raw, Some(sender));
+    stream::respond(Box::pin(answer), notifications).await
+}
+
+/// One `POST /mcp`, answered as JSON; `relay` receives the notifications of a relayed call.
+async fn handle(
+    runtime: Arc<Runtime>,
+    door: Arc<McpDoor>,
+    request_id: RequestId,
+    headers: HeaderMap,
+    raw: Bytes,
+    relay: Option<mpsc::Sender<Bytes>>,
 ) -> Response {
     if !accepts_json(&headers) {
         return ApiError::new(
@@ -188,6 +214,8 @@ pub async fn post(
             client_version: None,
         },
         stateless,
+        relay,
+        log_level: 0,
     };
     let (id, method, params) = match message {
         Message::Request { id, method, params } => (id, method, params),
@@ -428,6 +456,7 @@ impl Exchange<'_> {
         };
         self.mcp.session_id = Some(session_id.to_owned());
         self.mcp.protocol_version = session.protocol_version.into();
+        self.log_level = session.log_level;
         self.client(session.client);
         Ok(())
     }
@@ -437,6 +466,7 @@ impl Exchange<'_> {
             "ping" => Answer::Result(json!({})),
             "tools/list" => self.list().await,
             "tools/call" => self.call(id, params).await,
+            "logging/setLevel" => self.set_level(id, &params),
             "server/discover" if self.stateless => Answer::Result(json!({
                 "supportedVersions": revision::SUPPORTED,
                 "capabilities": capabilities(true),
@@ -451,6 +481,29 @@ impl Exchange<'_> {
                 format!("Method not found: {method}"),
             )),
         }
+    }
+
+    /// `logging/setLevel`: the least severe level of the log messages relayed to this session
+    /// from now on (stateless requests name theirs in `_meta`, so there is nothing to keep).
+    fn set_level(&self, id: &Value, params: &Map<String, Value>) -> Answer {
+        let level = params.get("level").and_then(Value::as_str);
+        let Some(rank) = level.and_then(crate::mcp::relay::level_rank) else {
+            return Answer::Error(RpcError::new(
+                id.clone(),
+                jsonrpc::INVALID_PARAMS,
+                format!(
+                    "Invalid params: level must be one of {}",
+                    crate::mcp::relay::LEVELS.join(", ")
+                ),
+            ));
+        };
+        if let Some(session) = &self.mcp.session_id {
+            let principal = self.caller.principal.as_deref();
+            if !self.door.sessions.set_log_level(session, principal, rank) {
+                return Answer::Error(unknown_session(id));
+            }
+        }
+        Answer::Result(json!({}))
     }
 
     /// `tools/list`: the caller's envelope over the snapshot's table.
@@ -492,8 +545,9 @@ const INSTRUCTIONS: &str = "Portcullis runs each tool call through its policy: t
 
 /// `listChanged`: a handshake-revision session can open the stream that carries the
 /// notification; 2026-07-28 has no stream (stateless clients re-list after `ttlMs`).
+/// `logging`: log messages an MCP tool's server sends during a call are relayed.
 fn capabilities(stateless: bool) -> Value {
-    json!({ "tools": { "listChanged": !stateless } })
+    json!({ "tools": { "listChanged": !stateless }, "logging": {} })
 }
 
 fn server_info() -> Value {

@@ -32,6 +32,8 @@ pub(crate) struct Session {
     pub(crate) protocol_version: &'static str,
     /// What the client said it is.
     pub(crate) client: ClientInfo,
+    /// The rank of the least severe log level it wants relayed (`logging/setLevel`; 0 = all).
+    pub(crate) log_level: usize,
     principal: Option<String>,
     used: Instant,
 }
@@ -69,6 +71,7 @@ impl Sessions {
             Session {
                 protocol_version,
                 client,
+                log_level: 0,
                 principal: principal.map(str::to_owned),
                 used: now,
             },
@@ -87,6 +90,18 @@ impl Sessions {
         }
         session.used = now;
         Some(session.clone())
+    }
+
+    /// Set the log level of the session `id` of `principal`; whether there was one.
+    pub(crate) fn set_log_level(&self, id: &str, principal: Option<&str>, rank: usize) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        match open.get_mut(id) {
+            Some(s) if s.principal.as_deref() == principal => {
+                s.log_level = rank;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// End the session `id` of `principal`; whether there was one.

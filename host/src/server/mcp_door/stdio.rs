@@ -9,6 +9,7 @@
 //! | the token: `PORTCULLIS_MCP_TOKEN`, else the file `PORTCULLIS_MCP_TOKEN_FILE` names, read again for every message (a rotated file takes effect at once) | no token: the runtime must have auth off | the runtime's 401 comes back as a JSON-RPC error naming the status; a token file that cannot be read stops the relay with an error naming the file |
 //! | `Mcp-Session-Id` and `MCP-Protocol-Version` from the runtime's `initialize` answer are sent with every later message; the session is ended (`DELETE`) when stdin closes | - | - |
 //! | an HTTP answer without a JSON-RPC body (401, 403, 5xx) | - | a JSON-RPC error for the request's id: `-32000`, the status and the challenge |
+//! | an SSE answer (a call's relayed progress and log messages, then its response) | each message is written as it arrives | a stream that ends before the response: a `-32000` error for the request's id |
 //! | requests run concurrently; answers are written as they come, whole lines | - | - |
 //! | after `initialize`, the session's `GET /mcp` stream is opened and every message on it (`notifications/tools/list_changed`) written to stdout | - | a stream the runtime refuses or ends is not reopened (logged); the client still gets every answer |
 //!
@@ -222,6 +223,11 @@ impl Relay {
         let status = response.status();
         let session = header(&response, "mcp-session-id");
         let challenge = header(&response, "www-authenticate");
+        let streamed =
+            header(&response, "content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+        if status.is_success() && streamed {
+            return self.forward_events(response, id).await;
+        }
         let body = response.bytes().await.unwrap_or_default();
         let answer: Option<Value> = serde_json::from_slice(&body)
             .ok()
@@ -250,8 +256,9 @@ impl Relay {
 
     /// Relay the session's server-to-client stream to stdout until it ends.
     async fn listen(self: Arc<Self>) -> Result<(), RelayError> {
+        use futures_util::StreamExt as _;
         let sent = self.request(reqwest::Method::GET).await?.send().await;
-        let mut response = match sent {
+        let response = match sent {
             Ok(response) if response.status().is_success() => response,
             Ok(response) => {
                 tracing::info!(status = %response.status(), "the runtime offers no MCP stream; tool list changes are not relayed");
@@ -262,22 +269,58 @@ impl Relay {
                 return Ok(());
             }
         };
-        let mut pending = Vec::new();
-        while let Ok(Some(chunk)) = response.chunk().await {
-            pending.extend_from_slice(&chunk);
-            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                let Some(data) = line.trim_end().strip_prefix("data:") else {
-                    continue;
-                };
-                if let Ok(message) = serde_json::from_str::<Value>(data.trim()) {
+        let mut decoder = crate::mcp::sse::Decoder::default();
+        let mut body = response.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            let Ok(events) = decoder.feed(&chunk) else {
+                break;
+            };
+            for event in events
+                .iter()
+                .filter(|e| matches!(e.name.as_str(), "" | "message"))
+            {
+                if let Ok(message) = serde_json::from_str::<Value>(&event.data) {
                     self.write(&message).await?;
                 }
             }
         }
         tracing::debug!("the MCP stream ended");
         Ok(())
+    }
+
+    /// An SSE answer (a call's relayed progress and log messages, then its response): each
+    /// message is written as it arrives; a stream that breaks before the response is answered
+    /// with an error for `id`.
+    async fn forward_events(
+        &self,
+        response: reqwest::Response,
+        id: Option<Value>,
+    ) -> Result<(), RelayError> {
+        use futures_util::StreamExt as _;
+        let mut decoder = crate::mcp::sse::Decoder::default();
+        let mut body = response.bytes_stream();
+        let mut answered = false;
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { break };
+            let Ok(events) = decoder.feed(&chunk) else {
+                break;
+            };
+            for event in events
+                .iter()
+                .filter(|e| matches!(e.name.as_str(), "" | "message"))
+            {
+                let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
+                    continue;
+                };
+                answered |= message.get("id").is_some() && message.get("method").is_none();
+                self.write(&message).await?;
+            }
+        }
+        if answered {
+            return Ok(());
+        }
+        let message = "the runtime's answer stream ended before the response".to_owned();
+        self.answer_error(id, message).await
     }
 
     /// A JSON-RPC error for the request `id` (nothing for a notification).

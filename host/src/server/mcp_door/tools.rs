@@ -5,7 +5,8 @@
 //! | catalog | MCP |
 //! |---|---|
 //! | id `service:operation` | `name`: the first `:` and every `/` become `.`, every other character outside `[A-Za-z0-9_.-]` becomes `_`; a name longer than 128 is cut and ends in `-` and 8 hex digits of sha256(id). A name is a function of the id alone, so it is stable across rebuilds and never depends on which other tools exist |
-//! | two ids with the same name (`a/b` and `a.b` of one service) | both left out of the MCP door (logged, naming both ids); the HTTP API still has them |
+//! | a tool of an MCP source with `toolNamePrefix` | `name`: the prefix and the upstream tool's own name (`""` + `read_file` = `read_file`), with the same character rule and cut; a function of the config and the upstream name |
+//! | two tools with the same name (`a/b` and `a.b` of one service; two sources with the prefix `""` listing the same tool) | both left out of the MCP door (fail closed: neither shadows the other); the table keeps why, naming both tools and their sources, for the log and for a `tools/call` of that name; the HTTP API still has them |
 //! | `summary` / `description` | `title` / `description` (the summary when there is no description, else `<METHOD> <path> (<id>)`) |
 //! | `safety` | `annotations.{readOnlyHint, destructiveHint, idempotentHint}` |
 //! | `id` | `_meta["dev.portcullis/toolId"]` (what grants, scopes, policy and audit name) |
@@ -29,6 +30,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Backend, Catalog, ParamLocation, ResultSchema, Tool};
+use crate::config::Config;
 
 /// The `_meta` key of a tool's catalog id.
 pub(crate) const TOOL_ID_META: &str = "dev.portcullis/toolId";
@@ -68,19 +70,37 @@ pub(crate) struct Arguments {
     pub(crate) body: Option<Bytes>,
 }
 
+/// `sources.<id>.toolNamePrefix` of every MCP source that sets one, by source id.
+pub(crate) type NamePrefixes = HashMap<String, String>;
+
+/// The name prefixes `config` sets.
+pub(crate) fn name_prefixes(config: &Config) -> NamePrefixes {
+    config
+        .sources
+        .iter()
+        .flatten()
+        .filter_map(|(id, s)| Some((id.clone(), s.tool_name_prefix.clone()?)))
+        .collect()
+}
+
 /// Every tool of one catalog, named for MCP.
 #[derive(Debug, Default)]
 pub(crate) struct ToolTable {
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
+    /// Names two or more tools claim, with why none of them is served.
+    conflicts: HashMap<String, String>,
 }
 
 impl ToolTable {
     /// Name and describe every tool of `catalog`; colliding names are left out (logged).
-    pub(crate) fn build(catalog: &Catalog) -> Self {
+    pub(crate) fn build(catalog: &Catalog, prefixes: &NamePrefixes) -> Self {
         let mut named: BTreeMap<String, Vec<&Tool>> = BTreeMap::new();
         for tool in &catalog.tools {
-            named.entry(mcp_name(&tool.id)).or_default().push(tool);
+            named
+                .entry(door_name(tool, prefixes))
+                .or_default()
+                .push(tool);
         }
         let mut table = Self::default();
         for (name, tools) in named {
@@ -88,8 +108,9 @@ impl ToolTable {
                 table.by_name.insert(name.clone(), table.entries.len());
                 table.entries.push(entry(tool, name));
             } else {
-                let ids: Vec<&str> = tools.iter().map(|t| t.id.as_str()).collect();
-                tracing::warn!(name, ?ids, "tools share one MCP name; the MCP door leaves them out (rename one with an overlay)");
+                let why = conflict(&name, &tools);
+                tracing::warn!("{why}");
+                table.conflicts.insert(name, why);
             }
         }
         table
@@ -98,6 +119,11 @@ impl ToolTable {
     /// The entry named `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&Entry> {
         self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// Why no tool is served under `name`, when several claim it.
+    pub(crate) fn conflict(&self, name: &str) -> Option<&str> {
+        self.conflicts.get(name).map(String::as_str)
     }
 
     /// The definitions of the tools `permits` lets through, in catalog-name order.
@@ -115,22 +141,67 @@ impl ToolTable {
 /// The MCP name of a tool id (module header).
 pub(crate) fn mcp_name(id: &str) -> String {
     let first_colon = id.find(':');
-    let mut name: String = id
+    let name: String = id
         .char_indices()
         .map(|(i, c)| match c {
-            'A'..='Z' | 'a'..='z' | '0'..='9' | '_' | '-' | '.' => c,
             ':' if Some(i) == first_colon => '.',
-            '/' => '.',
-            _ => '_',
+            c => name_char(c),
         })
         .collect();
-    // A cut name would collide with its neighbours; the digest keeps it a function of the id.
+    fit(name, id)
+}
+
+/// The name `tool` is served under: [`mcp_name`] of its id, or for a tool of an MCP source
+/// with a `toolNamePrefix`, the prefix and the upstream tool's name.
+fn door_name(tool: &Tool, prefixes: &NamePrefixes) -> String {
+    let prefixed = match &tool.backend {
+        Backend::Mcp(binding) => prefixes.get(&binding.source_id).map(|prefix| {
+            let name: String = prefix
+                .chars()
+                .chain(binding.tool_name.chars())
+                .map(name_char)
+                .collect();
+            fit(name, &tool.id)
+        }),
+        Backend::Http => None,
+    };
+    prefixed.unwrap_or_else(|| mcp_name(&tool.id))
+}
+
+/// A character of an MCP tool name: `[A-Za-z0-9_.-]` as is, `/` as `.`, any other as `_`.
+fn name_char(c: char) -> char {
+    match c {
+        'A'..='Z' | 'a'..='z' | '0'..='9' | '_' | '-' | '.' => c,
+        '/' => '.',
+        _ => '_',
+    }
+}
+
+/// `name` within [`MAX_NAME_LEN`]: a longer (or empty) one is cut and ends in `-` and 8 hex
+/// digits of sha256(`id`), since a bare cut would collide with its neighbours; the digest
+/// keeps it a function of the id.
+fn fit(mut name: String, id: &str) -> String {
     if name.len() > MAX_NAME_LEN || name.is_empty() {
         let digest = hex::encode(&Sha256::digest(id.as_bytes())[..4]);
         name.truncate(MAX_NAME_LEN - digest.len() - 1);
         name = format!("{name}-{digest}");
     }
     name
+}
+
+/// Why `name` is served for none of `tools` (each named with its source or service).
+fn conflict(name: &str, tools: &[&Tool]) -> String {
+    let claims: Vec<String> = tools
+        .iter()
+        .map(|t| match &t.backend {
+            Backend::Mcp(b) => format!("tool {} of MCP source {:?}", t.id, b.source_id),
+            Backend::Http => format!("tool {} of service {:?}", t.id, t.service_id),
+        })
+        .collect();
+    format!(
+        "MCP tool name {name:?} is claimed by {}; none of them is served at /mcp (each stays in the HTTP API). Give the sources different sources.<id>.toolNamePrefix values, or rename a tool with an overlay",
+        claims.join(" and ")
+    )
 }
 
 fn entry(tool: &Tool, name: String) -> Entry {
@@ -414,6 +485,10 @@ mod tests {
     use super::*;
     use crate::catalog::{ContentType, McpBinding, Parameter, RequestBody, Safety};
 
+    fn table_of(catalog: &Catalog) -> ToolTable {
+        ToolTable::build(catalog, &NamePrefixes::new())
+    }
+
     fn param(name: &str, location: ParamLocation, required: bool) -> Parameter {
         Parameter {
             name: name.into(),
@@ -492,16 +567,92 @@ mod tests {
             ],
             ..Catalog::default()
         };
-        let table = ToolTable::build(&catalog);
+        let table = table_of(&catalog);
         assert!(table.get("a.b.c").is_none());
         assert!(table.get("t.x.y").is_none());
         assert_eq!(table.get("t.ok").unwrap().id, "t:ok");
         assert_eq!(table.list(|_| true).count(), 1);
     }
 
+    fn mcp_tool(source: &str, name: &str) -> Tool {
+        Tool {
+            id: format!("{source}:{name}"),
+            service_id: source.into(),
+            backend: Backend::Mcp(McpBinding {
+                source_id: source.into(),
+                tool_name: name.into(),
+                transport: "stdio".into(),
+                input_wrapped: false,
+            }),
+            ..Tool::default()
+        }
+    }
+
+    #[test]
+    fn a_name_prefix_serves_mcp_tools_under_their_own_names_and_collisions_fail_closed() {
+        let catalog = Catalog {
+            tools: vec![
+                mcp_tool("fs", "read_file"),
+                mcp_tool("fs", "search"),
+                mcp_tool("web", "search"),
+                mcp_tool("web", "fetch/url"),
+                mcp_tool("git", "status"),
+                mcp_tool("plain", "status"),
+                mcp_tool("long", &"y".repeat(200)),
+                http_tool("svc:getItem"),
+                mcp_tool("named", "getItem"),
+            ],
+            ..Catalog::default()
+        };
+        let prefixes: NamePrefixes = [
+            ("fs", ""),
+            ("web", ""),
+            ("git", "git_"),
+            ("long", ""),
+            ("named", "svc."),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let table = ToolTable::build(&catalog, &prefixes);
+        let id_of = |name: &str| table.get(name).map(|e| e.id.as_str());
+        // The bare upstream name; the catalog id (what policy, grants and audit see) is kept.
+        assert_eq!(id_of("read_file"), Some("fs:read_file"));
+        assert_eq!(
+            table.get("read_file").unwrap().definition["_meta"][TOOL_ID_META],
+            "fs:read_file"
+        );
+        assert_eq!(id_of("fetch.url"), Some("web:fetch/url"));
+        assert_eq!(id_of("git_status"), Some("git:status"));
+        // A source without a prefix keeps the default name.
+        assert_eq!(id_of("plain.status"), Some("plain:status"));
+        // Over 128 characters: cut with the id's digest, still valid.
+        let long = table.list(|id| id.starts_with("long:")).next().unwrap();
+        assert_eq!(long["name"].as_str().unwrap().len(), MAX_NAME_LEN);
+        // Two sources claiming one name: neither is served, and the reason names both.
+        assert!(table.get("search").is_none());
+        let why = table.conflict("search").unwrap();
+        assert!(why.contains("tool fs:search of MCP source \"fs\""), "{why}");
+        assert!(
+            why.contains("tool web:search of MCP source \"web\""),
+            "{why}"
+        );
+        assert!(why.contains("toolNamePrefix"), "{why}");
+        // An MCP tool whose prefixed name is an OpenAPI tool's name: neither shadows the other.
+        assert!(table.get("svc.getItem").is_none());
+        let why = table.conflict("svc.getItem").unwrap();
+        assert!(why.contains("tool svc:getItem of service \"svc\""), "{why}");
+        assert!(
+            why.contains("tool named:getItem of MCP source \"named\""),
+            "{why}"
+        );
+        assert!(table.conflict("read_file").is_none());
+        assert_eq!(table.list(|_| true).count(), 5);
+    }
+
     #[test]
     fn http_tools_get_a_schema_annotations_and_argument_decoding() {
-        let table = ToolTable::build(&Catalog {
+        let table = table_of(&Catalog {
             tools: vec![http_tool("t:update")],
             ..Catalog::default()
         });
@@ -546,7 +697,7 @@ mod tests {
                 } })),
             }],
         });
-        let table = ToolTable::build(&Catalog {
+        let table = table_of(&Catalog {
             tools: vec![tool],
             ..Catalog::default()
         });
@@ -567,7 +718,7 @@ mod tests {
     fn an_undescribed_operation_is_described_by_what_it_calls() {
         let mut tool = http_tool("t:bare");
         tool.summary.clear();
-        let table = ToolTable::build(&Catalog {
+        let table = table_of(&Catalog {
             tools: vec![tool],
             ..Catalog::default()
         });
@@ -578,7 +729,7 @@ mod tests {
 
     #[test]
     fn results_carry_structured_content_and_upstream_errors_are_tool_errors() {
-        let table = ToolTable::build(&Catalog {
+        let table = table_of(&Catalog {
             tools: vec![http_tool("t:update")],
             ..Catalog::default()
         });
@@ -678,7 +829,7 @@ mod tests {
             transport: "stdio".into(),
             input_wrapped: false,
         });
-        let table = ToolTable::build(&Catalog {
+        let table = table_of(&Catalog {
             tools: vec![tool],
             ..Catalog::default()
         });

@@ -114,6 +114,7 @@ pub(super) fn admitted<'a>(
         status_of: super::refusal::status_of,
         workflow: None,
         mcp: None,
+        relay: None,
     }
 }
 

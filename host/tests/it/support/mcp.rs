@@ -1,6 +1,7 @@
 //! MCP peers for the tests: the npm `@modelcontextprotocol/server-everything` over its three
-//! transports, and `tests/peers/mcp/bearer-server.mjs` (an SDK server that requires bearer
-//! tokens from the test identity provider). Each is started on a free loopback port, waited
+//! transports, `tests/peers/mcp/bearer-server.mjs` (an SDK server that requires bearer
+//! tokens from the test identity provider) and `tests/peers/mcp/conformance-server.mjs` (the
+//! fixture tools of the official conformance suite). Each is started on a free loopback port, waited
 //! for with a bounded timeout, and killed (by its own process id) when dropped.
 
 use std::path::PathBuf;
@@ -57,6 +58,23 @@ impl NodeServer {
                 .arg(support::peer_scripts_dir().join("mcp/bearer-server.mjs"))
                 .env("PORT", port.to_string())
                 .env("ISSUER", &issuer)
+                .env("NODE_PATH", support::peers_dir())
+                .current_dir(support::peers_dir().join(".."))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("node is required for the MCP tests")
+        }))
+    }
+
+    /// `tests/peers/mcp/conformance-server.mjs` over streamable HTTP at `/mcp`: every tool,
+    /// resource and prompt the conformance suite's server scenarios call.
+    pub fn conformance() -> Self {
+        Self::start(Box::new(move |port| {
+            Command::new("node")
+                .arg(support::peer_scripts_dir().join("mcp/conformance-server.mjs"))
+                .arg("http")
+                .env("PORT", port.to_string())
                 .env("NODE_PATH", support::peers_dir())
                 .current_dir(support::peers_dir().join(".."))
                 .stdout(Stdio::null())
