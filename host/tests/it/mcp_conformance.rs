@@ -28,7 +28,7 @@ use Outcome::{Fail, Pass};
 const NOT_PROXIED: &str = "the door serves tools only: resources, prompts and completion of MCP sources are not proxied yet (not built; the capabilities say so)";
 
 const NO_SERVER_REQUESTS: &str = "an upstream's requests to the client (sampling/createMessage, elicitation/create) are not forwarded to the door's caller (not built): Portcullis declares neither capability upstream";
-const NO_RESUMPTION: &str = "SEP-1699 resumable streams: the door answers each POST with one JSON body, without SSE event ids or a GET stream to resume on (not built; checks only warn)";
+const NO_RESUMPTION: &str = "SEP-1699 resumable streams: the door sends no SSE event ids and ignores Last-Event-ID, so neither a call's answer stream nor the GET stream can be resumed (not built; checks only warn)";
 
 /// Every scenario of `conformance server --suite all`, and what it does against the door.
 const EXPECTED: &[(&str, Outcome)] = &[
