@@ -755,7 +755,7 @@ mod tests {
             ),
             ("2XX".to_owned(), json!({"type": "array"})),
         ])));
-        let table = ToolTable::build(&Catalog {
+        let table = table_of(&Catalog {
             tools: vec![tool, http_tool("t:unknown")],
             ..Catalog::default()
         });
@@ -808,7 +808,7 @@ mod tests {
         tool.result_schema = Some(ResultSchema::Mcp(std::sync::Arc::new(
             schema.as_object().cloned().unwrap(),
         )));
-        let table = ToolTable::build(&Catalog {
+        let table = table_of(&Catalog {
             tools: vec![tool],
             ..Catalog::default()
         });
