@@ -44,9 +44,21 @@ impl Idp {
             .env("NODE_PATH", support::peers_dir())
             .current_dir(support::peers_dir().join(".."))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Self::stderr_file(port))
             .spawn()
             .expect("node is required for the identity-provider tests (tests/run installs peers)")
+    }
+
+    /// Where the provider's stderr goes, so a start that fails can say why.
+    fn stderr_path(port: u16) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "portcullis-it-idp-{}-{port}.log",
+            std::process::id()
+        ))
+    }
+
+    fn stderr_file(port: u16) -> Stdio {
+        std::fs::File::create(Self::stderr_path(port)).map_or_else(|_| Stdio::null(), Stdio::from)
     }
 
     /// Start the IdP granting `scopes`, with key ids suffixed by `kid`; wait for discovery.
@@ -73,21 +85,35 @@ impl Idp {
         idp
     }
 
+    /// Wait for discovery. 60 s: on a loaded 2-core CI machine with many tests starting Node at
+    /// once, a cold start has taken over 30 s. A failure names what answered instead (another
+    /// test's server on a reused port) and the provider's stderr.
     async fn wait_ready(&mut self) {
         let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut last = String::from("no answer");
         while tokio::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("oidc-provider exited ({status}); is tests/peers installed (npm ci)?");
+                panic!(
+                    "oidc-provider exited ({status}); is tests/peers installed (npm ci)? stderr: {}",
+                    self.stderr()
+                );
             }
-            if let Ok(r) = self.http.get(&url).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            match self.http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("oidc-provider did not serve discovery within 30 s at {url}");
+        panic!(
+            "oidc-provider did not serve discovery within 60 s at {url} (last: {last}); stderr: {}",
+            self.stderr()
+        );
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(Self::stderr_path(self.port)).unwrap_or_default()
     }
 
     /// Restart on the same port with new keys (key rotation).
@@ -217,6 +243,7 @@ impl Drop for Idp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(Self::stderr_path(self.port));
     }
 }
 
